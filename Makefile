@@ -1,0 +1,56 @@
+# mynacard: `make demo` runs the main job end to end, `make test` runs the whole suite.
+# Both start with `setup`, which installs everything a fresh Debian 12 machine lacks.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc openssl openjdk-17-jdk-headless maven \
+                postgresql libpcsclite-dev swig python3-venv
+MVN := mvn -q -B -Dstyle.color=never
+JAVA_STAMP := emulator/bridge/target/mynacard-bridge.jar
+
+.PHONY: setup apt venv java demo test lint bench clean
+
+setup: apt venv java
+
+# apt-get only when a package is missing, so setup stays fast and idempotent.
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing $$missing" >&2; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip >/dev/null
+	@$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+java: $(JAVA_STAMP)
+
+$(JAVA_STAMP): $(shell find card/applet/src card/applet/pom.xml emulator/bridge/src emulator/bridge/pom.xml -type f 2>/dev/null)
+	@echo "setup: building the applets and the card bridge (Maven)" >&2
+	@$(MVN) -f card/applet/pom.xml install -DskipTests
+	@$(MVN) -f emulator/bridge/pom.xml package -DskipTests
+	@test -f $@
+
+demo: setup
+	@$(PY) -m issuance.demo
+
+lint: venv
+	@$(VENV)/bin/lint-imports
+	@$(VENV)/bin/ruff check card emulator hsm pki issuance tests bench
+
+test: setup lint
+	@$(MVN) -f card/applet/pom.xml test
+	@$(VENV)/bin/pytest -q tests
+
+bench: setup
+	@$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) card/applet/target emulator/bridge/target

@@ -1,0 +1,1 @@
+"""jCardSim cards behind pcscd: the vpcd bridge, the launcher, the pytest plugin."""

@@ -1,0 +1,1 @@
+"""The issuance center: registry, applications, workflow, personalisation, notices, CLI."""

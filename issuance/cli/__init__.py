@@ -1,0 +1,1 @@
+"""Command-line and HTTP entry points: the only code that reads configuration."""

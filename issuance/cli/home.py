@@ -1,0 +1,25 @@
+"""Where the CLI keeps its state: one directory for HSM tokens, database, CA and emulator files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "MYNACARD_HOME"
+
+
+def default_home() -> Path:
+    """`$MYNACARD_HOME`, else `$XDG_DATA_HOME/mynacard`, else `~/.local/share/mynacard`."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "mynacard"
+
+
+def resolve_home(option: str | None) -> Path:
+    """The state directory named by `--home`, or the default; created 0700 if missing."""
+    home = Path(option).expanduser() if option else default_home()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return home.resolve()

@@ -1,0 +1,1 @@
+"""The JPKI certificate authority: profiles, CA, certificate store, CRL shards, OCSP, verification."""
