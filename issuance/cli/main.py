@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", metavar="DIR", help=f"state directory (default: ${HOME_ENV})")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for ep in sorted(entry_points(group="mynacard.commands"), key=lambda e: e.name):
-        ep.load()(sub)
+        try:
+            register = ep.load()
+        except ImportError as exc:  # a broken group must not take the others down
+            print(f"mynacard: command group {ep.name!r} unavailable: {exc}", file=sys.stderr)
+            continue
+        register(sub)
     return parser
 
 
