@@ -23,3 +23,30 @@ def resolve_home(option: str | None) -> Path:
     home = Path(option).expanduser() if option else default_home()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return home.resolve()
+
+
+PCSC_SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
+
+
+def load_emulator_env(home: Path) -> None:
+    """Point PC/SC at the emulator's private pcscd when one runs under `home`.
+
+    `mynacard emulator up` writes `emulator/pcscd.env` (`KEY=VALUE` lines). An explicit
+    `PCSCLITE_CSOCK_NAME` in the environment wins, so a real reader stays reachable.
+    """
+    if PCSC_SOCKET_ENV in os.environ:
+        return
+    env_file = home / "emulator" / "pcscd.env"
+    try:
+        lines = env_file.read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export "):]
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == PCSC_SOCKET_ENV:
+            socket = value.strip().strip("'\"")
+            if Path(socket).exists():
+                os.environ[PCSC_SOCKET_ENV] = socket

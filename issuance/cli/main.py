@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from issuance.cli.home import HOME_ENV, resolve_home
+from issuance.cli.home import HOME_ENV, load_emulator_env, resolve_home
 
 EPILOG = f"""\
 State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_ENV},
@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args.home = resolve_home(args.home)
+    load_emulator_env(args.home)
     try:
         result = func(args)
     except KeyboardInterrupt:
