@@ -1,0 +1,208 @@
+"""`mynacard registry …`: load and generate registry rows.
+
+Registry rows (schema: issuance/registry/schema.json), one resident per row, as CSV
+with a header or as JSON Lines objects with these columns:
+
+    resident_code, my_number, name, name_kana, address, birth_date, sex, nationality,
+    status, status_date, adult_ward, municipality_code, residence_expiry,
+    fuhyo_municipality_code, fuhyo_address, continued_use
+
+Required: resident_code, my_number, name, address, birth_date, sex, nationality,
+status, municipality_code. Dates are YYYY-MM-DD; sex is 1, 2, 9 or 0; nationality
+japanese|foreign; status resident|emigrated|deceased|deleted; flags true/false.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from issuance.audit.cli_support import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    add_common_options,
+    emit_json,
+    fail,
+    guarded,
+    open_store,
+    operator_or_none,
+)
+from issuance.audit.log import AuditLog
+from issuance.registry.dates import japan_date, utc_now
+from issuance.registry.generator import ResidentGenerator
+from issuance.registry.loader import LoadFileError, load_file
+from issuance.registry.model import COLUMNS, REQUIRED
+from issuance.registry.store import ResidentStore
+
+Clock = Callable[[], datetime]
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+COLUMNS_HELP = (
+    "Columns (schema: issuance/registry/schema.json):\n  "
+    + ", ".join(COLUMNS)
+    + "\nRequired: " + ", ".join(REQUIRED)
+    + "\nDates YYYY-MM-DD; sex 1|2|9|0; nationality japanese|foreign;"
+    " status resident|emigrated|deceased|deleted; flags true|false."
+)
+
+
+def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
+    """Add `registry load`, `registry generate`, `registry show` and `registry schema`."""
+    parser = subparsers.add_parser(
+        "registry", help="the registry view: load, generate and show residents",
+        description="The registry view (本人確認情報 and 附票 entries).\n\n" + COLUMNS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(title="registry commands", metavar="COMMAND")
+
+    load = sub.add_parser(
+        "load", help="import residents from CSV or JSON Lines",
+        description="Import residents. Bad rows are rejected with their row number and "
+        "reason (and written to NAME.rejects.csv|jsonl beside the input); good rows are "
+        "loaded, replacing any stored record with the same resident code.\n\n" + COLUMNS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    load.add_argument("file", type=Path, metavar="FILE")
+    load.add_argument("--format", choices=("csv", "jsonl"), help="default: from the suffix")
+    load.add_argument("--no-rejects-file", action="store_true",
+                      help="do not write the rejects file")
+    add_common_options(load)
+    load.set_defaults(func=guarded(lambda a: _load(a, clock)))
+
+    gen = sub.add_parser(
+        "generate", help="write synthetic residents (Faker ja_JP)",
+        description="Write realistic synthetic residents with valid check digits.\n\n"
+        + COLUMNS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gen.add_argument("--count", type=int, required=True, metavar="N")
+    gen.add_argument("--seed", type=int, metavar="S", help="same seed, same residents")
+    gen.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                     help="the date ages are counted on (default: today in Japan)")
+    gen.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
+    gen.add_argument("--format", choices=("jsonl", "csv"), help="default: from --out, else jsonl")
+    add_common_options(gen, json_output=False)
+    gen.set_defaults(func=guarded(lambda a: _generate(a, clock)))
+
+    show = sub.add_parser("show", help="print one resident's record")
+    show.add_argument("resident_code", metavar="RESIDENT_CODE")
+    add_common_options(show)
+    show.set_defaults(func=guarded(lambda a: _show(a, clock)))
+
+    schema = sub.add_parser("schema", help="print the published JSON Schema of a row")
+    add_common_options(schema, json_output=False)
+    schema.set_defaults(func=guarded(lambda a: _print_schema(a, clock)))
+
+
+def _print_schema(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        AuditLog(db, clock=clock).append(operator=operator, action="registry.schema",
+                                         subject="schema.json", outcome="ok")
+    sys.stdout.write(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        log = AuditLog(db, clock=clock)
+        subject = str(args.file)
+        try:
+            report = load_file(db, args.file, fmt=args.format, today=japan_date(clock()),
+                               write_rejects=not args.no_rejects_file)
+        except LoadFileError as exc:
+            log.append(operator=operator, action="registry.load", subject=subject,
+                       outcome="refused", detail={"reason": str(exc)})
+            fail(str(exc))
+            return EXIT_ERROR
+        outcome = "ok" if not report.rejected else "partial"
+        log.append(operator=operator, action="registry.load", subject=subject, outcome=outcome,
+                   detail={"loaded": report.loaded, "rejected": len(report.rejected),
+                           "rejected_rows": [r.row for r in report.rejected[:1000]]})
+    if args.json:
+        emit_json(report.to_json())
+    else:
+        for r in report.rejected:
+            print(f"{args.file}: row {r.row}: {r.reason}", file=sys.stderr)
+        print(f"loaded {report.loaded} resident(s), rejected {len(report.rejected)} row(s)")
+        if report.rejects_file:
+            print(f"rejected rows written to {report.rejects_file}")
+    return EXIT_OK if not report.rejected else EXIT_REFUSED
+
+
+def _generate(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    if args.count < 0:
+        fail("--count must not be negative")
+        return EXIT_USAGE
+    fmt = args.format or ("csv" if args.out and args.out.suffix.lower() == ".csv" else "jsonl")
+    as_of = args.as_of or japan_date(clock())
+    residents = ResidentGenerator(seed=args.seed, as_of=as_of).generate(args.count)
+    out = sys.stdout if args.out is None else args.out.open("w", encoding="utf-8", newline="")
+    try:
+        if fmt == "csv":
+            writer = csv.DictWriter(out, fieldnames=list(COLUMNS))
+            writer.writeheader()
+            for r in residents:
+                writer.writerow({k: _csv_cell(v) for k, v in r.to_row().items()})
+        else:
+            for r in residents:
+                out.write(json.dumps(r.to_row(), ensure_ascii=False) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    with open_store(args) as db:
+        AuditLog(db, clock=clock).append(
+            operator=operator, action="registry.generate",
+            subject=str(args.out) if args.out else "<stdout>", outcome="ok",
+            detail={"count": args.count, "seed": args.seed, "as_of": as_of.isoformat(),
+                    "format": fmt},
+        )
+    return EXIT_OK
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _show(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        resident = ResidentStore(db).get(args.resident_code)
+        AuditLog(db, clock=clock).append(
+            operator=operator, action="registry.show", subject=args.resident_code,
+            outcome="ok" if resident else "not_found",
+        )
+    if resident is None:
+        fail(f"no resident with code {args.resident_code}")
+        return EXIT_REFUSED
+    row = resident.to_row()
+    if args.json:
+        emit_json(row)
+    else:
+        for key, value in row.items():
+            if value is not None:
+                print(f"{key}: {value}")
+    return EXIT_OK

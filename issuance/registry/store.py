@@ -1,0 +1,128 @@
+"""Residents and 附票 entries in the issuance store (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from issuance.registry.model import FuhyoEntry, Nationality, Resident, ResidentStatus, Sex
+from issuance.storage import Database, Transaction
+
+_UPSERT = """INSERT INTO residents (resident_code, my_number, name, name_kana, address,
+    birth_date, sex, nationality, status, status_date, adult_ward, municipality_code,
+    residence_expiry, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (resident_code) DO UPDATE SET my_number = excluded.my_number,
+    name = excluded.name, name_kana = excluded.name_kana, address = excluded.address,
+    birth_date = excluded.birth_date, sex = excluded.sex, nationality = excluded.nationality,
+    status = excluded.status, status_date = excluded.status_date,
+    adult_ward = excluded.adult_ward, municipality_code = excluded.municipality_code,
+    residence_expiry = excluded.residence_expiry, updated_at = excluded.updated_at"""
+
+_UPSERT_FUHYO = """INSERT INTO fuhyo_entries (resident_code, municipality_code, address_abroad,
+    continued_use) VALUES (?, ?, ?, ?)
+    ON CONFLICT (resident_code) DO UPDATE SET municipality_code = excluded.municipality_code,
+    address_abroad = excluded.address_abroad, continued_use = excluded.continued_use"""
+
+_SELECT = """SELECT r.*, f.municipality_code AS fuhyo_municipality_code,
+    f.address_abroad AS fuhyo_address, f.continued_use AS continued_use
+    FROM residents r LEFT JOIN fuhyo_entries f ON f.resident_code = r.resident_code"""
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _resident_params(r: Resident, now: str) -> tuple[Any, ...]:
+    return (
+        r.resident_code, r.my_number, r.name, r.name_kana, r.address,
+        r.birth_date.isoformat(), int(r.sex), r.nationality.value, r.status.value,
+        _iso(r.status_date), int(r.adult_ward), r.municipality_code,
+        _iso(r.residence_expiry), now,
+    )
+
+
+def _from_row(row: dict[str, Any]) -> Resident:
+    fuhyo = None
+    if row.get("fuhyo_municipality_code"):
+        fuhyo = FuhyoEntry(
+            row["fuhyo_municipality_code"], row["fuhyo_address"], bool(row["continued_use"])
+        )
+    return Resident(
+        resident_code=row["resident_code"],
+        my_number=row["my_number"],
+        name=row["name"],
+        name_kana=row["name_kana"],
+        address=row["address"],
+        birth_date=date.fromisoformat(row["birth_date"]),
+        sex=Sex(int(row["sex"])),
+        nationality=Nationality(row["nationality"]),
+        status=ResidentStatus(row["status"]),
+        status_date=date.fromisoformat(row["status_date"]) if row["status_date"] else None,
+        adult_ward=bool(row["adult_ward"]),
+        municipality_code=row["municipality_code"],
+        residence_expiry=(
+            date.fromisoformat(row["residence_expiry"]) if row["residence_expiry"] else None
+        ),
+        fuhyo=fuhyo,
+    )
+
+
+def put_residents(tx: Transaction, residents: Iterable[Resident]) -> int:
+    """Insert or replace residents (keyed by resident code) with their 附票 entries."""
+    now = datetime.now(UTC).isoformat()
+    batch = list(residents)
+    tx.executemany(_UPSERT, (_resident_params(r, now) for r in batch))
+    with_fuhyo = [r for r in batch if r.fuhyo is not None]
+    without = [r for r in batch if r.fuhyo is None]
+    if without:
+        tx.executemany(
+            "DELETE FROM fuhyo_entries WHERE resident_code = ?",
+            ((r.resident_code,) for r in without),
+        )
+    if with_fuhyo:
+        tx.executemany(
+            _UPSERT_FUHYO,
+            (
+                (r.resident_code, r.fuhyo.municipality_code, r.fuhyo.address_abroad,
+                 int(r.fuhyo.continued_use))
+                for r in with_fuhyo
+                if r.fuhyo is not None
+            ),
+        )
+    return len(batch)
+
+
+def get_resident(tx: Transaction, resident_code: str) -> Resident | None:
+    row = tx.query_one(_SELECT + " WHERE r.resident_code = ?", (resident_code,))
+    return _from_row(row) if row else None
+
+
+def owner_of_my_number(tx: Transaction, my_number: str) -> str | None:
+    row = tx.query_one("SELECT resident_code FROM residents WHERE my_number = ?", (my_number,))
+    return str(row["resident_code"]) if row else None
+
+
+def count_residents(tx: Transaction) -> int:
+    row = tx.query_one("SELECT COUNT(*) AS n FROM residents")
+    return int(row["n"]) if row else 0
+
+
+class ResidentStore:
+    """A convenience wrapper: each call runs in its own transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(self, *residents: Resident) -> int:
+        with self.db.transaction() as tx:
+            return put_residents(tx, residents)
+
+    def get(self, resident_code: str) -> Resident | None:
+        with self.db.transaction() as tx:
+            return get_resident(tx, resident_code)
+
+    def count(self) -> int:
+        with self.db.transaction() as tx:
+            return count_residents(tx)

@@ -1,0 +1,161 @@
+"""Versioned schema migrations for both databases.
+
+Each migration is a version number and a list of statements per dialect. `migrate`
+applies, in one transaction per migration, every migration above the version recorded
+in `schema_version`. Migrations are append-only: never edit one that has shipped.
+
+Tables (version 1):
+- `residents`: the registry view (本人確認情報), one row per resident code.
+- `fuhyo_entries`: koseki-fuhyo (附票) entries of residents living abroad.
+- `applications`: card applications and, through their state, the cards they become.
+  States: applied, registered, personalised, handed_over, activated, refused,
+  cancelled, lost, returned, abolished. At most one application per resident is in
+  progress (applied, registered, personalised): a partial unique index enforces it.
+- `audit_log`: the append-only, hash-chained operator log; triggers refuse UPDATE and
+  DELETE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from issuance.storage.db import Database
+
+APPLICATION_STATES = (
+    "applied",
+    "registered",
+    "personalised",
+    "handed_over",
+    "activated",
+    "refused",
+    "cancelled",
+    "lost",
+    "returned",
+    "abolished",
+)
+IN_PROGRESS_STATES = ("applied", "registered", "personalised")
+
+_states = ", ".join(f"'{s}'" for s in APPLICATION_STATES)
+_in_progress = ", ".join(f"'{s}'" for s in IN_PROGRESS_STATES)
+
+_COMMON_V1 = [
+    """CREATE TABLE residents (
+        resident_code     TEXT PRIMARY KEY CHECK (length(resident_code) = 11),
+        my_number         TEXT NOT NULL UNIQUE CHECK (length(my_number) = 12),
+        name              TEXT NOT NULL,
+        name_kana         TEXT,
+        address           TEXT NOT NULL,
+        birth_date        TEXT NOT NULL,
+        sex               INTEGER NOT NULL CHECK (sex IN (0, 1, 2, 9)),
+        nationality       TEXT NOT NULL CHECK (nationality IN ('japanese', 'foreign')),
+        status            TEXT NOT NULL
+                          CHECK (status IN ('resident', 'emigrated', 'deceased', 'deleted')),
+        status_date       TEXT,
+        adult_ward        INTEGER NOT NULL DEFAULT 0 CHECK (adult_ward IN (0, 1)),
+        municipality_code TEXT NOT NULL CHECK (length(municipality_code) = 6),
+        residence_expiry  TEXT,
+        updated_at        TEXT NOT NULL
+    )""",
+    """CREATE TABLE fuhyo_entries (
+        resident_code     TEXT PRIMARY KEY
+                          REFERENCES residents (resident_code) ON DELETE CASCADE,
+        municipality_code TEXT NOT NULL CHECK (length(municipality_code) = 6),
+        address_abroad    TEXT,
+        continued_use     INTEGER NOT NULL DEFAULT 0 CHECK (continued_use IN (0, 1))
+    )""",
+    f"""CREATE TABLE applications (
+        id                  TEXT PRIMARY KEY,
+        resident_code       TEXT NOT NULL REFERENCES residents (resident_code),
+        applied_on          TEXT NOT NULL,
+        created_at          TEXT NOT NULL,
+        updated_at          TEXT NOT NULL,
+        state               TEXT NOT NULL CHECK (state IN ({_states})),
+        express_reason      TEXT,
+        event_date          TEXT,
+        express_deadline    TEXT,
+        photo_less          INTEGER NOT NULL CHECK (photo_less IN (0, 1)),
+        signing_certificate INTEGER NOT NULL CHECK (signing_certificate IN (0, 1)),
+        user_certificate    INTEGER NOT NULL CHECK (user_certificate IN (0, 1)),
+        validity_years      INTEGER NOT NULL CHECK (validity_years IN (5, 10)),
+        card_expiry         TEXT NOT NULL,
+        operator            TEXT NOT NULL
+    )""",
+    "CREATE INDEX applications_resident ON applications (resident_code)",
+    f"""CREATE UNIQUE INDEX applications_one_in_progress ON applications (resident_code)
+        WHERE state IN ({_in_progress})""",
+    "CREATE INDEX residents_municipality ON residents (municipality_code)",
+]
+
+_AUDIT_TABLE = """CREATE TABLE audit_log (
+        seq       BIGINT PRIMARY KEY CHECK (seq >= 1),
+        at        TEXT NOT NULL,
+        operator  TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        subject   TEXT NOT NULL,
+        outcome   TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL UNIQUE
+    )"""
+
+SQLITE_V1 = [
+    *_COMMON_V1,
+    _AUDIT_TABLE,
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+]
+
+POSTGRES_V1 = [
+    *_COMMON_V1,
+    _AUDIT_TABLE,
+    """CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$""",
+    """CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+    """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+       FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgresql: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def migrate(db: Database) -> int:
+    """Bring `db` to the latest schema; return the version it is at."""
+    with db.transaction() as tx:
+        tx.lock("mynacard.schema")
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+    for migration in MIGRATIONS:
+        with db.transaction() as tx:
+            tx.lock("mynacard.schema")
+            done = tx.query_one(
+                "SELECT version FROM schema_version WHERE version = ?", (migration.version,)
+            )
+            if done is not None:
+                continue
+            statements = migration.sqlite if db.dialect == "sqlite" else migration.postgresql
+            for statement in statements:
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.description, datetime.now(UTC).isoformat()),
+            )
+    return db.schema_version()

@@ -1,0 +1,166 @@
+"""The registry, apply and audit commands end to end, on SQLite and PostgreSQL.
+
+The commands are registered on a parser of our own with a pinned clock, the way the
+root `mynacard` command registers them through entry points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from issuance_factories import fixed_clock, resident
+
+from issuance.applications.cli import register as register_apply
+from issuance.audit.cli import register as register_audit
+from issuance.registry.cli import register as register_registry
+from issuance.storage import open_database
+
+TODAY = date(2026, 11, 20)
+
+
+class Cli:
+    def __init__(self, home: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.home, self.db_url, self.capsys = home, db_url, capsys
+        parser = argparse.ArgumentParser(prog="mynacard")
+        sub = parser.add_subparsers()
+        clock = fixed_clock(TODAY)
+        for register in (register_registry, register_apply, register_audit):
+            register(sub, clock=clock)
+        self.parser = parser
+
+    def __call__(self, *argv: str, operator: str | None = "clerk-1") -> tuple[int, str, str]:
+        extra = ["--db", self.db_url] + (["--operator", operator] if operator else [])
+        args = self.parser.parse_args([*argv, *extra])
+        args.home = self.home
+        self.capsys.readouterr()
+        code = args.func(args)
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def cli(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.delenv("MYNACARD_OPERATOR", raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    return Cli(home, db_url, capsys)
+
+
+def test_generate_load_apply_and_verify(cli: Cli, tmp_path: Path) -> None:
+    out_file = tmp_path / "residents.csv"
+    code, _, _ = cli("registry", "generate", "--count", "300", "--seed", "3",
+                     "--as-of", TODAY.isoformat(), "--out", str(out_file))
+    assert code == 0 and out_file.read_text(encoding="utf-8").startswith("resident_code,")
+    code, out, _ = cli("registry", "load", str(out_file), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["loaded"] == 300 and report["rejected"] == []
+
+    rows = out_file.read_text(encoding="utf-8").splitlines()[1:]
+    living = next(r.split(",")[0] for r in rows if ",resident," in r and ",false," in r)
+    code, out, _ = cli("apply", "--resident-code", living, "--json")
+    decision = json.loads(out)
+    assert code == 0 and decision["accepted"] and decision["application_id"].startswith("APP-")
+    code, out, _ = cli("apply", "--resident-code", living, "--json")
+    assert code == 1 and json.loads(out)["refusal"]["rule"] == "I4"
+
+    code, out, _ = cli("audit", "verify", "--json")
+    verification = json.loads(out)
+    assert code == 0 and verification["ok"]
+    # generate, load, apply (accepted), apply (refused): 4 entries before this verify
+    assert verification["entries"] == 4
+    code, out, _ = cli("audit", "show", "--json")
+    actions = [(e["action"], e["outcome"], e["operator"]) for e in json.loads(out)]
+    assert actions == [
+        ("registry.generate", "ok", "clerk-1"), ("registry.load", "ok", "clerk-1"),
+        ("application.apply", "accepted", "clerk-1"), ("application.apply", "refused", "clerk-1"),
+        ("audit.verify", "ok", "clerk-1"),
+    ]
+
+
+def test_load_reports_bad_rows_and_exits_1(cli: Cli, tmp_path: Path) -> None:
+    good = resident()
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(good.to_row(), ensure_ascii=False) + "\n"
+                    + json.dumps({**resident().to_row(), "sex": 7}) + "\n", encoding="utf-8")
+    code, out, err = cli("registry", "load", str(path))
+    assert code == 1
+    assert f"{path}: row 2: sex: must be 0, 1, 2 or 9" in err
+    assert "loaded 1 resident(s), rejected 1 row(s)" in out
+    assert (tmp_path / "in.rejects.jsonl").exists()
+    code, out, _ = cli("registry", "show", good.resident_code, "--json")
+    assert code == 0 and json.loads(out)["my_number"] == good.my_number
+
+
+def test_apply_prints_the_decision(cli: Cli, tmp_path: Path) -> None:
+    baby = resident(birth_date=TODAY - timedelta(days=30))
+    path = tmp_path / "baby.jsonl"
+    path.write_text(json.dumps(baby.to_row(), ensure_ascii=False) + "\n", encoding="utf-8")
+    assert cli("registry", "load", str(path))[0] == 0
+    code, out, _ = cli("apply", "--resident-code", baby.resident_code, "--express")
+    assert code == 0
+    assert "photo-less" in out and "under_one" in out and "certificates: user-authentication" in out
+
+
+def test_express_refusals_name_the_rule(cli: Cli, tmp_path: Path) -> None:
+    adult = resident()
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(adult.to_row(), ensure_ascii=False) + "\n", encoding="utf-8")
+    cli("registry", "load", str(path))
+    code, _, err = cli("apply", "--resident-code", adult.resident_code, "--express")
+    assert code == 1 and "rule 4.8: no express reason applies" in err
+    late = (TODAY - timedelta(days=31)).isoformat()
+    code, _, err = cli("apply", "--resident-code", adult.resident_code,
+                       "--express", "card_lost", "--event-date", late)
+    assert code == 1 and "rule 4.8(3): deadline passed" in err
+    code, _, err = cli("apply", "--resident-code", adult.resident_code, "--express", "nope")
+    assert code == 2 and "unknown express reason" in err
+
+
+def test_every_command_needs_an_operator(cli: Cli, tmp_path: Path) -> None:
+    for argv in (("registry", "generate", "--count", "1"),
+                 ("registry", "load", str(tmp_path / "x.csv")),
+                 ("registry", "show", "12345678901"),
+                 ("apply", "--resident-code", "12345678901"),
+                 ("audit", "verify"), ("audit", "show")):
+        code, _, err = cli(*argv, operator=None)
+        assert code == 2 and "operator" in err
+    with open_database(cli.db_url) as db, db.transaction() as tx:
+        assert tx.query("SELECT * FROM audit_log") == []
+
+
+def test_operator_from_environment(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MYNACARD_OPERATOR", "from-env")
+    code, out, _ = cli("audit", "show", "--json", operator=None)
+    assert code == 0
+    code, out, _ = cli("audit", "show", "--json", operator=None)
+    assert json.loads(out)[0]["operator"] == "from-env"
+
+
+def test_verify_exits_1_on_a_broken_chain(cli: Cli) -> None:
+    cli("audit", "show")
+    cli("audit", "show")
+    with open_database(cli.db_url) as db, db.transaction() as tx:
+        if db.dialect == "sqlite":
+            tx.execute("DROP TRIGGER audit_log_no_update")
+        else:
+            tx.execute("DROP TRIGGER audit_log_no_change ON audit_log")
+        tx.execute("UPDATE audit_log SET operator = 'mallory' WHERE seq = 1")
+    code, out, err = cli("audit", "verify")
+    assert code == 1 and "seq 1: edited" in err and "BROKEN" in out
+
+
+def test_default_database_is_sqlite_in_the_home(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MYNACARD_DB", raising=False)
+    parser = argparse.ArgumentParser()
+    register_audit(parser.add_subparsers(), clock=fixed_clock(TODAY))
+    args = parser.parse_args(["audit", "show", "--operator", "x"])
+    args.home = tmp_path
+    assert args.func(args) == 0
+    assert (tmp_path / "issuance.sqlite3").exists()
