@@ -1,1 +1,2 @@
-"""The card: Java Card applets (card/applet/) and the host library that speaks APDUs to any reader."""
+"""The card: Java Card applets (card/applet/) and the host library that speaks APDUs
+to any reader."""

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from card.errors import raise_for_status
 
 
-def command(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None) -> bytes:
+def command(
+    cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
+) -> bytes:
     """Encode a short command APDU (cases 1–4). `le` 256 is encoded as 00."""
     for name, value in (("cla", cla), ("ins", ins), ("p1", p1), ("p2", p2)):
         if not 0 <= value <= 0xFF:

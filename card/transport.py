@@ -25,12 +25,13 @@ class Transport(Protocol):
 
 def list_readers() -> list[str]:
     """Names of the readers PC/SC knows (empty when pcscd has none or is not running)."""
-    from smartcard.Exceptions import PCSCExceptionBase
+    from smartcard.Exceptions import SmartcardException
+    from smartcard.pcsc.PCSCExceptions import BaseSCardException
     from smartcard.System import readers
 
     try:
         return [str(r) for r in readers()]
-    except PCSCExceptionBase:
+    except (SmartcardException, BaseSCardException):
         return []
 
 
@@ -64,6 +65,9 @@ class PcscTransport:
     def __init__(self, reader: str) -> None:
         self.reader = reader
         self._connection = None  # type: ignore[var-annotated]
+        # Counts connects: each one powers the card up afresh, so clients that track
+        # the selected application know to forget it.
+        self.connection_count = 0
 
     def __enter__(self) -> PcscTransport:
         self.connect()
@@ -95,6 +99,7 @@ class PcscTransport:
         except CardConnectionException as exc:
             raise TransportError(f"cannot connect to {self.reader!r}: {exc}") from None
         self._connection = connection
+        self.connection_count += 1
 
     def close(self) -> None:
         if self._connection is not None:
