@@ -52,6 +52,8 @@ def java() -> dict[str, int | bytes | str]:
 def _expect(java: dict[str, int | bytes | str], name: str, value: int | bytes) -> None:
     assert name in java, f"Contract.java lacks {name}"
     got = java[name]
+    if isinstance(value, int) and isinstance(got, bytes):  # Java Card has no int: big-endian bytes
+        got = int.from_bytes(got, "big")
     if isinstance(value, int) and isinstance(got, int):
         # Java bytes and shorts are signed; compare the bit patterns.
         width = 0xFF if value <= 0xFF and got <= 0xFF else 0xFFFF if value <= 0xFFFF else -1

@@ -1,0 +1,169 @@
+package jp.mynacard.card;
+
+import javacard.framework.APDU;
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.Util;
+import jp.mynacard.common.ApduUtil;
+import jp.mynacard.common.Contract;
+import jp.mynacard.common.SafeApplet;
+
+/**
+ * The card manager (ISD AID), selected at power-on: MF-level GET DATA, PUT DATA and
+ * SET STATUS, issuer authentication. Install parameters: serial (15 ASCII digits) ||
+ * card key (16 bytes).
+ */
+public final class CardManagerApplet extends SafeApplet {
+    private CardManagerApplet(byte[] b, short off) {
+        CardState.ensure();
+        if (!ApduUtil.isDigits(b, off, Contract.SERIAL_LENGTH)) {
+            ISOException.throwIt(Contract.SW_INCORRECT_DATA);
+        }
+        Util.arrayCopy(b, off, CardState.serial, (short) 0, Contract.SERIAL_LENGTH);
+        CardState.issuer.setKey(b, (short) (off + Contract.SERIAL_LENGTH));
+    }
+
+    public static void install(byte[] bArray, short bOffset, byte bLength) {
+        short p = ApduUtil.installParams(bArray, bOffset, bLength,
+                (short) (Contract.SERIAL_LENGTH + Contract.CARD_KEY_LENGTH));
+        new CardManagerApplet(bArray, p).register();
+    }
+
+    protected void handle(APDU apdu) {
+        byte[] buf = apdu.getBuffer();
+        ApduUtil.checkCla(buf[ISO7816.OFFSET_CLA]);
+        if (selectingApplet()) {
+            return;
+        }
+        byte ins = buf[ISO7816.OFFSET_INS];
+        short lc = ApduUtil.receive(apdu);
+        switch (ins) {
+            case Contract.INS_SELECT:
+                select(buf, lc);
+                return;
+            case Contract.INS_GET_DATA:
+                getData(apdu, buf);
+                return;
+            case Contract.INS_PUT_DATA:
+            case Contract.INS_SET_STATUS:
+            case Contract.INS_GET_CHALLENGE:
+            case Contract.INS_EXTERNAL_AUTHENTICATE:
+                break;
+            default:
+                ISOException.throwIt(Contract.SW_INS_NOT_SUPPORTED);
+        }
+        if (CardState.lifeCycle() == Contract.LIFE_CYCLE_TERMINATED) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        switch (ins) {
+            case Contract.INS_PUT_DATA:
+                putData(buf, lc);
+                return;
+            case Contract.INS_SET_STATUS:
+                setStatus(buf, lc);
+                return;
+            case Contract.INS_GET_CHALLENGE:
+                ApduUtil.getChallenge(apdu, lc, CardState.issuer);
+                return;
+            default:
+                ApduUtil.externalAuthenticate(apdu, lc, CardState.issuer);
+        }
+    }
+
+    /** The card manager has no EFs; unknown AIDs are not found. */
+    private void select(byte[] buf, short lc) {
+        byte p1 = buf[ISO7816.OFFSET_P1];
+        byte p2 = buf[ISO7816.OFFSET_P2];
+        if ((p1 != Contract.SELECT_P1_BY_NAME && p1 != Contract.SELECT_P1_BY_FID)
+                || (p2 != Contract.SELECT_P2_NO_RESPONSE && p2 != 0)) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        if (p1 == Contract.SELECT_P1_BY_FID && lc != 2) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        ISOException.throwIt(Contract.SW_FILE_NOT_FOUND);
+    }
+
+    private void getData(APDU apdu, byte[] buf) {
+        short tag = Util.getShort(buf, ISO7816.OFFSET_P1);
+        short len;
+        switch (tag) {
+            case Contract.TAG_CARD_SERIAL:
+                len = Util.arrayCopyNonAtomic(CardState.serial, (short) 0, buf, (short) 0,
+                        Contract.SERIAL_LENGTH);
+                break;
+            case Contract.TAG_MUNICIPALITY_CODE:
+                if (CardState.state[CardState.S_HAS_MUNICIPALITY] == 0) {
+                    ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
+                }
+                len = Util.arrayCopyNonAtomic(CardState.municipality, (short) 0, buf, (short) 0,
+                        Contract.MUNICIPALITY_CODE_LENGTH);
+                break;
+            case Contract.TAG_EXPIRY:
+                if (CardState.state[CardState.S_HAS_EXPIRY] == 0) {
+                    ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
+                }
+                len = Util.arrayCopyNonAtomic(CardState.expiry, (short) 0, buf, (short) 0,
+                        Contract.EXPIRY_LENGTH);
+                break;
+            case Contract.TAG_CONTACT_ATR:
+                len = Util.arrayCopyNonAtomic(Contract.ATR, (short) 1, buf, (short) 0,
+                        (short) (Contract.ATR.length - 1));
+                break;
+            case Contract.TAG_LIFE_CYCLE:
+                buf[0] = CardState.lifeCycle();
+                len = 1;
+                break;
+            case Contract.TAG_PIN_STATUS:
+                buf[0] = CardState.state[CardState.S_REQUIRED];
+                buf[1] = CardState.state[CardState.S_SET];
+                len = 2;
+                break;
+            default:
+                ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
+                return;
+        }
+        short le = apdu.setOutgoing();
+        if (le > 0 && le < len) {
+            ISOException.throwIt((short) (0x6C00 | len));
+        }
+        apdu.setOutgoingLength(len);
+        apdu.sendBytes((short) 0, len);
+    }
+
+    private void putData(byte[] buf, short lc) {
+        CardState.requirePersonalisation();
+        short tag = Util.getShort(buf, ISO7816.OFFSET_P1);
+        byte[] target;
+        short flag;
+        if (tag == Contract.TAG_MUNICIPALITY_CODE) {
+            target = CardState.municipality;
+            flag = CardState.S_HAS_MUNICIPALITY;
+        } else if (tag == Contract.TAG_EXPIRY) {
+            target = CardState.expiry;
+            flag = CardState.S_HAS_EXPIRY;
+        } else {
+            ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
+            return;
+        }
+        if (lc != (short) target.length) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (!ApduUtil.isDigits(buf, ISO7816.OFFSET_CDATA, lc)) {
+            ISOException.throwIt(Contract.SW_INCORRECT_DATA);
+        }
+        Util.arrayCopy(buf, ISO7816.OFFSET_CDATA, target, (short) 0, lc);
+        CardState.state[flag] = 1;
+    }
+
+    private void setStatus(byte[] buf, short lc) {
+        if (buf[ISO7816.OFFSET_P1] != (byte) 0x80) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        ApduUtil.requireNoData(lc);
+        if (!CardState.issuer.isAuthenticated()) {
+            ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        CardState.setStatus(buf[ISO7816.OFFSET_P2]);
+    }
+}

@@ -1,0 +1,485 @@
+package jp.mynacard.common;
+
+import javacard.framework.APDU;
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import javacard.framework.Util;
+import javacardx.crypto.Cipher;
+
+/**
+ * An application area with a flat file system of data EFs, PIN EFs and RSA key EFs:
+ * SELECT, READ BINARY, UPDATE BINARY, VERIFY, CHANGE REFERENCE DATA / CHANGE KEY,
+ * RESET RETRY COUNTER, GENERATE, SIGN, GET CHALLENGE, EXTERNAL AUTHENTICATE.
+ * Subclasses declare their files and say which life-cycle state allows what.
+ */
+public abstract class AreaApplet extends SafeApplet {
+    private static final byte KIND_NONE = 0;
+    private static final byte KIND_DATA = 1;
+    private static final byte KIND_PIN = 2;
+    private static final byte KIND_KEY = 3;
+
+    private static final short R_KIND = 0;
+    private static final short R_INDEX = 1;
+    private static final short R_VERIFIED = 2;
+    private static final short R_FOUND_KIND = 3;
+    private static final short R_FOUND_INDEX = 4;
+
+    protected final ElementaryFile[] files;
+    protected final ReferenceData[] pins;
+    protected final RsaKeySlot[] keys;
+    private final byte[] ram;
+    private final byte[] scratch;
+    private final Cipher rsa;
+
+    protected AreaApplet(byte fileCount, byte pinCount, byte keyCount) {
+        files = new ElementaryFile[fileCount];
+        pins = new ReferenceData[pinCount];
+        keys = new RsaKeySlot[keyCount];
+        ram = JCSystem.makeTransientByteArray((short) 5, JCSystem.CLEAR_ON_RESET);
+        scratch = keyCount == 0 ? null
+                : JCSystem.makeTransientByteArray(Contract.RSA_MODULUS_BYTES, JCSystem.CLEAR_ON_RESET);
+        rsa = keyCount == 0 ? null : Cipher.getInstance(Cipher.ALG_RSA_PKCS1, false);
+    }
+
+    protected final RsaKeySlot newKey(short fid, byte pinMask, byte bit) {
+        return new RsaKeySlot(fid, pinMask, bit, rsa);
+    }
+
+    // ---- life-cycle hooks ------------------------------------------------------------
+
+    /** Holder operations (READ BINARY, VERIFY, CHANGE, SIGN) are allowed. */
+    protected abstract boolean holderState();
+
+    /** The issuer may personalise (with issuer authentication alone). */
+    protected abstract boolean personalisationState();
+
+    /** After issue: issuer updates need the issuer and a holder credential. */
+    protected abstract boolean postIssueState();
+
+    /** The holder may set a holder PIN that is not set yet. */
+    protected abstract boolean holderMaySetPin();
+
+    /** Everything but SELECT and GET DATA is refused. */
+    protected abstract boolean terminated();
+
+    protected abstract IssuerAuth issuer();
+
+    /** Bit i: PIN i is a holder credential that allows updating the file or key fid. */
+    protected abstract byte updateCredentials(short fid);
+
+    /** Called after a PIN was set (by the issuer or the holder). */
+    protected void pinSet(ReferenceData pin) {
+    }
+
+    /** Called after a key pair was generated. */
+    protected void keyGenerated(RsaKeySlot key) {
+    }
+
+    /** Commands this class does not know; default 6D00. */
+    protected void other(APDU apdu, byte ins, short lc) {
+        ISOException.throwIt(Contract.SW_INS_NOT_SUPPORTED);
+    }
+
+    // ---- session -------------------------------------------------------------------
+
+    public boolean select() {
+        clearSession();
+        return true;
+    }
+
+    public void deselect() {
+        clearSession();
+    }
+
+    private void clearSession() {
+        Util.arrayFillNonAtomic(ram, (short) 0, (short) ram.length, (byte) 0);
+        wipe();
+    }
+
+    protected void wipe() {
+        if (scratch != null) {
+            Util.arrayFillNonAtomic(scratch, (short) 0, (short) scratch.length, (byte) 0);
+        }
+    }
+
+    protected final boolean verified(byte mask) {
+        return (ram[R_VERIFIED] & mask) != 0;
+    }
+
+    // ---- dispatch ---------------------------------------------------------------------
+
+    protected void handle(APDU apdu) {
+        byte[] buf = apdu.getBuffer();
+        ApduUtil.checkCla(buf[ISO7816.OFFSET_CLA]);
+        if (selectingApplet()) {
+            return;
+        }
+        byte ins = buf[ISO7816.OFFSET_INS];
+        short lc = ApduUtil.receive(apdu);
+        switch (ins) {
+            case Contract.INS_SELECT:
+                selectFile(buf, lc);
+                return;
+            case Contract.INS_READ_BINARY:
+            case Contract.INS_UPDATE_BINARY:
+            case Contract.INS_VERIFY:
+            case Contract.INS_CHANGE_REFERENCE_DATA:
+            case Contract.INS_CHANGE_KEY:
+            case Contract.INS_RESET_RETRY_COUNTER:
+            case Contract.INS_SIGN:
+            case Contract.INS_GENERATE_KEY:
+            case Contract.INS_GET_CHALLENGE:
+            case Contract.INS_EXTERNAL_AUTHENTICATE:
+                break;
+            default:
+                other(apdu, ins, lc);
+                return;
+        }
+        if (terminated()) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        switch (ins) {
+            case Contract.INS_READ_BINARY:
+                readBinary(apdu, buf, lc);
+                return;
+            case Contract.INS_UPDATE_BINARY:
+                updateBinary(buf, lc);
+                return;
+            case Contract.INS_VERIFY:
+                verify(buf, lc);
+                return;
+            case Contract.INS_CHANGE_REFERENCE_DATA:
+            case Contract.INS_CHANGE_KEY:
+                change(buf, ins, lc);
+                return;
+            case Contract.INS_RESET_RETRY_COUNTER:
+                resetRetryCounter(buf, lc);
+                return;
+            case Contract.INS_SIGN:
+                sign(apdu, buf, lc);
+                return;
+            case Contract.INS_GENERATE_KEY:
+                generate(apdu, buf, lc);
+                return;
+            case Contract.INS_GET_CHALLENGE:
+                ApduUtil.getChallenge(apdu, lc, issuer());
+                return;
+            default: // INS_EXTERNAL_AUTHENTICATE
+                ApduUtil.externalAuthenticate(apdu, lc, issuer());
+        }
+    }
+
+    // ---- file system ---------------------------------------------------------------
+
+    /** Finds fid; sets R_FOUND_KIND / R_FOUND_INDEX; false when absent. */
+    private boolean find(short fid) {
+        for (byte i = 0; i < files.length; i++) {
+            if (files[i].fid == fid) {
+                return found(KIND_DATA, i);
+            }
+        }
+        for (byte i = 0; i < pins.length; i++) {
+            if (pins[i].fid == fid) {
+                return found(KIND_PIN, i);
+            }
+        }
+        for (byte i = 0; i < keys.length; i++) {
+            if (keys[i].fid == fid) {
+                return found(KIND_KEY, i);
+            }
+        }
+        return false;
+    }
+
+    private boolean found(byte kind, byte index) {
+        ram[R_FOUND_KIND] = kind;
+        ram[R_FOUND_INDEX] = index;
+        return true;
+    }
+
+    private void makeFoundCurrent() {
+        ram[R_KIND] = ram[R_FOUND_KIND];
+        ram[R_INDEX] = ram[R_FOUND_INDEX];
+    }
+
+    /** The current EF into R_FOUND_*; 6986 when none. */
+    private void current() {
+        if (ram[R_KIND] == KIND_NONE) {
+            ISOException.throwIt(Contract.SW_NO_CURRENT_EF);
+        }
+        ram[R_FOUND_KIND] = ram[R_KIND];
+        ram[R_FOUND_INDEX] = ram[R_INDEX];
+    }
+
+    private void bySfi(byte sfi) {
+        if (sfi == 0 || !find(sfi)) {
+            ISOException.throwIt(Contract.SW_FILE_NOT_FOUND);
+        }
+    }
+
+    /** P2 = 80 (current EF) or 80|SFI. */
+    private void byReference(byte p2) {
+        if (p2 == Contract.P2_CURRENT_KEY) {
+            current();
+        } else if ((p2 & 0xE0) == 0x80) {
+            bySfi((byte) (p2 & 0x1F));
+        } else {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+    }
+
+    private void requireKind(byte kind) {
+        if (ram[R_FOUND_KIND] != kind) {
+            ISOException.throwIt(Contract.SW_COMMAND_INCOMPATIBLE);
+        }
+    }
+
+
+    private void selectFile(byte[] buf, short lc) {
+        byte p1 = buf[ISO7816.OFFSET_P1];
+        byte p2 = buf[ISO7816.OFFSET_P2];
+        if (p2 != Contract.SELECT_P2_NO_RESPONSE && p2 != 0) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        if (p1 == Contract.SELECT_P1_BY_NAME) {
+            // A known AID is selected by the runtime before we see it.
+            ISOException.throwIt(Contract.SW_FILE_NOT_FOUND);
+        }
+        if (p1 != Contract.SELECT_P1_BY_FID) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        if (lc != 2) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (!find(Util.getShort(buf, ISO7816.OFFSET_CDATA))) {
+            ISOException.throwIt(Contract.SW_FILE_NOT_FOUND);
+        }
+        makeFoundCurrent();
+    }
+
+    /** Resolves READ/UPDATE BINARY P1-P2 to a data EF; returns the offset. */
+    private short binaryTarget(byte[] buf) {
+        byte p1 = buf[ISO7816.OFFSET_P1];
+        byte p2 = buf[ISO7816.OFFSET_P2];
+        short offset;
+        if ((p1 & 0x80) != 0) {
+            if ((p1 & 0x60) != 0) {
+                ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+            }
+            bySfi((byte) (p1 & 0x1F));
+            makeFoundCurrent();
+            offset = (short) (p2 & 0xFF);
+        } else {
+            current();
+            offset = Util.getShort(buf, ISO7816.OFFSET_P1);
+        }
+        requireKind(KIND_DATA);
+        return offset;
+    }
+
+    private void requireHolderState() {
+        if (!holderState()) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+    }
+
+    private void readBinary(APDU apdu, byte[] buf, short lc) {
+        requireHolderState();
+        ApduUtil.requireNoData(lc);
+        short offset = binaryTarget(buf);
+        ElementaryFile f = files[ram[R_FOUND_INDEX]];
+        if (f.access != Contract.ACCESS_FREE && !verified(f.credentials)) {
+            ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        if (offset >= f.size) {
+            ISOException.throwIt(Contract.SW_OFFSET_OUT_OF_RANGE);
+        }
+        short le = apdu.setOutgoing();
+        if (le <= 0 || le > 256) {
+            le = 256;
+        }
+        short n = (short) (f.size - offset);
+        if (n > le) {
+            n = le;
+        }
+        f.read(offset, buf, (short) 0, n);
+        apdu.setOutgoingLength(n);
+        apdu.sendBytes((short) 0, n);
+    }
+
+    /** Issuer write access to fid: personalisation, or issuer + holder credential after issue. */
+    private void requireIssuerWrite(short fid) {
+        if (personalisationState()) {
+            if (!issuer().isAuthenticated()) {
+                ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+            }
+        } else if (postIssueState()) {
+            if (!issuer().isAuthenticated() || !verified(updateCredentials(fid))) {
+                ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+            }
+        } else {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+    }
+
+    private void updateBinary(byte[] buf, short lc) {
+        short offset = binaryTarget(buf);
+        ElementaryFile f = files[ram[R_FOUND_INDEX]];
+        requireIssuerWrite(f.fid);
+        if (lc == 0) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (offset < 0 || (short) (offset + lc) > f.size || (short) (offset + lc) < 0) {
+            ISOException.throwIt(Contract.SW_NOT_ENOUGH_SPACE);
+        }
+        f.write(offset, buf, ISO7816.OFFSET_CDATA, lc);
+    }
+
+    // ---- PINs --------------------------------------------------------------------------
+
+    private ReferenceData pinByReference(byte p2) {
+        byReference(p2);
+        requireKind(KIND_PIN);
+        return pins[ram[R_FOUND_INDEX]];
+    }
+
+    private byte foundPinMask() {
+        return (byte) (1 << ram[R_FOUND_INDEX]);
+    }
+
+    private void verify(byte[] buf, short lc) {
+        requireHolderState();
+        if (buf[ISO7816.OFFSET_P1] != 0) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        ReferenceData pin = pinByReference(buf[ISO7816.OFFSET_P2]);
+        byte mask = foundPinMask();
+        if (lc > Contract.PIN_MAX_LENGTH) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (!pin.isSet()) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        if (lc == 0) {
+            ISOException.throwIt((short) (Contract.SW_VERIFICATION_FAILED | pin.triesLeft()));
+        }
+        if (pin.isBlocked()) {
+            ISOException.throwIt(Contract.SW_REFERENCE_DATA_BLOCKED);
+        }
+        boolean ok = pin.check(buf, ISO7816.OFFSET_CDATA, lc);
+        Util.arrayFillNonAtomic(buf, ISO7816.OFFSET_CDATA, lc, (byte) 0);
+        if (ok) {
+            ram[R_VERIFIED] |= mask;
+        } else {
+            ram[R_VERIFIED] &= (byte) ~mask;
+            ISOException.throwIt((short) (Contract.SW_VERIFICATION_FAILED | pin.triesLeft()));
+        }
+    }
+
+    private void change(byte[] buf, byte ins, short lc) {
+        requireHolderState();
+        byte expectedP1 = ins == Contract.INS_CHANGE_KEY ? (byte) 0x00 : (byte) 0x01;
+        if (buf[ISO7816.OFFSET_P1] != expectedP1) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        ReferenceData pin = pinByReference(buf[ISO7816.OFFSET_P2]);
+        byte mask = foundPinMask();
+        if (lc == 0 || lc > Contract.PIN_MAX_LENGTH) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (!pin.isSet()) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        if (pin.isBlocked()) {
+            ISOException.throwIt(Contract.SW_REFERENCE_DATA_BLOCKED);
+        }
+        if (!verified(mask)) {
+            ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        if (!pin.checkFormat(buf, ISO7816.OFFSET_CDATA, lc)) {
+            ISOException.throwIt(Contract.SW_INCORRECT_DATA);
+        }
+        pin.set(buf, ISO7816.OFFSET_CDATA, lc);
+        Util.arrayFillNonAtomic(buf, ISO7816.OFFSET_CDATA, lc, (byte) 0);
+    }
+
+    private void resetRetryCounter(byte[] buf, short lc) {
+        byte p1 = buf[ISO7816.OFFSET_P1];
+        if (p1 != Contract.RESET_P1_NEW_VALUE && p1 != Contract.RESET_P1_COUNTER_ONLY) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        ReferenceData pin = pinByReference(buf[ISO7816.OFFSET_P2]);
+        boolean issuerOk = issuer().isAuthenticated()
+                && (personalisationState() || postIssueState());
+        if (p1 == Contract.RESET_P1_COUNTER_ONLY) {
+            ApduUtil.requireNoData(lc);
+            if (!issuerOk) {
+                ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+            }
+            if (!pin.isSet()) {
+                ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+            }
+            pin.resetCounter();
+            return;
+        }
+        if (lc == 0 || lc > Contract.PIN_MAX_LENGTH) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (!issuerOk && !(holderMaySetPin() && pin.holder && !pin.isSet())) {
+            ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        if (!pin.checkFormat(buf, ISO7816.OFFSET_CDATA, lc)) {
+            ISOException.throwIt(Contract.SW_INCORRECT_DATA);
+        }
+        pin.set(buf, ISO7816.OFFSET_CDATA, lc);
+        Util.arrayFillNonAtomic(buf, ISO7816.OFFSET_CDATA, lc, (byte) 0);
+        pinSet(pin);
+    }
+
+    // ---- keys ----------------------------------------------------------------------------
+
+    private void generate(APDU apdu, byte[] buf, short lc) {
+        byte p1 = buf[ISO7816.OFFSET_P1];
+        if (buf[ISO7816.OFFSET_P2] != 0
+                || (p1 != Contract.GENERATE_P1_GENERATE && p1 != Contract.GENERATE_P1_READ_PUBLIC)) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        ApduUtil.requireNoData(lc);
+        current();
+        requireKind(KIND_KEY);
+        RsaKeySlot key = keys[ram[R_FOUND_INDEX]];
+        if (p1 == Contract.GENERATE_P1_GENERATE) {
+            requireIssuerWrite(key.fid);
+            key.generate();
+            keyGenerated(key);
+        } else if (!key.isGenerated()) {
+            ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
+        }
+        short n = key.modulus(buf, (short) 0);
+        ApduUtil.send(apdu, n);
+    }
+
+    private void sign(APDU apdu, byte[] buf, short lc) {
+        requireHolderState();
+        if (buf[ISO7816.OFFSET_P1] != Contract.SIGN_P1_PKCS1_V15) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        byReference(buf[ISO7816.OFFSET_P2]);
+        requireKind(KIND_KEY);
+        RsaKeySlot key = keys[ram[R_FOUND_INDEX]];
+        if (!verified(key.pinMask)) {
+            ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        if (!key.isGenerated()) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        if (lc < 1 || lc > Contract.SIGN_MAX_INPUT) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        Util.arrayCopyNonAtomic(buf, ISO7816.OFFSET_CDATA, scratch, (short) 0, lc);
+        short n = key.sign(scratch, (short) 0, lc, buf, (short) 0);
+        Util.arrayFillNonAtomic(scratch, (short) 0, lc, (byte) 0);
+        ApduUtil.send(apdu, n);
+    }
+}
