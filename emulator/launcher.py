@@ -1,0 +1,642 @@
+"""Start and stop a private pcscd with N emulated cards (jCardSim behind vpcd).
+
+Layout of a runtime directory (everything the emulator owns lives there):
+
+    reader.conf.d/vpcd        one vpcd entry per two readers (each vpcd entry has two slots)
+    drivers/libifdvpcd-E.so   a private copy of the vpcd driver per entry
+    run/pcscd/pcscd.comm      the private pcscd's socket (PCSCLITE_CSOCK_NAME)
+    pcscd.log                 pcscd's output
+    card-I.properties         card I's configuration, mode 0600 (holds its keys)
+    card-I.log                card I's bridge output
+    state.json                pids, ports, readers and serials of the running emulator
+
+Readers and ports: card I sits in vpcd entry I // 2, slot I % 2, on TCP port BASE + I
+(vpcd listens on CHANNELID + slot, so entries are spaced two ports apart). Entry 0 is
+named "Virtual PCD" (readers "Virtual PCD 00 00", "Virtual PCD 00 01"), entry E > 0
+"Virtual PCD E" (readers "Virtual PCD E 00 00", ...).
+
+A private pcscd: pcscd 1.9 ignores PCSCLITE_CSOCK_NAME and always creates
+/run/pcscd/pcscd.comm, so it runs in its own mount namespace (`unshare`) in which the
+runtime directory's `run/pcscd` is bind-mounted over /run/pcscd (and an empty directory
+over the system driver directory, so it never grabs a real USB reader). The socket then
+appears at `<runtime>/run/pcscd/pcscd.comm` for every client that sets
+`PCSCLITE_CSOCK_NAME` to it; the system's pcscd is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from card.contract import SERIAL_LENGTH, TEST_ISSUER_MASTER_KEY
+
+SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
+BRIDGE_JAR_ENV = "MYNACARD_BRIDGE_JAR"
+TEST_MUNICIPAL_MASTER_KEY = bytes(range(0x50, 0x60))
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+SYSTEM_DRIVER_DIR = Path("/usr/lib/pcsc/drivers")
+SYSTEM_SOCKET_DIR = Path("/run/pcscd")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BRIDGE_JAR = REPO_ROOT / "emulator" / "bridge" / "target" / "mynacard-bridge.jar"
+STATE_FILE = "state.json"
+SETUP_HINT = "run `make setup`"
+JVM_OPTIONS = ("-XX:+UseSerialGC", "-Xmx192m", "-XX:+PerfDisableSharedMem")
+
+
+class EmulatorError(Exception):
+    """The emulator cannot start, or lost a part while running."""
+
+
+@dataclass(frozen=True)
+class Components:
+    """Paths of everything the emulator runs."""
+
+    pcscd: Path
+    vpcd_driver: Path
+    java: Path
+    bridge_jar: Path
+    unshare: Path | None
+
+
+def find_components(bridge_jar: Path | None = None) -> Components:
+    """Locate pcscd, the vpcd driver, java and the bridge jar.
+
+    EmulatorError names every missing part and how to get it.
+    """
+    missing: list[str] = []
+    pcscd = shutil.which("pcscd")
+    if pcscd is None and Path("/usr/sbin/pcscd").exists():  # sbin is not on every PATH
+        pcscd = "/usr/sbin/pcscd"
+    if pcscd is None:
+        missing.append("pcscd (Debian package pcscd)")
+    if not VPCD_DRIVER.exists():
+        missing.append(f"the vpcd driver {VPCD_DRIVER} (Debian package vsmartcard-vpcd)")
+    java = shutil.which("java")
+    if java is None:
+        missing.append("java (Debian package openjdk-17-jdk-headless)")
+    jar = bridge_jar or Path(os.environ.get(BRIDGE_JAR_ENV) or DEFAULT_BRIDGE_JAR)
+    if not jar.is_file():
+        missing.append(f"the card bridge {jar} (built by Maven)")
+    unshare = shutil.which("unshare")
+    if missing:
+        raise EmulatorError("emulator parts missing: " + "; ".join(missing) + f" — {SETUP_HINT}")
+    assert pcscd is not None and java is not None
+    return Components(Path(pcscd), VPCD_DRIVER, Path(java), jar, Path(unshare) if unshare else None)
+
+
+# --- keys and serials ---------------------------------------------------------------
+
+
+def derive_card_key(master: bytes, serial: str) -> bytes:
+    """AES-128-ECB(master, serial || 0x80), the factory key of PROTOCOL.md."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if not isinstance(master, bytes) or len(master) != 16:
+        raise ValueError("a master key is 16 bytes")
+    if len(serial) != SERIAL_LENGTH or not serial.isdigit():
+        raise ValueError("a serial is 15 digits")
+    enc = Cipher(algorithms.AES(master), modes.ECB()).encryptor()
+    return enc.update(serial.encode("ascii") + b"\x80") + enc.finalize()
+
+
+def random_serial() -> str:
+    return str(1 + secrets.randbelow(9)) + "".join(
+        str(secrets.randbelow(10)) for _ in range(SERIAL_LENGTH - 1)
+    )
+
+
+def read_master_key(path: Path) -> bytes:
+    """A master key file: 16 raw bytes or 32 hex digits. The value is never echoed."""
+    raw = Path(path).read_bytes()
+    if len(raw) == 16:
+        return raw
+    try:
+        key = bytes.fromhex(raw.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise EmulatorError(f"{path}: not a master key (16 bytes or 32 hex digits)") from None
+    if len(key) != 16:
+        raise EmulatorError(f"{path}: not a master key (16 bytes or 32 hex digits)")
+    return key
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks (guards against pid reuse), None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie is as good as gone
+        return None
+    return int(fields[19])
+
+
+def pid_alive(pid: int, start_time: int | None = None) -> bool:
+    st = _start_time(pid)
+    return st is not None and (start_time is None or st == start_time)
+
+
+def _stop_pids(procs: list[tuple[int, int | None]], timeout: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`.
+
+    Each (pid, start time) is signalled only while it is still the same process.
+    """
+    for pid, st in procs:
+        if pid_alive(pid, st):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(pid_alive(p, s) for p, s in procs):
+        _reap()
+        time.sleep(0.02)
+    for pid, st in procs:
+        if pid_alive(pid, st):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(pid_alive(p, s) for p, s in procs):
+        _reap()
+        time.sleep(0.02)
+
+
+def _reap() -> None:
+    """Collect exited children of this process (the launcher's own Popen objects)."""
+    for proc in list(_CHILDREN):
+        if proc.poll() is not None:
+            _CHILDREN.remove(proc)
+
+
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _spawn(
+    argv: list[str], log: Path, env: dict[str, str] | None = None, *, linger: bool = True
+) -> tuple[int, int | None]:
+    """A detached process (own session, no stdin), output appended to `log`.
+
+    With `linger` False it gets SIGTERM when this process dies (a killed test run leaves
+    no pcscd behind).
+    """
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            preexec_fn=None if linger else _die_with_parent,
+        )
+    _CHILDREN.append(proc)
+    st = _start_time(proc.pid)
+    return proc.pid, st
+
+
+# --- state ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardState:
+    index: int
+    reader: str
+    port: int
+    serial: str
+    pid: int
+    start_time: int | None
+    config: str
+    log: str
+
+
+@dataclass(frozen=True)
+class EmulatorState:
+    runtime_dir: str
+    socket: str
+    pcscd_pid: int
+    pcscd_start_time: int | None
+    pcscd_log: str
+    base_port: int
+    cards: tuple[CardState, ...] = field(default_factory=tuple)
+
+    @property
+    def readers(self) -> list[str]:
+        return [c.reader for c in self.cards]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cards"] = [asdict(c) for c in self.cards]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> EmulatorState:
+        cards = tuple(CardState(**c) for c in d.pop("cards"))
+        return cls(**d, cards=cards)
+
+
+def load_state(runtime_dir: Path) -> EmulatorState | None:
+    path = Path(runtime_dir) / STATE_FILE
+    try:
+        return EmulatorState.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise EmulatorError(f"{path} is damaged: {exc}") from None
+
+
+def _save_state(runtime_dir: Path, state: EmulatorState) -> None:
+    path = Path(runtime_dir) / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def socket_path(runtime_dir: Path) -> Path:
+    return Path(runtime_dir).resolve() / "run" / "pcscd" / "pcscd.comm"
+
+
+def reader_name(index: int) -> str:
+    entry, slot = divmod(index, 2)
+    return f"{_friendly_name(entry)} 00 {slot:02d}"
+
+
+def _friendly_name(entry: int) -> str:
+    return "Virtual PCD" if entry == 0 else f"Virtual PCD {entry}"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_base_port(count: int) -> int:
+    """A random even base port with `count` free ports above it."""
+    for _ in range(200):
+        base = 20000 + 2 * secrets.randbelow(15000)
+        if all(_port_free(base + i) for i in range(count)):
+            return base
+    raise EmulatorError("no free TCP ports for the vpcd readers")
+
+
+# --- the emulator ---------------------------------------------------------------------
+
+
+class Emulator:
+    """A private pcscd with `cards` emulated blank cards; a context manager.
+
+    Keyword options: `issuer_master_key` / `municipal_master_key` (16 bytes; default the
+    test keys 40..4F and 50..5F) or `issuer_master_key_file` / `municipal_master_key_file`;
+    `timeout` for start-up; `bridge_jar` to use another jar; `linger` False to have pcscd
+    and the cards terminated when this process dies (tests), True (default) to leave them
+    running after it exits (`mynacard emulator up`).
+    """
+
+    def __init__(
+        self,
+        runtime_dir: Path,
+        cards: int,
+        *,
+        issuer_master_key: bytes | None = None,
+        municipal_master_key: bytes | None = None,
+        issuer_master_key_file: Path | None = None,
+        municipal_master_key_file: Path | None = None,
+        timeout: float = 30.0,
+        bridge_jar: Path | None = None,
+        linger: bool = True,
+    ) -> None:
+        if not isinstance(cards, int) or isinstance(cards, bool):
+            raise TypeError("cards must be an int")
+        if not 1 <= cards <= 10:
+            raise ValueError("cards must be 1..10 (pcscd serves at most 16 readers)")
+        if issuer_master_key_file is not None:
+            issuer_master_key = read_master_key(issuer_master_key_file)
+        if municipal_master_key_file is not None:
+            municipal_master_key = read_master_key(municipal_master_key_file)
+        for name, key in (("issuer_master_key", issuer_master_key),
+                          ("municipal_master_key", municipal_master_key)):
+            if key is not None and (not isinstance(key, bytes) or len(key) != 16):
+                raise ValueError(f"{name} must be 16 bytes")
+        self.runtime_dir = Path(runtime_dir).resolve()
+        self.count = cards
+        self.timeout = timeout
+        self._issuer_master = issuer_master_key or TEST_ISSUER_MASTER_KEY
+        self._municipal_master = municipal_master_key or TEST_MUNICIPAL_MASTER_KEY
+        self._bridge_jar = bridge_jar
+        self._linger = linger
+        self.components: Components | None = None
+        self.state: EmulatorState | None = None
+
+    # context manager
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def socket(self) -> Path:
+        return socket_path(self.runtime_dir)
+
+    @property
+    def readers(self) -> list[str]:
+        return self.state.readers if self.state else []
+
+    def env(self) -> dict[str, str]:
+        """An environment for PC/SC client processes that talk to this emulator."""
+        return {**os.environ, SOCKET_ENV: str(self.socket)}
+
+    def serial(self, reader: str) -> str:
+        return self._card(reader).serial
+
+    def _card(self, reader: str) -> CardState:
+        assert self.state is not None, "emulator not started"
+        for c in self.state.cards:
+            if c.reader == reader:
+                return c
+        raise KeyError(f"no emulated card in {reader!r}")
+
+    # start/stop
+    def start(self) -> EmulatorState:
+        if self.state is not None:
+            raise EmulatorError("already started")
+        self.components = find_components(self._bridge_jar)
+        existing = load_state(self.runtime_dir)
+        if existing is not None and pid_alive(existing.pcscd_pid, existing.pcscd_start_time):
+            raise EmulatorError(
+                f"an emulator is already running in {self.runtime_dir} (pcscd pid "
+                f"{existing.pcscd_pid}); stop it first"
+            )
+        if len(os.fsencode(self.socket)) > 107:  # sockaddr_un.sun_path
+            raise EmulatorError(
+                f"runtime directory {self.runtime_dir} is too long for pcscd's UNIX socket "
+                f"{self.socket}; use a shorter path"
+            )
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.runtime_dir, 0o700)
+        try:
+            self.state = self._start_pcscd()
+            cards = [self._start_card(i) for i in range(self.count)]
+            self.state = replace(self.state, cards=tuple(cards))
+            _save_state(self.runtime_dir, self.state)
+            self._wait(self.readers, present=True, what="cards to appear")
+        except BaseException:
+            self.stop()
+            raise
+        return self.state
+
+    def stop(self) -> None:
+        """Cards first, then pcscd (SIGTERM, then SIGKILL); config files removed."""
+        state = self.state or load_state(self.runtime_dir)
+        if state is not None:
+            stop_state(self.runtime_dir, state)
+        self.state = None
+
+    def _start_pcscd(self) -> EmulatorState:
+        assert self.components is not None
+        comp = self.components
+        rt = self.runtime_dir
+        conf_dir = rt / "reader.conf.d"
+        drivers = rt / "drivers"
+        empty = rt / "no-drivers"
+        run_pcscd = rt / "run" / "pcscd"
+        for d in (conf_dir, drivers, empty, run_pcscd):
+            d.mkdir(parents=True, exist_ok=True)
+        for stale in (run_pcscd / "pcscd.comm", run_pcscd / "pcscd.pid"):
+            stale.unlink(missing_ok=True)
+        entries = (self.count + 1) // 2
+        base = _pick_base_port(2 * entries)
+        lines = []
+        for e in range(entries):
+            lib = drivers / f"libifdvpcd-{e}.so"
+            shutil.copyfile(comp.vpcd_driver, lib)
+            port = base + 2 * e
+            lines += [
+                f'FRIENDLYNAME "{_friendly_name(e)}"',
+                f"DEVICENAME   /dev/null:{port}",
+                f"LIBPATH      {lib}",
+                f"CHANNELID    {port}",
+                "",
+            ]
+        (conf_dir / "vpcd").write_text("\n".join(lines))
+        log = rt / "pcscd.log"
+        argv = self._pcscd_argv(comp, conf_dir, empty)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+        env[SOCKET_ENV] = str(self.socket)
+        pid, st = _spawn(argv, log, env, linger=self._linger)
+        state = EmulatorState(
+            runtime_dir=str(rt), socket=str(self.socket), pcscd_pid=pid, pcscd_start_time=st,
+            pcscd_log=str(log), base_port=base,
+        )
+        _save_state(rt, state)
+        deadline = time.monotonic() + self.timeout
+        while not self.socket.exists():
+            if not pid_alive(pid, st):
+                hint = ""
+                if "unshare" in _tail(log) or "mount" in _tail(log):
+                    hint = (" (a private pcscd runs in its own mount namespace: run as root "
+                            "or allow unprivileged user namespaces)")
+                raise EmulatorError(f"pcscd exited at start-up: {_tail(log)}{hint}")
+            if time.monotonic() > deadline:
+                raise EmulatorError(f"pcscd did not create {self.socket}: {_tail(log)}")
+            time.sleep(0.01)
+        return state
+
+    def _pcscd_argv(self, comp: Components, conf_dir: Path, empty: Path) -> list[str]:
+        if comp.unshare is None:
+            raise EmulatorError("unshare (util-linux) not found; it is needed for a private pcscd")
+        rt = self.runtime_dir
+        if SYSTEM_SOCKET_DIR.is_dir():
+            source, target = rt / "run" / "pcscd", SYSTEM_SOCKET_DIR
+        else:  # no /run/pcscd on this machine: give pcscd a private /run
+            source, target = rt / "run", SYSTEM_SOCKET_DIR.parent
+        script = (
+            'mount --bind "$1" "$2" && { [ ! -d "$3" ] || mount --bind "$4" "$3"; } '
+            '&& exec "$5" --foreground --config "$6"'
+        )
+        ns = ["--mount", "--propagation", "private"]
+        if os.geteuid() != 0:
+            ns = ["--map-root-user", *ns]
+        return [
+            str(comp.unshare), *ns, "sh", "-c", script, "pcscd-private",
+            str(source), str(target), str(SYSTEM_DRIVER_DIR), str(empty), str(comp.pcscd),
+            str(conf_dir),
+        ]
+
+    def _start_card(self, index: int, serial: str | None = None) -> CardState:
+        assert self.components is not None and self.state is not None
+        serial = serial or random_serial()
+        port = self.state.base_port + index
+        config = self.runtime_dir / f"card-{index}.properties"
+        body = (
+            f"name=card-{index}\n"
+            f"serial={serial}\n"
+            f"card_key={derive_card_key(self._issuer_master, serial).hex()}\n"
+            f"municipal_key={derive_card_key(self._municipal_master, serial).hex()}\n"
+            f"host=127.0.0.1\n"
+            f"port={port}\n"
+            f"connect_timeout_seconds={int(max(self.timeout, 5))}\n"
+        )
+        config.unlink(missing_ok=True)
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(body)
+        log = self.runtime_dir / f"card-{index}.log"
+        argv = [str(self.components.java), *JVM_OPTIONS, "-jar", str(self.components.bridge_jar),
+                str(config)]
+        pid, st = _spawn(argv, log, linger=self._linger)
+        return CardState(index, reader_name(index), port, serial, pid, st, str(config), str(log))
+
+    def replace_card(self, reader: str) -> CardState:
+        """Pull the card out of `reader` and insert a fresh blank card (new serial, new JVM)."""
+        old = self._card(reader)
+        assert self.state is not None
+        _stop_pids([(old.pid, old.start_time)])
+        self._wait([reader], present=False, what="the old card to be removed")
+        new = self._start_card(old.index)
+        cards = tuple(new if c.index == old.index else c for c in self.state.cards)
+        self.state = replace(self.state, cards=cards)
+        _save_state(self.runtime_dir, self.state)
+        self._wait([reader], present=True, what="the new card to appear")
+        return new
+
+    def check_alive(self) -> None:
+        """EmulatorError when pcscd or a card process has died."""
+        assert self.state is not None
+        if not pid_alive(self.state.pcscd_pid, self.state.pcscd_start_time):
+            raise EmulatorError(f"pcscd exited: {_tail(Path(self.state.pcscd_log))}")
+        for c in self.state.cards:
+            if not pid_alive(c.pid, c.start_time):
+                raise EmulatorError(
+                    f"the card process for {c.reader!r} exited: {_tail(Path(c.log))}"
+                )
+
+    def _wait(self, readers: list[str], *, present: bool, what: str) -> None:
+        alive = self.check_alive if present else None
+        left = wait_readers(self.socket, readers, present=present, timeout=self.timeout,
+                            alive=alive)
+        if left:
+            state = "have no card" if present else "still have a card"
+            raise EmulatorError(
+                f"timed out after {self.timeout:.0f} s waiting for {what}: "
+                f"{', '.join(left)} {state} (logs in {self.runtime_dir})"
+            )
+
+
+def stop_state(runtime_dir: Path, state: EmulatorState) -> None:
+    """Stop what `state` records: cards first, then pcscd. Removes config files and state."""
+    _stop_pids([(c.pid, c.start_time) for c in state.cards])
+    _stop_pids([(state.pcscd_pid, state.pcscd_start_time)])
+    for c in state.cards:
+        Path(c.config).unlink(missing_ok=True)
+    for p in Path(runtime_dir).glob("card-*.properties"):
+        p.unlink(missing_ok=True)
+    (Path(runtime_dir) / STATE_FILE).unlink(missing_ok=True)
+    _reap()
+
+
+def wait_readers(
+    sock: Path,
+    readers: list[str],
+    *,
+    present: bool,
+    timeout: float,
+    alive: Any = None,
+) -> list[str]:
+    """Wait until each reader of the pcscd at `sock` shows (or lost) its card.
+
+    In process (card.transport) when this process's PC/SC socket is `sock` — it is set
+    here when the process has none yet; libpcsclite keeps the first one for the life of
+    the process, so for any other pcscd the check runs in a child process.
+    """
+    current = os.environ.get(SOCKET_ENV)
+    if current is None:  # (a process that already used the system pcscd cannot switch)
+        os.environ[SOCKET_ENV] = str(sock)
+        current = str(sock)
+    if current == str(sock):
+        from emulator.probe import wait
+
+        return wait(readers, present=present, timeout=timeout, alive=alive)
+    deadline = time.monotonic() + timeout
+    env = {**os.environ, SOCKET_ENV: str(sock)}
+    while True:
+        slice_ = max(0.5, min(3.0, deadline - time.monotonic()))
+        proc = subprocess.run(
+            [sys.executable, "-m", "emulator.probe", "--present" if present else "--absent",
+             "--timeout", str(slice_), *readers],
+            env=env, capture_output=True, text=True, cwd=str(REPO_ROOT),
+        )
+        left = [line for line in proc.stdout.splitlines() if line]
+        if proc.returncode not in (0, 1) or (proc.returncode == 1 and not left):
+            raise EmulatorError(f"the PC/SC probe failed: {proc.stderr.strip()[-500:]}")
+        if proc.returncode == 0:
+            return []
+        if time.monotonic() >= deadline:
+            return left
+        if alive is not None:
+            alive()
+
+
+def running_state(runtime_dir: Path) -> EmulatorState | None:
+    """The recorded state when its pcscd is still running, else None."""
+    state = load_state(runtime_dir)
+    if state is None or not pid_alive(state.pcscd_pid, state.pcscd_start_time):
+        return None
+    return state
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    return " | ".join(text[-lines:]) or f"(empty log {path})"
+
+
+def start(runtime_dir: Path, cards: int, **options: Any) -> Emulator:
+    """Start an emulator that outlives this call (stop it with `stop(runtime_dir)`)."""
+    emulator = Emulator(runtime_dir, cards, **options)
+    emulator.start()
+    return emulator
+
+
+def stop(runtime_dir: Path) -> bool:
+    """Stop the emulator recorded in `runtime_dir`; False when none was recorded."""
+    state = load_state(runtime_dir)
+    if state is None:
+        return False
+    stop_state(runtime_dir, state)
+    return True

@@ -1,0 +1,84 @@
+"""`mynacard emulator up | status | down` round trip, as a user runs it (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator.launcher import SOCKET_ENV, pid_alive
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mynacard(home: Path, *args: str, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "issuance.cli.main", "--home", str(home), *args],
+        capture_output=True, text=True, cwd=REPO, env={**base, **(env or {})}, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="mynacard-h-"))  # short: the socket path must fit
+    yield d
+    mynacard(d, "emulator", "down")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_up_status_down(mynacard_emulator: object, home: Path) -> None:
+    up = mynacard(home, "emulator", "up", "--cards", "2")
+    assert up.returncode == 0, up.stderr
+    readers = up.stdout.splitlines()
+    assert readers == ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+    sock = home / "emulator" / "run" / "pcscd" / "pcscd.comm"
+    assert f"export {SOCKET_ENV}={sock}" in up.stderr
+    assert (home / "emulator" / "pcscd.env").read_text() == f"{SOCKET_ENV}={sock}\n"
+
+    again = mynacard(home, "emulator", "up", "--cards", "1")
+    assert again.returncode == 2
+    assert len(again.stderr.strip().splitlines()) == 1 and "already running" in again.stderr
+
+    status = mynacard(home, "emulator", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["running"] is True
+    assert [r["reader"] for r in doc["readers"]] == readers
+    assert all(r["card_present"] and r["alive"] for r in doc["readers"])
+    pids = [doc["pcscd"]["pid"], *(r["pid"] for r in doc["readers"])]
+
+    down = mynacard(home, "emulator", "down")
+    assert down.returncode == 0, down.stderr
+    assert not any(pid_alive(p) for p in pids)
+    assert not (home / "emulator" / "pcscd.env").exists()
+    assert not list((home / "emulator").glob("*.properties"))
+    status = mynacard(home, "emulator", "status", "--json")
+    assert json.loads(status.stdout)["running"] is False
+
+
+def test_up_json_with_sample(mynacard_emulator: object, home: Path) -> None:
+    up = mynacard(home, "emulator", "up", "--cards", "1", "--sample", "--json")
+    assert up.returncode == 0, up.stderr
+    doc = json.loads(up.stdout)
+    assert doc["env"][SOCKET_ENV].endswith("pcscd.comm")
+    (reader,) = doc["readers"]
+    assert reader["reader"] == "Virtual PCD 00 00"
+    assert reader["sample"]["serial"] == reader["serial"]
+    for pin in ("1234", "2345", "3456", "ABC123"):
+        assert pin in up.stderr
+
+
+def test_missing_part_is_one_clear_line(mynacard_emulator: object, home: Path) -> None:
+    up = mynacard(home, "emulator", "up", env={"MYNACARD_BRIDGE_JAR": str(home / "no.jar")})
+    assert up.returncode == 2
+    lines = up.stderr.strip().splitlines()
+    assert len(lines) == 1 and "make setup" in lines[0] and "no.jar" in lines[0]
