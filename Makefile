@@ -26,8 +26,8 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PIP) install -q --upgrade pip >/dev/null
-	@$(PIP) install -q -e '.[dev]'
+	@$(PIP) install -q --upgrade pip > /dev/null 2>&1
+	@$(PIP) install -q -e '.[dev]' > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@touch $@
 
 java: $(JAVA_STAMP)

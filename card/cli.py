@@ -8,16 +8,17 @@ Card and reader errors are one line on stderr and exit code 2, never a traceback
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
 from pathlib import Path
 
-from card.errors import CardError
+from card.cms import sign_cms
+from card.errors import CardError, PinBlocked, PinIncorrect
 from card.info import card_info, format_info
+from card.jpki import JpkiClient, Key
 from card.transport import PcscTransport, list_readers, reader_has_card
-
-SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,30 +43,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     readers.add_argument("--json", action="store_true", help="print JSON")
     readers.set_defaults(func=cmd_readers)
 
+    sign = sub.add_parser(
+        "sign",
+        help="sign a file with a JPKI key on the card (CMS)",
+        description="Make a detached CMS SignedData (DER) over a file with the card's signing "
+        "key (default) or user-authentication key. The PIN is asked for without echo, or read "
+        "from --pin-source. Verify it with `mynacard verify --cms OUT --data FILE`.",
+    )
+    sign.add_argument("file", type=Path, help="the file to sign")
+    sign.add_argument("--out", type=Path, help="where to write the signature (default: FILE.p7s)")
+    sign.add_argument("--key", choices=["sign", "auth"], default="sign",
+                      help="signing key (password) or user-authentication key (PIN)")
+    sign.add_argument("--reader", metavar="NAME",
+                      help="reader name (default: the only reader with a card)")
+    sign.add_argument("--pin-source", metavar="SPEC",
+                      help="env:NAME or file:PATH holding the PIN (never the PIN itself)")
+    sign.add_argument("--json", action="store_true", help="print JSON")
+    sign.set_defaults(func=cmd_sign)
+
     def usage(args: argparse.Namespace) -> int:
         parser.print_help(sys.stderr)
         return 2
 
     parser.set_defaults(func=usage)
-
-
-def _use_emulator(home: Path | str | None) -> None:
-    """Point PC/SC at a running emulator under `home` unless the socket is set already.
-
-    `mynacard emulator up` writes `emulator/pcscd.env`; an explicit environment wins.
-    """
-    if home is None or SOCKET_ENV in os.environ:
-        return
-    try:
-        lines = (Path(home) / "emulator" / "pcscd.env").read_text().splitlines()
-    except OSError:
-        return
-    for line in lines:
-        key, sep, value = line.strip().removeprefix("export ").partition("=")
-        if sep and key.strip() == SOCKET_ENV:
-            socket = value.strip().strip("'\"")
-            if Path(socket).exists():
-                os.environ[SOCKET_ENV] = socket
 
 
 def _fail(message: str) -> int:
@@ -90,7 +90,6 @@ def choose_reader(requested: str | None) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    _use_emulator(getattr(args, "home", None))
     try:
         reader = choose_reader(args.reader)
         with PcscTransport(reader) as transport:
@@ -105,7 +104,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_readers(args: argparse.Namespace) -> int:
-    _use_emulator(getattr(args, "home", None))
     try:
         rows = [{"reader": name, "card": reader_has_card(name)} for name in list_readers()]
     except CardError as exc:
@@ -117,4 +115,50 @@ def cmd_readers(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             print(f"{row['reader']}\t{'card' if row['card'] else 'empty'}")
+    return 0
+
+
+def read_pin(spec: str | None, prompt: str) -> str:
+    """A PIN from `env:NAME` or `file:PATH`, else asked for without echo."""
+    if spec is None:
+        return getpass.getpass(prompt)
+    kind, sep, where = spec.partition(":")
+    if not sep or kind not in ("env", "file") or not where:
+        raise ValueError("a pin source is env:NAME or file:PATH")
+    if kind == "env":
+        value = os.environ.get(where)
+        if value is None:
+            raise ValueError(f"environment variable {where} is not set")
+        return value.strip()
+    try:
+        return Path(where).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the pin file: {exc.strerror}") from None
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    key = Key.SIGN if args.key == "sign" else Key.AUTH
+    out = args.out or args.file.with_name(args.file.name + ".p7s")
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc.strerror}")
+    what = "signing password" if key is Key.SIGN else "user-authentication PIN"
+    try:
+        pin = read_pin(args.pin_source, f"{what}: ")
+        reader = choose_reader(args.reader)
+        with PcscTransport(reader) as transport:
+            client = JpkiClient(transport)
+            client.verify_pin(key, pin)
+            signature = sign_cms(client, data, key=key)
+    except (PinIncorrect, PinBlocked) as exc:
+        return _fail(f"{what}: {exc}")
+    except (CardError, ValueError) as exc:
+        return _fail(str(exc))
+    out.write_bytes(signature)
+    if args.json:
+        print(json.dumps({"reader": reader, "key": args.key, "file": str(args.file),
+                          "signature": str(out)}))
+    else:
+        print(f"signed {args.file} with the {args.key} key in {reader!r}: {out}", file=sys.stderr)
     return 0

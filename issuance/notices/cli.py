@@ -1,0 +1,226 @@
+"""`mynacard notices …`: ingest, apply and report notices from 住基ネット and 附票ネット.
+
+Notices are JSON Lines, one notice per line (schema: issuance/notices/schema.json, also
+printed by `mynacard notices schema`). Exit codes as every issuance command: 0 done,
+1 some notices rejected, 2 usage (no operator), 3 storage or file problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from issuance.audit.cli_support import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    add_common_options,
+    emit_json,
+    fail,
+    guarded,
+    open_store,
+    operator_or_none,
+)
+from issuance.audit.log import AuditLog
+from issuance.notices.certificates import CertificateGateway, CertificateStoreError
+from issuance.notices.intake import IntakeReport, NoticeIntake
+from issuance.notices.model import SCHEMA_PATH
+from issuance.notices.processor import NoticeProcessor, ProcessReport
+from issuance.notices.queries import notice_counts, problem_notices
+from issuance.registry.dates import japan_date, utc_now
+
+Clock = Callable[[], datetime]
+STORE_DEFAULT = "store.sqlite"  # pki's default: HOME/store.sqlite
+
+
+def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
+    """Add `notices ingest|process|status|unmatched|schema` (and `serve`, `sender`)."""
+    parser = subparsers.add_parser(
+        "notices", help="death, emigration and change notices that revoke certificates",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(title="notices commands", metavar="COMMAND")
+
+    ingest = sub.add_parser(
+        "ingest", help="store the notices of a JSON Lines file, then apply them",
+        description="Store every notice of FILE (accepted means stored), then apply the "
+        "waiting ones. Duplicates change nothing; malformed lines are kept as rejected and "
+        "notices for unknown residents as unmatched; both are listed.")
+    ingest.add_argument("file", type=Path, metavar="FILE", help="JSON Lines; - for stdin")
+    ingest.add_argument("--no-process", action="store_true", help="store only")
+    _store_option(ingest)
+    add_common_options(ingest)
+    ingest.set_defaults(func=guarded(lambda a: _ingest(a, clock)))
+
+    process = sub.add_parser("process", help="apply the waiting (accepted) notices")
+    _store_option(process)
+    add_common_options(process)
+    process.set_defaults(func=guarded(lambda a: _process(a, clock)))
+
+    status = sub.add_parser("status", help="counts: arrived, applied, waiting, unmatched, "
+                            "rejected")
+    add_common_options(status)
+    status.set_defaults(func=guarded(lambda a: _status(a, clock)))
+
+    unmatched = sub.add_parser("unmatched", help="list unmatched notices and rejected ones "
+                               "with their reasons")
+    unmatched.add_argument("--limit", type=int, metavar="N", help="at most N of each")
+    add_common_options(unmatched)
+    unmatched.set_defaults(func=guarded(lambda a: _unmatched(a, clock)))
+
+    schema = sub.add_parser("schema", help="print the published JSON Schema of a notice")
+    schema.set_defaults(func=lambda a: _print_schema())
+
+    try:
+        from issuance.notices.http import register_http
+    except ImportError:  # Starlette/uvicorn missing: the other commands still work
+        return
+    register_http(sub, clock=clock)
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="PATH|URL",
+                        help="certificate store: SQLite file or postgresql:// URL "
+                        f"(default HOME/{STORE_DEFAULT}, as `mynacard pki`)")
+
+
+def store_location(args: argparse.Namespace) -> str | Path:
+    return args.store if getattr(args, "store", None) else Path(args.home) / STORE_DEFAULT
+
+
+def _print_schema() -> int:
+    sys.stdout.write(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return EXIT_OK
+
+
+def _progress(label: str) -> Callable[[Any], None]:
+    def show(report: Any) -> None:
+        if isinstance(report, IntakeReport):
+            print(f"{label}: {report.lines} line(s) read, " + ", ".join(
+                f"{k} {v}" for k, v in report.counts.items()), file=sys.stderr)
+        elif isinstance(report, ProcessReport):
+            print(f"{label}: {report.applied} notice(s) applied, {report.revoked} "
+                  "certificate(s) revoked", file=sys.stderr)
+    return show
+
+
+def _ingest(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    subject = str(args.file)
+    with open_store(args) as db:
+        log = AuditLog(db, clock=clock)
+        intake = NoticeIntake(db, clock=clock)
+        show = _progress("ingest") if not args.json else None
+        try:
+            if subject == "-":
+                report = intake.accept_lines(sys.stdin.buffer, progress=show)
+            else:
+                with args.file.open("rb") as fh:
+                    report = intake.accept_lines(fh, progress=show)
+        except OSError as exc:
+            log.append(operator=operator, action="notices.ingest", subject=subject,
+                       outcome="refused", detail={"reason": str(exc)})
+            fail(f"{args.file}: {exc.strerror or exc}")
+            return EXIT_ERROR
+        processed: ProcessReport | None = None
+        if not args.no_process:
+            try:
+                with CertificateGateway.open(store_location(args)) as certs:
+                    processed = NoticeProcessor(db, certs, clock=clock).process(
+                        progress=_progress("process") if not args.json else None)
+            except CertificateStoreError as exc:
+                log.append(operator=operator, action="notices.ingest", subject=subject,
+                           outcome="stored_not_applied",
+                           detail={**report.counts, "lines": report.lines,
+                                   "reason": str(exc)})
+                fail(f"notices stored but not applied: {exc}")
+                return EXIT_ERROR
+        outcome = "ok" if not report.counts["rejected"] else "partial"
+        log.append(operator=operator, action="notices.ingest", subject=subject,
+                   outcome=outcome, detail={
+                       **report.counts, "lines": report.lines,
+                       "rejected_lines": [p.line for p in report.problems
+                                          if p.outcome == "rejected"][:1000],
+                       "processed": processed.to_json() if processed else None})
+    if args.json:
+        emit_json({"intake": report.to_json(),
+                   "processed": processed.to_json() if processed else None})
+    else:
+        for p in report.problems:
+            what = f"{p.source or '?'}:{p.id or '?'}"
+            print(f"{args.file}: line {p.line}: {p.outcome} ({what})"
+                  + (f": {p.reason}" if p.reason and p.outcome != "unmatched" else ""),
+                  file=sys.stderr)
+        print("stored: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()))
+        if processed:
+            _print_processed(processed)
+    return EXIT_OK if not report.counts["rejected"] else EXIT_REFUSED
+
+
+def _print_processed(p: ProcessReport) -> None:
+    print(f"applied {p.applied} notice(s): revoked {p.revoked} certificate(s)"
+          f" ({p.already_revoked} already revoked), kept {p.kept}, cards {p.cards};"
+          f" re-matched {p.rematched}, not yet effective {p.waiting_until_effective}")
+
+
+def _process(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db, CertificateGateway.open(store_location(args)) as certs:
+        report = NoticeProcessor(db, certs, clock=clock).process(
+            progress=_progress("process") if not args.json else None)
+        AuditLog(db, clock=clock).append(operator=operator, action="notices.process",
+                                         subject="notices", outcome="ok",
+                                         detail=report.to_json())
+    if args.json:
+        emit_json(report.to_json())
+    else:
+        _print_processed(report)
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        counts = notice_counts(db, today=japan_date(clock()).isoformat())
+        AuditLog(db, clock=clock).append(operator=operator, action="notices.status",
+                                         subject="notices", outcome="ok", detail=counts)
+    if args.json:
+        emit_json(counts)
+    else:
+        for key, value in counts.items():
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def _unmatched(args: argparse.Namespace, clock: Clock) -> int:
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        found = problem_notices(db, limit=args.limit)
+        AuditLog(db, clock=clock).append(
+            operator=operator, action="notices.unmatched", subject="notices", outcome="ok",
+            detail={"unmatched": len(found["unmatched"]), "rejected": len(found["rejected"])})
+    if args.json:
+        emit_json(found)
+    else:
+        print(f"unmatched: {len(found['unmatched'])}")
+        for n in found["unmatched"]:
+            print(f"  {n['source']}:{n['id']} {n['kind']} resident {n['resident_code']}"
+                  f" effective {n['effective_date']} received {n['received_at']}")
+        print(f"rejected: {len(found['rejected'])}")
+        for r in found["rejected"]:
+            raw = r["raw"] if len(r["raw"]) <= 120 else r["raw"][:117] + "..."
+            print(f"  {r['stored_as']} received {r['received_at']}: {r['reason']}\n"
+                  f"    {raw}")
+    return EXIT_OK

@@ -1,0 +1,182 @@
+"""Notice intake: store first, then acknowledge; idempotent by (source, id); never lose one.
+
+`NoticeIntake.accept_lines` takes JSON Lines text in batches. Every line of a batch is
+written in one transaction, and a line's result is returned (acknowledged) only after
+that transaction committed. Outcomes:
+
+- `accepted`: stored, waiting to be applied by `issuance.notices.processor`;
+- `duplicate`: a notice with this (source, id) and the same content is already stored;
+  nothing changes;
+- `unmatched`: well formed, but no resident has the resident code: kept (state
+  unmatched) and listed; `NoticeProcessor` re-matches it once the resident is loaded;
+- `rejected`: malformed (not UTF-8, not JSON, schema or semantic failure) or a reused
+  id with different content: the raw text is kept with the reason under the id
+  `rejected:<sha256 of the text>` (source `-`), so nothing is lost and a corrected
+  notice with the same id is accepted normally.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from issuance.notices.migrations import migrate_notices
+from issuance.notices.model import Notice, NoticeError, claimed_identity, parse_notice
+from issuance.storage import Database, Transaction
+
+Outcome = Literal["accepted", "duplicate", "unmatched", "rejected"]
+Clock = Callable[[], datetime]
+REJECTED_SOURCE = "-"
+BATCH = 500
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    line: int
+    outcome: Outcome
+    source: str | None
+    id: str | None
+    reason: str | None = None
+    stored_as: str | None = None  # the id a rejected line is kept under
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "outcome": self.outcome,
+                               "source": self.source, "id": self.id}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.stored_as:
+            out["stored_as"] = self.stored_as
+        return out
+
+
+@dataclass
+class IntakeReport:
+    counts: dict[str, int] = field(default_factory=lambda: {
+        "accepted": 0, "duplicate": 0, "unmatched": 0, "rejected": 0})
+    problems: list[IntakeResult] = field(default_factory=list)  # everything not accepted
+    lines: int = 0
+
+    def add(self, result: IntakeResult) -> None:
+        self.counts[result.outcome] += 1
+        if result.outcome != "accepted":
+            self.problems.append(result)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lines": self.lines, **self.counts,
+                "problems": [p.to_json() for p in self.problems]}
+
+
+def _decode(raw: str | bytes) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="backslashreplace")
+    return raw
+
+
+def rejected_id(raw: str | bytes) -> str:
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", errors="surrogatepass")
+    return "rejected:" + hashlib.sha256(data).hexdigest()
+
+
+class NoticeIntake:
+    """Stores notices in the issuance database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: Database, *, clock: Clock = _utc_now, batch: int = BATCH) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.db = db
+        self.clock = clock
+        self.batch = batch
+        migrate_notices(db)
+
+    def accept(self, text: str | bytes) -> IntakeResult:
+        """Store one notice (its own transaction) and return the outcome."""
+        return next(iter(self._store_batch([(1, text)])))
+
+    def accept_lines(
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        progress: Callable[[IntakeReport], None] | None = None,
+    ) -> IntakeReport:
+        """Store every non-blank line (numbered from 1), a batch per transaction."""
+        report = IntakeReport()
+        for chunk in _chunks(lines, self.batch):
+            for result in self._store_batch(chunk):
+                report.add(result)
+            report.lines = chunk[-1][0]
+            if progress is not None:
+                progress(report)
+        return report
+
+    def _store_batch(self, chunk: list[tuple[int, str | bytes]]) -> list[IntakeResult]:
+        received = self.clock().astimezone(UTC).isoformat(timespec="microseconds")
+        with self.db.transaction() as tx:
+            return [self._store_one(tx, n, raw, received) for n, raw in chunk]
+        # the results are returned (acknowledged) only once the commit succeeded
+
+    def _store_one(self, tx: Transaction, line: int, raw: str | bytes,
+                   received: str) -> IntakeResult:
+        try:
+            notice = parse_notice(raw)
+        except NoticeError as exc:
+            text = _decode(raw).rstrip("\r\n")
+            source, nid = claimed_identity(text)
+            return _reject(tx, line, raw, text, exc.reason, received, source, nid)
+        payload = notice.canonical()
+        existing = tx.query_one("SELECT payload FROM notices WHERE source = ? AND id = ?",
+                                (notice.source.value, notice.id))
+        if existing is not None:
+            if existing["payload"] == payload:
+                return IntakeResult(line, "duplicate", notice.source.value, notice.id)
+            return _reject(tx, line, raw, _decode(raw).rstrip("\r\n"),
+                           "id already used by a different notice from this source",
+                           received, notice.source.value, notice.id)
+        known = tx.query_one("SELECT 1 AS one FROM residents WHERE resident_code = ?",
+                             (notice.resident_code,))
+        state: Outcome = "accepted" if known else "unmatched"
+        _insert(tx, notice, payload, state, received,
+                None if known else "no resident with this resident code")
+        return IntakeResult(line, state, notice.source.value, notice.id,
+                            None if known else "no resident with this resident code")
+
+
+def _insert(tx: Transaction, notice: Notice, payload: str, state: str, received: str,
+            reason: str | None) -> None:
+    tx.execute(
+        "INSERT INTO notices (source, id, kind, resident_code, effective_date, received_at,"
+        " payload, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (notice.source.value, notice.id, notice.kind.value, notice.resident_code,
+         notice.effective_date.isoformat(), received, payload, state, reason),
+    )
+
+
+def _reject(tx: Transaction, line: int, raw: str | bytes, text: str, reason: str,
+            received: str, source: str | None, nid: str | None) -> IntakeResult:
+    stored_as = rejected_id(raw)
+    tx.execute(
+        "INSERT INTO notices (source, id, received_at, payload, state, reason)"
+        " VALUES (?, ?, ?, ?, 'rejected', ?) ON CONFLICT (source, id) DO NOTHING",
+        (REJECTED_SOURCE, stored_as, received, text, reason),
+    )
+    return IntakeResult(line, "rejected", source, nid, reason, stored_as)
+
+
+def _chunks(lines: Iterable[str | bytes],
+            size: int) -> Iterator[list[tuple[int, str | bytes]]]:
+    chunk: list[tuple[int, str | bytes]] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        chunk.append((number, raw))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

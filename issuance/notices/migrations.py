@@ -1,0 +1,103 @@
+"""The notice tables, versioned on their own.
+
+`issuance.storage.migrations` holds one fixed tuple of migrations and takes none from
+other modules, so the notice path keeps its own version table, `notices_schema_version`,
+and applies its migrations (append-only, one transaction each, under the same named
+lock as the storage migrations) whenever a notice component opens the database.
+
+Tables (version 1):
+- `notices`: every notice that arrived, keyed by (source, id). States: accepted (stored,
+  waiting to be applied), applied, unmatched (no such resident; kept and listed),
+  rejected (malformed; `payload` holds the raw text, `reason` why; its id is
+  `rejected:<sha256 of the raw text>` and its source `-`, so resending a corrected notice
+  with the same id is not a duplicate of the broken one).
+- `notice_effects`: what applying a notice did, one row per (notice, target, action);
+  the primary key makes every effect happen once.
+- `notice_facts`: per resident and fact (name, address, birth_date, sex, status,
+  address_abroad), the effective date and notice of the value last applied, so an
+  earlier-dated notice arriving late never overwrites a later one.
+- `notice_senders`: HTTP senders and the SHA-256 of their bearer tokens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from issuance.storage import Database
+
+NOTICE_STATES = ("accepted", "applied", "unmatched", "rejected")
+_states = ", ".join(f"'{s}'" for s in NOTICE_STATES)
+
+V1 = (
+    f"""CREATE TABLE notices (
+        source         TEXT NOT NULL,
+        id             TEXT NOT NULL,
+        kind           TEXT,
+        resident_code  TEXT,
+        effective_date TEXT,
+        received_at    TEXT NOT NULL,
+        payload        TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ({_states})),
+        reason         TEXT,
+        applied_at     TEXT,
+        PRIMARY KEY (source, id)
+    )""",
+    "CREATE INDEX notices_state_date ON notices (state, effective_date)",
+    "CREATE INDEX notices_resident ON notices (resident_code)",
+    """CREATE TABLE notice_effects (
+        source    TEXT NOT NULL,
+        notice_id TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        serial    TEXT,
+        reason    TEXT,
+        outcome   TEXT NOT NULL,
+        at        TEXT NOT NULL,
+        PRIMARY KEY (source, notice_id, target, action),
+        FOREIGN KEY (source, notice_id) REFERENCES notices (source, id)
+    )""",
+    "CREATE INDEX notice_effects_serial ON notice_effects (serial)",
+    """CREATE TABLE notice_facts (
+        resident_code  TEXT NOT NULL,
+        fact           TEXT NOT NULL,
+        effective_date TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        notice_id      TEXT NOT NULL,
+        PRIMARY KEY (resident_code, fact)
+    )""",
+    """CREATE TABLE notice_senders (
+        name       TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        disabled   INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "notices, effects, fact dates, senders", V1),
+)
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def migrate_notices(db: Database) -> int:
+    """Bring the notice tables of `db` to the latest version; return it."""
+    with db.transaction() as tx:
+        tx.lock("mynacard.schema")
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS notices_schema_version ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+    for version, description, statements in MIGRATIONS:
+        with db.transaction() as tx:
+            tx.lock("mynacard.schema")
+            if tx.query_one("SELECT version FROM notices_schema_version WHERE version = ?",
+                            (version,)) is not None:
+                continue
+            for statement in statements:
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO notices_schema_version (version, description, applied_at)"
+                " VALUES (?, ?, ?)",
+                (version, description, datetime.now(UTC).isoformat()),
+            )
+    return LATEST_VERSION

@@ -1,0 +1,187 @@
+"""One notice from 住基ネット (`juki`) or 附票ネット (`fuhyo`): its model and validation.
+
+`parse_notice(text)` checks one JSON Lines line against the published schema
+(`issuance/notices/schema.json`, with the `jsonschema` package) and then the semantics
+the schema cannot express (the resident code's check digit, real calendar dates, an
+offset on `sent_at`). It returns a `Notice` or raises `NoticeError` with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from issuance.errors import IssuanceError
+from issuance.registry.checkdigits import is_valid_municipality_code, is_valid_resident_code
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+MAX_LINE = 64 * 1024
+
+
+class NoticeError(IssuanceError, ValueError):
+    """A notice is not acceptable; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Source(StrEnum):
+    JUKI = "juki"  # 住基ネット
+    FUHYO = "fuhyo"  # 附票ネット
+
+
+class Kind(StrEnum):
+    DEATH = "death"
+    RECORD_DELETED = "record_deleted"
+    EMIGRATION_CONTINUED_USE = "emigration_continued_use"
+    EMIGRATION_WITHOUT_CONTINUED_USE = "emigration_without_continued_use"
+    NAME_CHANGE = "name_change"
+    ADDRESS_CHANGE = "address_change"
+    BIRTH_DATE_CHANGE = "birth_date_change"
+    SEX_CHANGE = "sex_change"
+    CORRECTION = "correction"
+
+
+FACT_CHANGES = frozenset({Kind.NAME_CHANGE, Kind.ADDRESS_CHANGE, Kind.BIRTH_DATE_CHANGE,
+                          Kind.SEX_CHANGE, Kind.CORRECTION})
+EMIGRATIONS = frozenset({Kind.EMIGRATION_CONTINUED_USE, Kind.EMIGRATION_WITHOUT_CONTINUED_USE})
+RECORD_ENDS = frozenset({Kind.DEATH, Kind.RECORD_DELETED})
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: str
+    source: Source
+    kind: Kind
+    resident_code: str
+    effective_date: date
+    facts: dict[str, Any] = field(default_factory=dict)
+    nationality: str | None = None
+    sent_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The notice as the schema describes it (keys in a stable order)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "source": self.source.value,
+            "kind": self.kind.value,
+            "resident_code": self.resident_code,
+            "effective_date": self.effective_date.isoformat(),
+        }
+        if self.facts:
+            out["facts"] = dict(sorted(self.facts.items()))
+        if self.nationality is not None:
+            out["nationality"] = self.nationality
+        if self.sent_at is not None:
+            out["sent_at"] = self.sent_at.isoformat()
+        return out
+
+    def canonical(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _where(error: Any) -> str:
+    path = "/".join(str(p) for p in error.absolute_path)
+    return path or "(notice)"
+
+
+def _date(value: str, what: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise NoticeError(f"{what}: not a calendar date: {value!r}") from None
+
+
+def validate_object(obj: Any) -> Notice:
+    """Check a decoded JSON value against the schema and the semantic rules."""
+    errors = sorted(_validator().iter_errors(obj), key=lambda e: (list(e.absolute_path),
+                                                                  e.message))
+    if errors:
+        first = errors[0]
+        raise NoticeError(f"{_where(first)}: {first.message}")
+    assert isinstance(obj, dict)
+    if not is_valid_resident_code(obj["resident_code"]):
+        raise NoticeError("resident_code: not 11 digits with a valid check digit")
+    effective = _date(obj["effective_date"], "effective_date")
+    if effective.year < 1900:
+        raise NoticeError("effective_date: before 1900")
+    facts = dict(obj.get("facts") or {})
+    if "birth_date" in facts:
+        born = _date(facts["birth_date"], "facts/birth_date")
+        if born > effective:
+            raise NoticeError("facts/birth_date: after the effective date")
+        if born.year < 1870:
+            raise NoticeError("facts/birth_date: before 1870")
+    for key in ("name", "address"):
+        if key in facts and (facts[key].strip() == "" or any(ord(c) < 0x20 for c in facts[key])):
+            raise NoticeError(f"facts/{key}: empty or contains control characters")
+    code = facts.get("fuhyo_municipality_code")
+    if code is not None and not is_valid_municipality_code(code):
+        raise NoticeError("facts/fuhyo_municipality_code: not 6 digits with a valid check digit")
+    sent_at = None
+    if "sent_at" in obj:
+        try:
+            sent_at = datetime.fromisoformat(obj["sent_at"])
+        except ValueError:
+            raise NoticeError(f"sent_at: not an RFC 3339 time: {obj['sent_at']!r}") from None
+        if sent_at.tzinfo is None:
+            raise NoticeError("sent_at: no UTC offset")
+    return Notice(
+        id=obj["id"],
+        source=Source(obj["source"]),
+        kind=Kind(obj["kind"]),
+        resident_code=obj["resident_code"],
+        effective_date=effective,
+        facts=facts,
+        nationality=obj.get("nationality"),
+        sent_at=sent_at,
+    )
+
+
+def parse_notice(text: str | bytes) -> Notice:
+    """Parse and validate one JSON Lines line; raise `NoticeError` with the reason."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NoticeError("not UTF-8") from None
+    if len(text) > MAX_LINE:
+        raise NoticeError(f"longer than {MAX_LINE} characters")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NoticeError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(obj, dict):
+        raise NoticeError(f"not a JSON object but {type(obj).__name__}")
+    return validate_object(obj)
+
+
+def claimed_identity(text: str) -> tuple[str | None, str | None]:
+    """(source, id) as a malformed line claims them, when they can be read at all."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    source, nid = obj.get("source"), obj.get("id")
+    return (source if isinstance(source, str) else None, nid if isinstance(nid, str) else None)

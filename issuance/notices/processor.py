@@ -1,0 +1,286 @@
+"""Applying accepted notices: order-tolerant, and exactly once in effect.
+
+`NoticeProcessor.process()`:
+1. re-matches unmatched notices whose resident has since been loaded (→ accepted);
+2. takes the accepted notices whose effective date has come (today in Japan; later ones
+   wait), in effective-date order (then arrival, source, id);
+3. for each: reads the resident and their certificates, asks `rules.decide`, revokes in
+   the certificate store (each revocation commits there; revoking an already revoked
+   certificate is a no-op), then in ONE issuance transaction records the effects, updates
+   the registry view and the card, and marks the notice applied.
+
+A crash (even kill -9) between 3's revocations and its transaction leaves the notice
+accepted; the next run applies it again and the store's idempotent revocation makes the
+second pass a no-op. An effect is recorded as `revoked` when this notice's id is the
+certificate's revocation cause (also when a crashed earlier pass did it), else
+`already_revoked`. The effects table's primary key (notice, target, action) keeps every
+effect once.
+
+Order tolerance: certificate scope is by date (see `rules`), and every fact and the
+status in the registry view carry the (effective date, source, id) of the notice that
+set them (`notice_facts`): a notice never overwrites a value set by a later-dated one, so
+any arrival order gives the same registry view and the same certificate statuses. Which
+notice is named as a certificate's cause (and its revocation time) is that of the first
+notice applied, as the certificate store keeps the first revocation.
+
+Revocation time: the processing time, except for emigrations, which revoke as of the
+emigration date (00:00 JST that day, not before the certificate was issued).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+from issuance.applications.rules import CARD_IN_HAND, IN_PROGRESS, State
+from issuance.applications.store import applications_of, set_state
+from issuance.notices.certificates import CertificateGateway
+from issuance.notices.migrations import migrate_notices
+from issuance.notices.model import EMIGRATIONS, FACT_CHANGES, Kind, Notice, validate_object
+from issuance.notices.rules import CardAction, Decision, decide
+from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
+from issuance.registry.store import get_resident, put_residents
+from issuance.storage import Database, Transaction
+
+JST = timezone(timedelta(hours=9), "JST")
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def cause_of(notice: Notice) -> str:
+    """The revocation cause recorded in the certificate store."""
+    return f"notice:{notice.source.value}:{notice.id}"
+
+
+@dataclass
+class ProcessReport:
+    applied: int = 0
+    rematched: int = 0
+    waiting_until_effective: int = 0
+    unmatched: int = 0
+    revoked: int = 0
+    already_revoked: int = 0
+    kept: int = 0
+    cards: int = 0
+    notices: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self, *, with_notices: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "notices"}
+        if with_notices:
+            out["notices"] = self.notices
+        return out
+
+
+class NoticeProcessor:
+    def __init__(
+        self,
+        db: Database,
+        certificates: CertificateGateway,
+        *,
+        clock: Clock = _utc_now,
+        on_revoked: Callable[[int], None] | None = None,
+        keep_details: bool = False,
+    ) -> None:
+        """`on_revoked(n)` is called after the n-th revocation this processor made (a seam
+        for tests that kill the process mid-batch)."""
+        self.db = db
+        self.certificates = certificates
+        self.clock = clock
+        self.on_revoked = on_revoked
+        self.keep_details = keep_details
+        self._revocations = 0
+        migrate_notices(db)
+
+    # -- the batch --------------------------------------------------------------------
+    def process(self, *, limit: int | None = None,
+                progress: Callable[[ProcessReport], None] | None = None) -> ProcessReport:
+        report = ProcessReport()
+        today = self.clock().astimezone(JST).date()
+        with self.db.transaction() as tx:
+            report.rematched = tx.execute(
+                "UPDATE notices SET state = 'accepted', reason = NULL WHERE state = 'unmatched'"
+                " AND resident_code IN (SELECT resident_code FROM residents)")
+            due = tx.query(
+                "SELECT source, id, payload FROM notices WHERE state = 'accepted'"
+                " AND effective_date <= ? ORDER BY effective_date, received_at, source, id",
+                (today.isoformat(),))
+            waiting = tx.query_one(
+                "SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
+                " AND effective_date > ?", (today.isoformat(),))
+        report.waiting_until_effective = int(waiting["n"]) if waiting else 0
+        if limit is not None:
+            due = due[:limit]
+        for n, row in enumerate(due, start=1):
+            notice = validate_object(json.loads(row["payload"]))
+            self.apply(notice, report)
+            if progress is not None and n % 1000 == 0:
+                progress(report)
+        return report
+
+    # -- one notice -------------------------------------------------------------------
+    def apply(self, notice: Notice, report: ProcessReport) -> None:
+        with self.db.transaction() as tx:
+            resident = get_resident(tx, notice.resident_code)
+        if resident is None:
+            with self.db.transaction() as tx:
+                tx.execute("UPDATE notices SET state = 'unmatched', reason = ? WHERE"
+                           " source = ? AND id = ? AND state = 'accepted'",
+                           ("no resident with this resident code", notice.source.value,
+                            notice.id))
+            report.unmatched += 1
+            return
+        nationality = Nationality(notice.nationality) if notice.nationality else \
+            resident.nationality
+        held = self.certificates.certificates_of(notice.resident_code)
+        decision = decide(kind=notice.kind, source=notice.source,
+                          effective_date=notice.effective_date, nationality=nationality,
+                          status=resident.status, certificates=held)
+        now = self.clock()
+        cause = cause_of(notice)
+        issued = {c.serial: c.issued_at for c in held}
+        effects: list[tuple[str, str, str | None, str | None, str]] = []
+        for rev in decision.revocations:
+            at = now
+            if rev.as_of_effective_date:
+                start = datetime.combine(notice.effective_date, time(0), JST).astimezone(UTC)
+                at = min(now, max(start, issued[rev.serial]))
+            changed = self.certificates.revoke(rev.serial, reason=rev.reason, cause=cause,
+                                               at=at)
+            if changed:
+                self._revocations += 1
+                if self.on_revoked is not None:
+                    self.on_revoked(self._revocations)
+            mine = changed or self.certificates.current(rev.serial).cause == cause
+            outcome = "revoked" if mine else "already_revoked"
+            if mine:
+                report.revoked += 1
+            else:
+                report.already_revoked += 1
+            effects.append((f"certificate:{rev.serial:x}", f"revoke_{rev.certificate.value}",
+                            format(rev.serial, "x"), rev.reason.value, outcome))
+        for serial in decision.kept:
+            report.kept += 1
+            effects.append((f"certificate:{serial:x}", "keep", format(serial, "x"), None,
+                            "kept"))
+        with self.db.transaction() as tx:
+            tx.lock("mynacard.notices.apply")
+            state = tx.query_one("SELECT state FROM notices WHERE source = ? AND id = ?",
+                                 (notice.source.value, notice.id))
+            if state is None or state["state"] != "accepted":
+                return  # another processor applied it meanwhile
+            effects.extend(self._update_registry(tx, notice, decision))
+            cards = self._update_card(tx, notice, decision)
+            report.cards += len(cards)
+            effects.extend(cards)
+            stamp = now.astimezone(UTC).isoformat(timespec="microseconds")
+            tx.executemany(
+                "INSERT INTO notice_effects (source, notice_id, target, action, serial, reason,"
+                " outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (source, notice_id, target, action) DO NOTHING",
+                [(notice.source.value, notice.id, target, action, serial, reason, outcome,
+                  stamp) for target, action, serial, reason, outcome in effects])
+            tx.execute("UPDATE notices SET state = 'applied', applied_at = ?, reason = ?"
+                       " WHERE source = ? AND id = ?",
+                       (stamp, decision.rule, notice.source.value, notice.id))
+        report.applied += 1
+        if self.keep_details:
+            report.notices.append({"source": notice.source.value, "id": notice.id,
+                                   **decision.to_json()})
+
+    # -- registry view ----------------------------------------------------------------
+    def _claim(self, tx: Transaction, notice: Notice, fact: str) -> bool:
+        """Take `fact` for this notice unless a later-ordered notice already set it."""
+        mine = (notice.effective_date.isoformat(), notice.source.value, notice.id)
+        row = tx.query_one("SELECT effective_date, source, notice_id FROM notice_facts"
+                           " WHERE resident_code = ? AND fact = ?",
+                           (notice.resident_code, fact))
+        if row is not None and (row["effective_date"], row["source"], row["notice_id"]) > mine:
+            return False
+        tx.execute(
+            "INSERT INTO notice_facts (resident_code, fact, effective_date, source, notice_id)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (resident_code, fact) DO UPDATE SET"
+            " effective_date = excluded.effective_date, source = excluded.source,"
+            " notice_id = excluded.notice_id", (notice.resident_code, fact, *mine))
+        return True
+
+    def _update_registry(self, tx: Transaction, notice: Notice,
+                         decision: Decision) -> list[tuple[str, str, str | None, str | None, str]]:
+        resident = get_resident(tx, notice.resident_code)
+        if resident is None:
+            return []
+        target = f"resident:{notice.resident_code}"
+        effects: list[tuple[str, str, str | None, str | None, str]] = []
+        updated = resident
+        facts = notice.facts
+        if notice.kind in FACT_CHANGES:
+            abroad = notice.source.value == "fuhyo" and resident.fuhyo is not None
+            for key, value in sorted(facts.items()):
+                fact = "address_abroad" if key == "address" and abroad else key
+                if not self._claim(tx, notice, fact):
+                    effects.append((target, f"set_{fact}", None, None, "superseded"))
+                    continue
+                updated = _with_fact(updated, fact, value)
+                effects.append((target, f"set_{fact}", None, None, "applied"))
+        elif decision.new_status is not None:
+            if self._claim(tx, notice, "status"):
+                updated = _with_status(updated, notice, decision)
+                effects.append((target, f"set_status_{decision.new_status.value}", None, None,
+                                "applied"))
+            else:
+                effects.append((target, f"set_status_{decision.new_status.value}", None, None,
+                                "superseded"))
+        if updated != resident:
+            put_residents(tx, [updated])
+        return effects
+
+    def _update_card(self, tx: Transaction, notice: Notice,
+                     decision: Decision) -> list[tuple[str, str, str | None, str | None, str]]:
+        if decision.card is CardAction.NONE:
+            return []
+        effects: list[tuple[str, str, str | None, str | None, str]] = []
+        now = self.clock().astimezone(UTC).isoformat()
+        for app in applications_of(tx, notice.resident_code):
+            if app.applied_on > notice.effective_date and notice.kind is not Kind.DEATH:
+                continue  # a card applied for after the event (e.g. after returning)
+            if app.state in CARD_IN_HAND:
+                set_state(tx, app.id, State.ABOLISHED, now=now)
+                effects.append((f"application:{app.id}", f"card_{decision.card.value}", None,
+                                None, "abolished"))
+            elif app.state in IN_PROGRESS:
+                set_state(tx, app.id, State.CANCELLED, now=now)
+                effects.append((f"application:{app.id}", "cancel_application", None, None,
+                                "cancelled"))
+        return effects
+
+
+def _with_fact(resident: Resident, fact: str, value: Any) -> Resident:
+    if fact == "name":
+        return replace(resident, name=value)
+    if fact == "address":
+        return replace(resident, address=value)
+    if fact == "birth_date":
+        return replace(resident, birth_date=date.fromisoformat(value))
+    if fact == "sex":
+        return replace(resident, sex=Sex(int(value)))
+    if fact == "address_abroad" and resident.fuhyo is not None:
+        return replace(resident, fuhyo=replace(resident.fuhyo, address_abroad=value))
+    return resident
+
+
+def _with_status(resident: Resident, notice: Notice, decision: Decision) -> Resident:
+    status = decision.new_status
+    assert status is not None
+    fuhyo: FuhyoEntry | None = None
+    if notice.kind in EMIGRATIONS and resident.nationality is Nationality.JAPANESE:
+        old = resident.fuhyo
+        municipality = (notice.facts.get("fuhyo_municipality_code")
+                        or (old.municipality_code if old else resident.municipality_code))
+        abroad = notice.facts.get("address") or (old.address_abroad if old else None)
+        fuhyo = FuhyoEntry(municipality, abroad, decision.follow_fuhyo)
+    return replace(resident, status=status, status_date=notice.effective_date, fuhyo=fuhyo)

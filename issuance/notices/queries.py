@@ -1,0 +1,66 @@
+"""Read-only views of the notice tables: counts, unmatched and rejected notices, effects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from issuance.notices.migrations import migrate_notices
+from issuance.storage import Database
+
+
+def notice_counts(db: Database, *, today: str | None = None) -> dict[str, int]:
+    """arrived (every notice stored), applied, waiting (accepted, not yet applied; of
+    which `not_yet_effective` have an effective date after `today`), unmatched, rejected."""
+    migrate_notices(db)
+    with db.transaction() as tx:
+        rows = tx.query("SELECT state, COUNT(*) AS n FROM notices GROUP BY state")
+        later = None
+        if today is not None:
+            later = tx.query_one("SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
+                                 " AND effective_date > ?", (today,))
+    by_state = {str(r["state"]): int(r["n"]) for r in rows}
+    counts = {
+        "arrived": sum(by_state.values()),
+        "applied": by_state.get("applied", 0),
+        "waiting": by_state.get("accepted", 0),
+        "unmatched": by_state.get("unmatched", 0),
+        "rejected": by_state.get("rejected", 0),
+    }
+    if later is not None:
+        counts["not_yet_effective"] = int(later["n"])
+    return counts
+
+
+def problem_notices(db: Database, *, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Unmatched notices (source, id, resident code, kind, date) and rejected ones
+    (stored id, raw text, reason), oldest first."""
+    migrate_notices(db)
+    suffix = f" LIMIT {int(limit)}" if limit is not None else ""
+    with db.transaction() as tx:
+        unmatched = tx.query(
+            "SELECT source, id, kind, resident_code, effective_date, received_at, reason"
+            " FROM notices WHERE state = 'unmatched' ORDER BY received_at, source, id" + suffix)
+        rejected = tx.query(
+            "SELECT id, received_at, reason, payload FROM notices WHERE state = 'rejected'"
+            " ORDER BY received_at, id" + suffix)
+    return {
+        "unmatched": [dict(r) for r in unmatched],
+        "rejected": [{"stored_as": r["id"], "received_at": r["received_at"],
+                      "reason": r["reason"], "raw": r["payload"]} for r in rejected],
+    }
+
+
+def effects_of(db: Database, source: str, notice_id: str) -> list[dict[str, Any]]:
+    migrate_notices(db)
+    with db.transaction() as tx:
+        return [dict(r) for r in tx.query(
+            "SELECT target, action, serial, reason, outcome, at FROM notice_effects"
+            " WHERE source = ? AND notice_id = ? ORDER BY target, action", (source, notice_id))]
+
+
+def notice_state(db: Database, source: str, notice_id: str) -> str | None:
+    migrate_notices(db)
+    with db.transaction() as tx:
+        row = tx.query_one("SELECT state FROM notices WHERE source = ? AND id = ?",
+                           (source, notice_id))
+    return str(row["state"]) if row else None

@@ -1,0 +1,126 @@
+"""What a notice does to a person's certificates and card: a pure function.
+
+The table (DESIGN.md "Revocation rules"; reference/jpki-rules.md 2a, 2b, 6.6), the same
+for notices from 住基ネット (`juki`) and from 附票ネット (`fuhyo`, for emigrants):
+
+- death, record_deleted: signing and user authentication revoked
+  (cessationOfOperation); the card is abolished; the person becomes deceased/deleted.
+- name, address, birth date or sex change, correction: signing revoked
+  (affiliationChanged); user authentication and card kept; the facts are updated.
+- emigration_continued_use by a Japanese national: signing revoked as of the emigration
+  date (cessationOfOperation); user authentication and card kept; the person is emigrated
+  and followed through the 附票 (continued_use).
+- emigration_without_continued_use, or continued use claimed for a foreign national (no
+  附票, no continued use): both revoked (cessationOfOperation), signing as of the
+  emigration date; the card lapses (its application is marked abolished).
+
+RFC 5280 reason codes (jpki-rules 2b): affiliationChanged (3) "certificate contents
+changed" for a change of the four facts; cessationOfOperation (5) "no longer needed" for
+death, deletion of the record and emigration.
+
+Which certificates a notice touches: only those issued on or before its effective date
+(the issuance time as a date in Japan), so a notice that arrives late never revokes a
+certificate issued afterwards, e.g. after a move, a return from abroad or a restored
+record. Death is the exception: every certificate of a dead person is revoked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta, timezone
+from enum import StrEnum
+
+from issuance.notices.certificates import CertKind, HeldCertificate, Reason
+from issuance.notices.model import FACT_CHANGES, Kind, Source
+from issuance.registry.model import Nationality, ResidentStatus
+
+JST = timezone(timedelta(hours=9), "JST")
+
+
+class CardAction(StrEnum):
+    NONE = "none"
+    ABOLISH = "abolish"  # 廃止 (death, deletion of the record)
+    LAPSE = "lapse"  # 失効 on emigration without continued use
+
+
+@dataclass(frozen=True)
+class Revocation:
+    serial: int
+    certificate: CertKind
+    reason: Reason
+    as_of_effective_date: bool  # revoked as of the effective date, not the processing time
+
+
+@dataclass(frozen=True)
+class Decision:
+    revocations: tuple[Revocation, ...]
+    kept: tuple[int, ...]  # serials the notice leaves alone on purpose
+    card: CardAction
+    new_status: ResidentStatus | None
+    follow_fuhyo: bool
+    rule: str  # which row of the table applied
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "revoke": [{"serial": format(r.serial, "x"), "certificate": r.certificate.value,
+                        "reason": r.reason.value} for r in self.revocations],
+            "kept": [format(s, "x") for s in self.kept],
+            "card": self.card.value,
+            "new_status": self.new_status.value if self.new_status else None,
+            "follow_fuhyo": self.follow_fuhyo,
+        }
+
+
+BOTH = frozenset({CertKind.SIGNING, CertKind.USER_AUTHENTICATION})
+SIGNING_ONLY = frozenset({CertKind.SIGNING})
+
+
+def issued_on_or_before(cert: HeldCertificate, day: date) -> bool:
+    return cert.issued_at.astimezone(JST).date() <= day
+
+
+def decide(
+    *,
+    kind: Kind,
+    source: Source,
+    effective_date: date,
+    nationality: Nationality | None,
+    status: ResidentStatus | None,
+    certificates: Sequence[HeldCertificate],
+) -> Decision:
+    """The actions for one notice. `source` does not change them: a 附票ネット notice
+    about an emigrant does what the 住基ネット notice does at home."""
+    del source, status  # the table is the same for both networks and every current status
+    kind = Kind(kind)
+    if kind in (Kind.DEATH, Kind.RECORD_DELETED):
+        targets, reason, card = BOTH, Reason.CESSATION_OF_OPERATION, CardAction.ABOLISH
+        new_status = (ResidentStatus.DECEASED if kind is Kind.DEATH else ResidentStatus.DELETED)
+        follow, as_of, rule = False, False, f"{kind.value}: revoke both, abolish the card"
+    elif kind in FACT_CHANGES:
+        targets, reason, card = SIGNING_ONLY, Reason.AFFILIATION_CHANGED, CardAction.NONE
+        new_status, follow, as_of = None, False, False
+        rule = f"{kind.value}: revoke signing (affiliationChanged), keep user authentication"
+    elif kind is Kind.EMIGRATION_CONTINUED_USE and nationality is not Nationality.FOREIGN:
+        targets, reason, card = SIGNING_ONLY, Reason.CESSATION_OF_OPERATION, CardAction.NONE
+        new_status, follow, as_of = ResidentStatus.EMIGRATED, True, True
+        rule = ("emigration with continued use: revoke signing as of the emigration date, "
+                "keep user authentication, follow through 附票")
+    else:  # without continued use, or a foreign national (no 附票, no continued use)
+        targets, reason, card = BOTH, Reason.CESSATION_OF_OPERATION, CardAction.LAPSE
+        new_status, follow, as_of = ResidentStatus.EMIGRATED, False, True
+        rule = ("emigration by a foreign national: revoke both, the card lapses"
+                if kind is Kind.EMIGRATION_CONTINUED_USE
+                else "emigration without continued use: revoke both, the card lapses")
+    revocations: list[Revocation] = []
+    kept: list[int] = []
+    for cert in certificates:
+        if cert.kind is CertKind.OTHER:
+            continue
+        in_scope = kind is Kind.DEATH or issued_on_or_before(cert, effective_date)
+        if cert.kind in targets and in_scope:
+            revocations.append(Revocation(cert.serial, cert.kind, reason, as_of))
+        else:
+            kept.append(cert.serial)
+    return Decision(tuple(revocations), tuple(kept), card, new_status, follow, rule)

@@ -1,0 +1,145 @@
+"""`mynacard notices ingest|process|status|unmatched|schema` through argparse, as the root
+command calls them (args.home set, then args.func(args))."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from notices_support import NOW, clock, issue_pair, line, notice, resident
+
+from issuance.audit.log import AuditLog
+from issuance.notices import cli
+from issuance.registry.store import ResidentStore
+from issuance.storage import open_database
+from pki.store import open_store
+
+
+def run(argv: list[str], home: Path) -> int:
+    parser = argparse.ArgumentParser(prog="mynacard")
+    sub = parser.add_subparsers()
+    cli.register(sub, clock=clock(NOW))
+    args = parser.parse_args(argv)
+    args.home = home
+    return int(args.func(args))
+
+
+def out_json(capsys: pytest.CaptureFixture[str]) -> Any:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_ingest_status_unmatched_process(db_url: str, backend: str, store_url: str,
+                                         tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    store_opts = [] if backend == "sqlite" else ["--store", store_url]
+    store_loc: Any = home / "store.sqlite" if backend == "sqlite" else store_url
+    common = ["--operator", "clerk-1", "--db", db_url]
+    known, stranger = resident(), resident()
+    with open_database(db_url) as db:
+        ResidentStore(db).put(known)
+    with open_store(store_loc) as store:
+        sign, auth = issue_pair(store, known.resident_code)
+        s_sign, s_auth = issue_pair(store, stranger.resident_code)
+    death = line(notice("death", known.resident_code, nid="cli-1"))
+    file = tmp_path / "notices.jsonl"
+    file.write_text("\n".join([
+        death, death, "{oops",
+        line(notice("name_change", stranger.resident_code, nid="cli-2")),
+    ]) + "\n", encoding="utf-8")
+
+    assert run(["notices", "ingest", str(file), "--json", *store_opts, *common], home) == 1
+    report = out_json(capsys)
+    assert {k: report["intake"][k] for k in ("accepted", "duplicate", "unmatched",
+                                             "rejected")} == \
+        {"accepted": 1, "duplicate": 1, "unmatched": 1, "rejected": 1}
+    assert [p["line"] for p in report["intake"]["problems"]] == [2, 3, 4]
+    assert report["processed"]["applied"] == 1 and report["processed"]["revoked"] == 2
+    with open_store(store_loc) as store:
+        assert store.get(sign).status.value == store.get(auth).status.value == "revoked"
+        assert store.get(s_sign).status.value == "good"
+
+    assert run(["notices", "status", "--json", *common], home) == 0
+    assert out_json(capsys) == {"arrived": 3, "applied": 1, "waiting": 0, "unmatched": 1,
+                                "rejected": 1, "not_yet_effective": 0}
+
+    assert run(["notices", "unmatched", "--json", *common], home) == 0
+    listed = out_json(capsys)
+    assert [u["id"] for u in listed["unmatched"]] == ["cli-2"]
+    assert listed["rejected"][0]["raw"] == "{oops" and listed["rejected"][0]["reason"]
+
+    assert run(["notices", "unmatched", *common], home) == 0
+    text = capsys.readouterr().out
+    assert "juki:cli-2 name_change" in text and "{oops" in text
+
+    with open_database(db_url) as db:
+        ResidentStore(db).put(stranger)
+    assert run(["notices", "process", "--json", *store_opts, *common], home) == 0
+    processed = out_json(capsys)
+    assert (processed["rematched"], processed["applied"], processed["revoked"]) == (1, 1, 1)
+    with open_store(store_loc) as store:
+        assert store.get(s_sign).status.value == "revoked"
+        assert store.get(s_auth).status.value == "good"
+
+    with open_database(db_url) as db:
+        actions = [e.action for e in AuditLog(db).entries()]
+        assert actions == ["notices.ingest", "notices.status", "notices.unmatched",
+                           "notices.unmatched", "notices.process"]
+        assert all(e.operator == "clerk-1" for e in AuditLog(db).entries())
+        assert AuditLog(db).verify().ok
+
+
+def test_plain_output_and_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    person = resident()
+    db_url = f"sqlite:///{home / 'issuance.sqlite3'}"
+    with open_database(db_url) as db:
+        ResidentStore(db).put(person)
+    file = tmp_path / "many.jsonl"
+    file.write_text("".join(line(notice("address_change", person.resident_code,
+                                        nid=f"p-{i}")) + "\n" for i in range(1100)),
+                    encoding="utf-8")
+    assert run(["notices", "ingest", str(file), "--operator", "clerk"], home) == 0
+    captured = capsys.readouterr()
+    assert "accepted 1100" in captured.out and "applied 1100 notice(s)" in captured.out
+    assert "ingest: 500 line(s) read" in captured.err  # progress on stderr
+    assert run(["notices", "status", "--operator", "clerk"], home) == 0
+    assert "applied: 1100" in capsys.readouterr().out
+
+
+def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MYNACARD_OPERATOR", raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    assert run(["notices", "status"], home) == 2
+    assert "no operator identity" in capsys.readouterr().err
+    assert run(["notices", "ingest", str(tmp_path / "missing.jsonl"), "--operator", "c"],
+               home) == 3
+    assert "missing.jsonl" in capsys.readouterr().err
+    assert run(["notices", "schema"], home) == 0
+    assert json.loads(capsys.readouterr().out)["title"].startswith("mynacard registry notice")
+
+
+def test_unusable_certificate_store_keeps_the_notices(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    person = resident()
+    db_url = f"sqlite:///{home / 'issuance.sqlite3'}"
+    with open_database(db_url) as db:
+        ResidentStore(db).put(person)
+    file = tmp_path / "n.jsonl"
+    file.write_text(line(notice("death", person.resident_code)) + "\n", encoding="utf-8")
+    bad_store = ["--store", "postgresql://nobody@/nowhere?host=/nonexistent&port=1"]
+    assert run(["notices", "ingest", str(file), "--operator", "c", *bad_store], home) == 3
+    assert "stored but not applied: certificate store" in capsys.readouterr().err
+    with open_database(db_url) as db:
+        assert AuditLog(db).entries()[-1].outcome == "stored_not_applied"
+    assert run(["notices", "status", "--json", "--operator", "c"], home) == 0
+    assert out_json(capsys)["waiting"] == 1
