@@ -1,0 +1,98 @@
+"""Helpers for the benchmarks in bench/: rates measured the same way every run.
+
+Nothing here is used by the CA itself. `seed_certificates` writes synthetic rows (real
+column values, a placeholder DER) fast, for store, CRL and OCSP benchmarks at scale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+
+from pki.ca import IssuingCA
+from pki.identity import Identity
+from pki.ocsp import OcspResponder
+from pki.store import REASON_CODES, CertificateStore
+
+BENCH_IDENTITY = Identity(name="試験 太郎", birth_date=dt.date(1990, 1, 1), sex=1,
+                          address="東京都千代田区1-1")
+
+
+def raw_sign_rate(signer: Any, *, n: int = 200) -> float:
+    """RSA PKCS#1 v1.5 SHA-256 signatures per second with `signer` (e.g. an HSM key)."""
+    t = time.perf_counter()
+    for i in range(n):
+        signer.sign(i.to_bytes(32, "big"), padding.PKCS1v15(), hashes.SHA256())
+    return n / (time.perf_counter() - t)
+
+
+def issuance_rate(ca: IssuingCA, *, n: int = 200, public_key: rsa.RSAPublicKey | None = None,
+                  card_expiry: dt.date = dt.date(2040, 1, 1)) -> float:
+    """User-authentication certificates issued (signed in the HSM and stored) per second."""
+    public_key = public_key or rsa.generate_private_key(
+        public_exponent=65537, key_size=2048).public_key()
+    t = time.perf_counter()
+    for i in range(n):
+        ca.issue_user_authentication(public_key=public_key, identity=BENCH_IDENTITY,
+                                     holder_id=f"bench-{i}", card_expiry=card_expiry)
+    return n / (time.perf_counter() - t)
+
+
+def ocsp_requests(certs: Sequence[x509.Certificate], issuer: x509.Certificate, *,
+                  nonce: bool = False) -> list[bytes]:
+    """DER OCSP requests (SHA-1 CertID, as openssl sends) for `certs`."""
+    out = []
+    for c in certs:
+        b = ocsp.OCSPRequestBuilder().add_certificate(c, issuer, hashes.SHA1())
+        if nonce:
+            b = b.add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+        out.append(b.build().public_bytes(Encoding.DER))
+    return out
+
+
+def ocsp_core_rate(responder: OcspResponder, requests: Sequence[bytes], *,
+                   n: int = 20_000) -> float:
+    """Responses per second from the responder core (no HTTP), after warming its cache."""
+    for r in requests:
+        responder.respond(r)
+    t = time.perf_counter()
+    for i in range(n):
+        responder.respond(requests[i % len(requests)])
+    return n / (time.perf_counter() - t)
+
+
+def seed_certificates(store: CertificateStore, *, count: int, hierarchy: str = "sign",
+                      shards: int = 16, only_shard: int | None = None,
+                      revoked: bool = False, first_serial: int = 1 << 80,
+                      batch: int = 50_000, now: dt.datetime | None = None) -> list[int]:
+    """Insert `count` synthetic certificate rows (serials from `first_serial`, spaced so
+    they land in `only_shard` when given); revoked (keyCompromise) when `revoked`.
+    Returns the serials."""
+    now_s = int((now or dt.datetime.now(dt.UTC)).timestamp())
+    profile = "signing" if hierarchy == "sign" else "user-authentication"
+    status, reason = ("revoked", REASON_CODES[x509.ReasonFlags.key_compromise]) if revoked \
+        else ("good", None)
+    step = shards if only_shard is not None else 1
+    base = first_serial + ((only_shard - first_serial) % shards if only_shard is not None else 0)
+    serials = [base + i * step for i in range(count)]
+    sql = store._db.q(
+        "INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard, issued_at,"
+        " not_before, not_after, status, reason, revoked_at, updated_at, der)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    for start in range(0, count, batch):
+        rows = [(format(s, "x"), hierarchy, profile, f"seed-{s:x}", s % shards, now_s, now_s,
+                 now_s + 5 * 365 * 86400, status, reason, now_s if revoked else None, now_s,
+                 b"\x30\x00") for s in serials[start:start + batch]]
+        with store.transaction():
+            cur = store._db.conn.cursor()
+            cur.executemany(sql, rows)
+    return serials

@@ -1,0 +1,337 @@
+"""The JPKI CA: the key ceremony (`init_ca`) and certificate issuance (`IssuingCA`).
+
+Two hierarchies (signing, user authentication), each with a self-signed root whose key
+is in the HSM, and a delegated OCSP responder certificate (id-kp-OCSPSigning,
+id-pkix-ocsp-nocheck) whose key is in the HSM too. CRLs are signed by the root.
+The CA directory holds only public material: the certificates (PEM and DER) and
+`ca.json` (shard count, URLs, key labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pki.errors import CAError
+from pki.identity import Identity
+from pki.keys import Clock, KeySource, utc_now
+from pki.profiles import (
+    Hierarchy,
+    Profile,
+    SigningCertificateBuilder,
+    UserAuthenticationCertificateBuilder,
+)
+from pki.store import CertificateStore
+
+CONFIG_NAME = "ca.json"
+DEFAULT_CRL_BASE_URL = "http://crl.mynacard.test/jpki"
+DEFAULT_OCSP_URL = "http://ocsp.mynacard.test/jpki"
+_TITLES = {Hierarchy.SIGN: "Signing", Hierarchy.AUTH: "User Authentication"}
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint, upper-case hex pairs joined by colons."""
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+@dataclasses.dataclass(frozen=True)
+class HierarchyConfig:
+    hierarchy: Hierarchy
+    root_key: str
+    ocsp_key: str
+    root_cert: x509.Certificate
+    ocsp_cert: x509.Certificate
+
+
+@dataclasses.dataclass(frozen=True)
+class CAConfig:
+    """A CA directory, loaded and checked."""
+
+    directory: Path
+    shards: int
+    crl_base_url: str
+    ocsp_url: str
+    hierarchies: dict[Hierarchy, HierarchyConfig]
+
+    def crl_url(self, hierarchy: Hierarchy, shard: int) -> str:
+        return f"{self.crl_base_url}/{hierarchy.value}/{crl_file_name(shard)}"
+
+    def shard_of(self, serial: int) -> int:
+        return serial % self.shards
+
+    def fingerprints(self) -> dict[str, str]:
+        out = {}
+        for h, hc in self.hierarchies.items():
+            out[f"{h.value}-root"] = fingerprint(hc.root_cert)
+            out[f"{h.value}-ocsp"] = fingerprint(hc.ocsp_cert)
+        return out
+
+
+def crl_file_name(shard: int) -> str:
+    return f"shard-{shard:04d}.crl"
+
+
+def ca_exists(ca_dir: Path) -> bool:
+    return (Path(ca_dir) / CONFIG_NAME).exists()
+
+
+def load_ca(ca_dir: Path | str) -> CAConfig:
+    """Read `ca.json` and the certificates beside it; CAError when missing or inconsistent."""
+    ca_dir = Path(ca_dir)
+    try:
+        raw = json.loads((ca_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CAError(f"no CA in {ca_dir} (run `mynacard ca init` first)") from None
+    except (OSError, ValueError) as exc:
+        raise CAError(f"cannot read {ca_dir / CONFIG_NAME}: {exc}") from exc
+    try:
+        hierarchies = {}
+        for name, h in raw["hierarchies"].items():
+            hier = Hierarchy(name)
+            root = x509.load_pem_x509_certificate((ca_dir / h["root_cert"]).read_bytes())
+            ocsp = x509.load_pem_x509_certificate((ca_dir / h["ocsp_cert"]).read_bytes())
+            if ocsp.issuer != root.subject:
+                raise CAError(f"{h['ocsp_cert']} was not issued by {h['root_cert']}")
+            hierarchies[hier] = HierarchyConfig(hier, h["root_key"], h["ocsp_key"], root, ocsp)
+        config = CAConfig(ca_dir, int(raw["shards"]), raw["crl_base_url"], raw["ocsp_url"],
+                          hierarchies)
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise CAError(f"bad CA configuration in {ca_dir}: {exc}") from exc
+    if set(config.hierarchies) != set(Hierarchy) or config.shards < 1:
+        raise CAError(f"bad CA configuration in {ca_dir}: needs both hierarchies and shards >= 1")
+    return config
+
+
+def _name(org: str, hierarchy: Hierarchy, role: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{_TITLES[hierarchy]} CA"),
+        x509.NameAttribute(NameOID.COMMON_NAME, f"{org} {_TITLES[hierarchy]} {role}"),
+    ])
+
+
+def _serial() -> int:
+    while True:
+        s = x509.random_serial_number()
+        if s.bit_length() >= 64:
+            return s
+
+
+def _key_usage(**on: bool) -> x509.KeyUsage:
+    fields = dict(digital_signature=False, content_commitment=False, key_encipherment=False,
+                  data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                  crl_sign=False, encipher_only=False, decipher_only=False)
+    fields.update(on)
+    return x509.KeyUsage(**fields)
+
+
+def _check_ca_key(key: Any, label: str) -> None:
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+        raise CAError(f"key {label!r} must be RSA-2048 or larger")
+
+
+def _write_cert(out_dir: Path, stem: str, cert: x509.Certificate) -> str:
+    (out_dir / f"{stem}.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (out_dir / f"{stem}.der").write_bytes(cert.public_bytes(Encoding.DER))
+    return f"{stem}.pem"
+
+
+def init_ca(
+    key_source: KeySource,
+    out_dir: Path | str,
+    *,
+    shards: int = 16,
+    crl_base_url: str = DEFAULT_CRL_BASE_URL,
+    ocsp_url: str = DEFAULT_OCSP_URL,
+    organization: str = "mynacard JPKI",
+    key_prefix: str = "jpki",
+    root_validity: dt.timedelta = dt.timedelta(days=20 * 365),
+    ocsp_validity: dt.timedelta = dt.timedelta(days=2 * 365),
+    create_key_options: dict[str, Any] | None = None,
+    clock: Clock = utc_now,
+) -> CAConfig:
+    """The key ceremony: make both hierarchies' root and OCSP keys in `key_source`, sign
+    the certificates and write them to `out_dir`. Refuses to overwrite an existing CA."""
+    if not isinstance(shards, int) or isinstance(shards, bool):
+        raise TypeError("shards must be an int")
+    if not 1 <= shards <= 9999:
+        raise ValueError("shards must be between 1 and 9999")
+    for name, url in (("crl_base_url", crl_base_url), ("ocsp_url", ocsp_url)):
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"{name} must be an http(s) URL")
+    out = Path(out_dir)
+    if ca_exists(out) or (out.exists() and any(out.glob("*-root.pem"))):
+        raise CAError(f"a CA already exists in {out}; refusing to overwrite it")
+    labels = [f"{key_prefix}-{h.value}-{r}" for h in Hierarchy for r in ("root", "ocsp")]
+    find = getattr(key_source, "find_key", None) or getattr(key_source, "has_key", None)
+    if find is not None:
+        for label in labels:
+            try:
+                found = find(label)
+            except Exception:
+                found = False
+            if found:
+                raise CAError(f"key {label!r} already exists in the HSM; refusing to overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    now = clock()
+    opts = create_key_options or {}
+    config: dict[str, Any] = {"version": 1, "shards": shards, "crl_base_url":
+                              crl_base_url.rstrip("/"), "ocsp_url": ocsp_url, "hierarchies": {}}
+    for h in Hierarchy:
+        root_label, ocsp_label = f"{key_prefix}-{h.value}-root", f"{key_prefix}-{h.value}-ocsp"
+        key_source.create_key(root_label, **opts)
+        key_source.create_key(ocsp_label, **opts)
+        root_pub = key_source.public_key(root_label)
+        ocsp_pub = key_source.public_key(ocsp_label)
+        _check_ca_key(root_pub, root_label)
+        _check_ca_key(ocsp_pub, ocsp_label)
+        root_signer = key_source.signer(root_label)
+        root_name = _name(organization, h, "Root")
+        root_ski = x509.SubjectKeyIdentifier.from_public_key(root_pub)
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(root_name).issuer_name(root_name).public_key(root_pub)
+            .serial_number(_serial()).not_valid_before(now).not_valid_after(now + root_validity)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+            .add_extension(root_ski, critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                root_ski), critical=False)
+            .sign(root_signer, hashes.SHA256())
+        )
+        ocsp = (
+            x509.CertificateBuilder()
+            .subject_name(_name(organization, h, "OCSP Responder")).issuer_name(root_name)
+            .public_key(ocsp_pub).serial_number(_serial())
+            .not_valid_before(now)
+            .not_valid_after(min(now + ocsp_validity, root.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_key_usage(digital_signature=True), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]),
+                           critical=False)
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ocsp_pub), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                root_ski), critical=False)
+            .sign(root_signer, hashes.SHA256())
+        )
+        config["hierarchies"][h.value] = {
+            "root_key": root_label, "ocsp_key": ocsp_label,
+            "root_cert": _write_cert(out, f"{h.value}-root", root),
+            "ocsp_cert": _write_cert(out, f"{h.value}-ocsp", ocsp),
+        }
+    tmp = out / (CONFIG_NAME + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out / CONFIG_NAME)
+    return load_ca(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedCertificate:
+    certificate: x509.Certificate
+    serial: int
+    hierarchy: Hierarchy
+    profile: Profile
+    shard: int
+
+
+class IssuingCA:
+    """Issues both profiles and records each certificate in the store, in one transaction."""
+
+    def __init__(self, *, key_source: KeySource, ca: CAConfig | Path | str,
+                 store: CertificateStore, clock: Clock = utc_now) -> None:
+        if not isinstance(store, CertificateStore):
+            raise TypeError("store must be a read-write CertificateStore")
+        self._config = ca if isinstance(ca, CAConfig) else load_ca(ca)
+        self._keys = key_source
+        self._store = store
+        self._clock = clock
+        self._signers: dict[Hierarchy, Any] = {}
+        for h, hc in self._config.hierarchies.items():
+            pub = key_source.public_key(hc.root_key)
+            if pub.public_numbers() != hc.root_cert.public_key().public_numbers():
+                raise CAError(f"HSM key {hc.root_key!r} does not match {h.value}-root.pem")
+
+    @property
+    def config(self) -> CAConfig:
+        return self._config
+
+    def _signer(self, h: Hierarchy) -> Any:
+        if h not in self._signers:
+            self._signers[h] = self._keys.signer(self._config.hierarchies[h].root_key)
+        return self._signers[h]
+
+    def _new_serial(self) -> int:
+        for _ in range(100):
+            s = _serial()
+            if not self._store.exists(s):
+                return s
+        raise CAError("could not find an unused serial number")  # pragma: no cover
+
+    def issue_signing(
+        self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
+        card_expiry: dt.date, user_certificate_not_after: dt.datetime | None = None,
+        renewing: dt.datetime | None = None, replaces: int | None = None,
+        adult_ward: bool = False,
+    ) -> IssuedCertificate:
+        """Issue a signing certificate (refused for holders under 15 and adult wards).
+
+        `renewing`: notAfter of the certificate being renewed (6th-birthday rule);
+        `replaces`: serial of a certificate this one supersedes (revoked as superseded
+        and linked to the new one, in the same transaction)."""
+        b = SigningCertificateBuilder().public_key(public_key).identity(identity)
+        b = b.adult_ward(adult_ward)
+        b = b.card_expiry(card_expiry)
+        if user_certificate_not_after is not None:
+            b = b.user_certificate_not_after(user_certificate_not_after)
+        if renewing is not None:
+            b = b.renewing(renewing)
+        return self._issue(b, holder_id=holder_id, replaces=replaces)
+
+    def issue_user_authentication(
+        self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
+        card_expiry: dt.date, renewing: dt.datetime | None = None, replaces: int | None = None,
+    ) -> IssuedCertificate:
+        """Issue a user-authentication certificate (no personal data in it)."""
+        b = UserAuthenticationCertificateBuilder().public_key(public_key).identity(identity)
+        b = b.card_expiry(card_expiry)
+        if renewing is not None:
+            b = b.renewing(renewing)
+        return self._issue(b, holder_id=holder_id, replaces=replaces)
+
+    def _issue(self, builder: Any, *, holder_id: str, replaces: int | None) -> IssuedCertificate:
+        if not isinstance(holder_id, str) or not holder_id:
+            raise ValueError("holder_id must be a non-empty str")
+        profile: Profile = builder.profile
+        h = profile.hierarchy
+        hc = self._config.hierarchies[h]
+        now = self._clock()
+        with self._store.transaction():
+            if replaces is not None:
+                old = self._store.get(replaces)
+                if old.hierarchy != h.value:
+                    raise CAError("a certificate can only replace one of the same hierarchy")
+            serial = self._new_serial()
+            shard = self._config.shard_of(serial)
+            cert = (builder.serial_number(serial)
+                    .distribution(crl_url=self._config.crl_url(h, shard),
+                                  ocsp_url=self._config.ocsp_url)
+                    .build(issuer=hc.root_cert, signer=self._signer(h), now=now))
+            self._store.add(cert, hierarchy=h.value, profile=profile.value, holder_id=holder_id,
+                            shard=shard, issued_at=now)
+            if replaces is not None:
+                self._store.revoke(replaces, reason=x509.ReasonFlags.superseded,
+                                   cause=f"superseded by {serial:x}", at=now)
+                self._store.set_successor(replaces, serial)
+        return IssuedCertificate(cert, serial, h, profile, shard)

@@ -1,0 +1,468 @@
+"""`mynacard ca|crl|ocsp|verify`: the JPKI CA from the command line.
+
+State lives under the state directory (``--home``): ``ca/`` (public certificates and
+``ca.json``), ``store.sqlite`` (or ``--db postgresql://…``), the SoftHSM2 token under
+``hsm/``. PINs come only from pin sources (``env:NAME`` or ``file:PATH``), never from
+the command line, and are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pki.errors import PkiError
+
+DEFAULT_TOKEN = "jpki"
+PIN_ENV = "MYNACARD_HSM_PIN"
+SO_PIN_ENV = "MYNACARD_HSM_SO_PIN"
+REASONS = ["unspecified", "keyCompromise", "affiliationChanged", "superseded",
+           "cessationOfOperation", "cACompromise", "privilegeWithdrawn"]
+
+_RAW = argparse.RawDescriptionHelpFormatter
+
+
+def _err(msg: str) -> int:
+    print(f"mynacard: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            from hsm import HsmError
+        except ImportError:  # pragma: no cover - hsm always ships with pki
+            HsmError = PkiError  # type: ignore[misc,assignment]  # noqa: N806
+        try:
+            return fn(args)
+        except (PkiError, HsmError) as exc:
+            return _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except OSError as exc:
+            return _err(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        except ValueError as exc:  # bad input the parsers let through (e.g. a serial)
+            return _err(str(exc).splitlines()[0])
+
+    return run
+
+
+def _db(args: argparse.Namespace) -> str | Path:
+    return args.db if args.db else Path(args.home) / "store.sqlite"
+
+
+def _ca_dir(args: argparse.Namespace) -> Path:
+    return Path(args.home) / "ca"
+
+
+@contextmanager
+def _key_manager(args: argparse.Namespace, *, create: bool = False) -> Iterator[Any]:
+    from hsm import open_key_manager
+    from hsm.pin_source import PinSource
+    from hsm.softhsm import init_token, use_softhsm
+
+    home = Path(args.home)
+    pin = PinSource.from_spec(args.pin_source)
+    use_softhsm(home)
+    uri = f"pkcs11:token={args.token}"
+    if create:
+        from hsm.errors import TokenExists
+
+        so_pin = PinSource.from_spec(args.so_pin_source)
+        try:
+            uri = init_token(home, args.token, so_pin.read(), pin.read())
+        except TokenExists:
+            pass
+    with open_key_manager(uri, pin_source=pin) as km:
+        yield km
+
+
+def _add_hsm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token", default=DEFAULT_TOKEN, metavar="LABEL",
+                   help=f"HSM token label (default {DEFAULT_TOKEN})")
+    p.add_argument("--pin-source", default=f"env:{PIN_ENV}", metavar="SPEC",
+                   help=f"where the token user PIN is read: env:NAME or file:PATH "
+                        f"(default env:{PIN_ENV})")
+
+
+def _add_db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH|URL",
+                   help="certificate store: SQLite file or postgresql:// URL "
+                        "(default HOME/store.sqlite)")
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+# -- ca ---------------------------------------------------------------------------------
+def _ca_init(args: argparse.Namespace) -> int:
+    from pki.ca import init_ca
+    from pki.store import open_store
+
+    with _key_manager(args, create=True) as km:
+        config = init_ca(km, _ca_dir(args), shards=args.shards, crl_base_url=args.crl_base_url,
+                         ocsp_url=args.ocsp_url)
+    open_store(_db(args)).close()
+    fps = config.fingerprints()
+    if args.json:
+        _print_json({"ca_dir": str(config.directory), "shards": config.shards,
+                     "fingerprints": fps})
+    else:
+        print(f"CA created in {config.directory} ({config.shards} CRL shards per hierarchy)")
+        for name, fp in fps.items():
+            print(f"  {name:9} SHA-256 {fp}")
+    return 0
+
+
+def _load_identity(path: str) -> Any:
+    from pki.identity import Identity
+
+    try:
+        return Identity.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:
+        raise PkiError(f"bad identity file {path}: {exc}") from exc
+
+
+def _ca_issue(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from pki.ca import IssuingCA
+    from pki.store import open_store
+
+    try:
+        pub = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
+    except ValueError as exc:
+        raise PkiError(f"{args.public_key}: not a PEM public key") from exc
+    identity = _load_identity(args.identity)
+    try:
+        expiry = dt.date.fromisoformat(args.card_expiry)
+    except ValueError:
+        raise PkiError("--card-expiry must be a date YYYY-MM-DD") from None
+    with _key_manager(args) as km, open_store(_db(args)) as store:
+        ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
+        kw: dict[str, Any] = dict(public_key=pub, identity=identity, holder_id=args.holder_id,
+                                  card_expiry=expiry)
+        if args.replaces:
+            kw["replaces"] = _parse_serial(args.replaces)
+        if args.profile == "signing":
+            issued = ca.issue_signing(**kw)
+        else:
+            issued = ca.issue_user_authentication(**kw)
+    pem = issued.certificate.public_bytes(serialization.Encoding.PEM)
+    if args.out:
+        Path(args.out).write_bytes(pem)
+    if args.json:
+        _print_json({"serial": format(issued.serial, "x"), "profile": issued.profile.value,
+                     "shard": issued.shard, "out": args.out,
+                     "not_after": issued.certificate.not_valid_after_utc.isoformat()})
+    elif args.out:
+        print(f"issued {issued.profile.value} certificate {issued.serial:x} -> {args.out}")
+    else:
+        sys.stdout.write(pem.decode())
+    return 0
+
+
+def _parse_serial(text: str) -> int:
+    try:
+        return int(text.replace(":", ""), 16)
+    except ValueError:
+        raise PkiError(f"not a hex serial number: {text!r}") from None
+
+
+def _reason_flag(name: str) -> Any:
+    from cryptography import x509
+
+    for flag in x509.ReasonFlags:
+        if flag.name.replace("_", "").lower() == name.replace("_", "").lower() \
+                or flag.value == name:
+            return flag
+    raise PkiError(f"unknown reason {name!r}")
+
+
+def _ca_revoke(args: argparse.Namespace) -> int:
+    from pki.keys import utc_now
+    from pki.store import open_store
+
+    serial = _parse_serial(args.serial)
+    with open_store(_db(args)) as store:
+        if args.hold:
+            changed = store.hold(serial, cause=args.cause, at=utc_now())
+        else:
+            changed = store.revoke(serial, reason=_reason_flag(args.reason), cause=args.cause,
+                                   at=utc_now())
+    state = "on hold" if args.hold else "revoked"
+    print(f"{args.serial}: {state}" if changed else f"{args.serial}: already {state} or revoked")
+    return 0
+
+
+def _ca_status(args: argparse.Namespace) -> int:
+    from pki.store import open_readonly_store
+
+    with open_readonly_store(_db(args)) as store:
+        rec = store.get(_parse_serial(args.serial))
+    out = {"serial": args.serial.lower(), "hierarchy": rec.hierarchy, "profile": rec.profile,
+           "holder_id": rec.holder_id, "shard": rec.shard, "status": rec.status.value,
+           "reason": rec.reason.value if rec.reason else None,
+           "revoked_at": rec.revoked_at.isoformat() if rec.revoked_at else None,
+           "cause": rec.cause, "successor": format(rec.successor, "x") if rec.successor else None,
+           "not_after": rec.not_after.isoformat()}
+    if args.json:
+        _print_json(out)
+    else:
+        for k, v in out.items():
+            print(f"{k:10} {v}")
+    return 0
+
+
+# -- crl / ocsp -------------------------------------------------------------------------
+def _crl_publish(args: argparse.Namespace) -> int:
+    from pki.ca import load_ca
+    from pki.crl import CrlPublisher
+    from pki.store import open_store
+
+    ca = load_ca(_ca_dir(args))
+    with _key_manager(args) as km, open_store(_db(args)) as store:
+        pub = CrlPublisher(key_source=km, ca=ca, store=store,
+                           validity=dt.timedelta(hours=args.validity_hours))
+        shards = pub.publish(args.out)
+    if args.json:
+        _print_json([{"hierarchy": s.hierarchy.value, "shard": s.shard, "path": str(s.path),
+                      "crl_number": s.crl_number, "entries": s.entries} for s in shards])
+    else:
+        total = sum(s.entries for s in shards)
+        print(f"published {len(shards)} CRL shards ({total} entries) to {args.out}")
+    return 0
+
+
+_OCSP_ENV = "MYNACARD_OCSP_CONFIG"
+
+
+def _ocsp_responder(home: Path, token: str, pin_source: str, db: str | None,
+                    validity: int) -> tuple[Any, Any]:
+    from hsm import PinSource, open_key_manager
+    from hsm.softhsm import use_softhsm
+    from pki.ca import load_ca
+    from pki.ocsp import OcspResponder
+    from pki.store import open_readonly_store
+
+    ca = load_ca(home / "ca")
+    use_softhsm(home)
+    km = open_key_manager(f"pkcs11:token={token}", pin_source=PinSource.from_spec(pin_source))
+    store = open_readonly_store(db or home / "store.sqlite")
+    responder = OcspResponder.from_ca(key_source=km, ca=ca, store=store,
+                                      validity=dt.timedelta(seconds=validity))
+    return responder, (km, store)
+
+
+def ocsp_app_from_env() -> Any:
+    """uvicorn factory for `ocsp serve --workers N`: each worker process opens its own
+    HSM session and read-only store from the (PIN-free) settings in $MYNACARD_OCSP_CONFIG."""
+    import os
+
+    from pki.ocsp.server import build_app
+
+    cfg = json.loads(os.environ[_OCSP_ENV])
+    responder, _resources = _ocsp_responder(Path(cfg["home"]), cfg["token"], cfg["pin_source"],
+                                            cfg["db"], cfg["validity"])
+    app = build_app(responder)
+    app.state.resources = _resources  # keep the HSM session and store open
+    return app
+
+
+def _ocsp_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from pki.ocsp.server import serve
+
+    # open everything once in this process first, so configuration errors surface here
+    responder, (km, store) = _ocsp_responder(Path(args.home), args.token, args.pin_source,
+                                             args.db, args.validity)
+    print(f"OCSP responder on http://{args.host}:{args.port}/ ({args.workers} worker(s))",
+          file=sys.stderr, flush=True)
+    if args.workers <= 1:
+        try:
+            serve(responder, host=args.host, port=args.port)
+        finally:
+            store.close()
+            km.close()
+        return 0
+    store.close()
+    km.close()
+    os.environ[_OCSP_ENV] = json.dumps({
+        "home": str(args.home), "token": args.token, "pin_source": args.pin_source,
+        "db": str(args.db) if args.db else None, "validity": args.validity})
+    uvicorn.run("pki.cli:ocsp_app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning", access_log=False,
+                server_header=False)
+    return 0
+
+
+# -- verify -----------------------------------------------------------------------------
+def _verify(args: argparse.Namespace) -> int:
+    from pki.verify import load_certificate, load_roots, verify_certificate, verify_cms
+
+    roots_paths = args.root or [p for p in (_ca_dir(args) / "sign-root.pem",
+                                            _ca_dir(args) / "auth-root.pem") if p.exists()]
+    if not roots_paths:
+        raise PkiError("no trusted roots: pass --root FILE (or run `mynacard ca init`)")
+    roots = load_roots(roots_paths)
+    at = None
+    if args.at:
+        try:
+            at = dt.datetime.fromisoformat(args.at)
+        except ValueError:
+            raise PkiError("--at must be an ISO 8601 time") from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)
+    opts: dict[str, Any] = dict(roots=roots, at=at, ocsp_url=args.ocsp, crl=args.crl,
+                                check_revocation=not args.no_revocation)
+    if args.cert:
+        result = verify_certificate(load_certificate(Path(args.cert).read_bytes()), **opts)
+    else:
+        if not args.data:
+            raise PkiError("--cms needs --data FILE (the signed data)")
+        result = verify_cms(Path(args.cms).read_bytes(), data=Path(args.data).read_bytes(),
+                            **opts)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        c = result.certificate
+        print(("VALID" if result.valid else "INVALID") +
+              f": {result.profile.value if result.profile else 'non-JPKI'} certificate "
+              f"{c.serial_number:x}")
+        for r in result.reasons:
+            print(f"  - {r}")
+        rv = result.revocation
+        src = f" ({rv.source})" if rv.source else ""
+        print(f"  revocation: {rv.status} by {rv.method}{src}")
+        if result.identity:
+            i = result.identity
+            print(f"  name:       {i.name}")
+            print(f"  birth date: {i.birth_date.isoformat()}")
+            print(f"  sex:        {i.sex}")
+            print(f"  address:    {i.address}")
+    return 0 if result.valid else 1
+
+
+# -- registration -----------------------------------------------------------------------
+def register(subparsers: Any) -> None:
+    """Add the `ca`, `crl`, `ocsp` and `verify` commands to the root parser."""
+    ca = subparsers.add_parser(
+        "ca", help="JPKI CA: key ceremony, issuing, revoking", formatter_class=_RAW,
+        description="The two JPKI CA hierarchies (signing, user authentication), keys in "
+                    "the HSM token under HOME/hsm, certificates in HOME/ca.",
+        epilog=f"PINs are read from --pin-source (default env:{PIN_ENV}); a new token's SO "
+               f"PIN from --so-pin-source (default env:{SO_PIN_ENV}).\n\nExamples:\n"
+               "  mynacard ca init --shards 16\n"
+               "  mynacard ca issue --profile signing --public-key holder.pem \\\n"
+               "      --identity id.json --holder-id R123 --card-expiry 2035-01-01 --out s.pem\n"
+               "  mynacard ca revoke 1a2b... --reason keyCompromise")
+    ca_sub = ca.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    p = ca_sub.add_parser("init", help="key ceremony: create both hierarchies",
+                          formatter_class=_RAW,
+                          description="Create the root and OCSP responder keys of both "
+                                      "hierarchies in the HSM (creating the SoftHSM2 token if "
+                                      "needed), write their certificates to HOME/ca and print "
+                                      "their SHA-256 fingerprints. Refuses to overwrite a CA.")
+    _add_hsm_options(p)
+    _add_db_option(p)
+    p.add_argument("--so-pin-source", default=f"env:{SO_PIN_ENV}", metavar="SPEC",
+                   help="SO PIN of a token to be created (env:NAME or file:PATH)")
+    p.add_argument("--shards", type=int, default=16, help="CRL shards per hierarchy (default 16)")
+    p.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL",
+                   help="CRL base URL; shards are URL/<sign|auth>/shard-NNNN.crl")
+    p.add_argument("--ocsp-url", default="http://ocsp.mynacard.test/jpki", metavar="URL",
+                   help="OCSP responder URL written in every certificate")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_guarded(_ca_init))
+
+    p = ca_sub.add_parser("issue", help="issue a certificate for a public key (tests, demos)",
+                          description="Issue a signing or user-authentication certificate for "
+                                      "a holder's RSA public key (PEM) and basic four facts "
+                                      "(JSON: name, name_substitute, sex, birth_date, address, "
+                                      "address_substitute).")
+    _add_hsm_options(p)
+    _add_db_option(p)
+    p.add_argument("--profile", choices=["signing", "user-authentication"], required=True)
+    p.add_argument("--public-key", required=True, metavar="PEM")
+    p.add_argument("--identity", required=True, metavar="JSON")
+    p.add_argument("--holder-id", required=True, metavar="ID",
+                   help="opaque holder id (e.g. resident code)")
+    p.add_argument("--card-expiry", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--replaces", metavar="SERIAL", help="hex serial this certificate supersedes")
+    p.add_argument("--out", metavar="FILE", help="write the certificate (PEM) here")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_guarded(_ca_issue))
+
+    p = ca_sub.add_parser("revoke", help="revoke (or --hold) a certificate by serial")
+    _add_db_option(p)
+    p.add_argument("serial", metavar="SERIAL", help="hex serial number")
+    p.add_argument("--reason", default="unspecified", choices=REASONS)
+    p.add_argument("--hold", action="store_true", help="put on hold (certificateHold) instead")
+    p.add_argument("--cause", help="free text or notice id recorded with the revocation")
+    p.set_defaults(func=_guarded(_ca_revoke))
+
+    p = ca_sub.add_parser("status", help="show a certificate's record in the store")
+    _add_db_option(p)
+    p.add_argument("serial", metavar="SERIAL", help="hex serial number")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_guarded(_ca_status))
+
+    crl = subparsers.add_parser("crl", help="CRL shards")
+    crl_sub = crl.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    p = crl_sub.add_parser("publish", help="sign and write every CRL shard",
+                           description="Write DIR/<sign|auth>/shard-NNNN.crl (DER), each with "
+                                       "a new CRL number, signed by the root key in the HSM.")
+    _add_hsm_options(p)
+    _add_db_option(p)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--validity-hours", type=float, default=24.0,
+                   help="nextUpdate - thisUpdate in hours (default 24)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_guarded(_crl_publish))
+
+    ocsp = subparsers.add_parser("ocsp", help="OCSP responder")
+    ocsp_sub = ocsp.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    p = ocsp_sub.add_parser("serve", help="run the OCSP responder over HTTP",
+                            description="Answer RFC 6960 GET and POST requests for both "
+                                        "hierarchies from the read-only store, signing with "
+                                        "the delegated responder keys in the HSM.")
+    _add_hsm_options(p)
+    _add_db_option(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--validity", type=int, default=3600, metavar="SECONDS",
+                   help="response validity (nextUpdate - thisUpdate), default 3600")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (one per core; each opens its own HSM session)")
+    p.set_defaults(func=_guarded(_ocsp_serve))
+
+    p = subparsers.add_parser(
+        "verify", help="verify a JPKI certificate or CMS signature", formatter_class=_RAW,
+        description="Check the path to a JPKI root, validity, key usage, policy and "
+                    "revocation (OCSP at the certificate's responder unless --ocsp or --crl). "
+                    "Exit status 0 only when valid; prints the signer's basic four facts for "
+                    "signing certificates.",
+        epilog="Examples:\n  mynacard verify --cert s.pem --crl crl/sign/shard-0003.crl\n"
+               "  mynacard verify --cms doc.p7s --data doc.pdf --root sign-root.pem --json")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cert", metavar="FILE", help="certificate (PEM or DER)")
+    src.add_argument("--cms", metavar="FILE", help="CMS SignedData (DER or PEM)")
+    p.add_argument("--data", metavar="FILE", help="the signed data for a detached --cms")
+    p.add_argument("--root", action="append", metavar="FILE",
+                   help="trusted root certificate (repeatable; default HOME/ca/*-root.pem)")
+    rev = p.add_mutually_exclusive_group()
+    rev.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder")
+    rev.add_argument("--crl", metavar="FILE|URL", help="check this CRL shard")
+    rev.add_argument("--no-revocation", action="store_true", help="skip the revocation check")
+    p.add_argument("--at", metavar="TIME", help="check validity at this ISO 8601 time")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_guarded(_verify))

@@ -1,0 +1,376 @@
+"""The certificate store over SQLite (a file path) or PostgreSQL (a postgresql:// URL).
+
+`CertificateStore` reads and writes (the CA, revocation); `ReadOnlyStore` only reads
+(CRL publisher, OCSP responder) and opens SQLite with ``mode=ro`` and PostgreSQL with
+a read-only session, so a write fails in the database, not only in Python.
+Queries are written once with ``?`` placeholders; the PostgreSQL dialect rewrites them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.resources
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from pki.errors import ReadOnlyStoreError, StoreError, UnknownCertificateError
+from pki.store.records import (
+    REASON_CODES,
+    REASONS_BY_CODE,
+    CertificateRecord,
+    CertStatus,
+    RevokedEntry,
+    StatusInfo,
+    epoch,
+    from_epoch,
+    serial_to_text,
+)
+
+_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+_COLUMNS = ("serial, hierarchy, profile, holder_id, shard, issued_at, not_before, not_after, "
+            "status, reason, revoked_at, cause, successor, status_version, der")
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration, in order."""
+    found = []
+    for entry in importlib.resources.files("pki.store.migrations").iterdir():
+        m = _MIGRATION_NAME.fullmatch(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"migrations are not numbered 1..n: {versions}")
+    return found
+
+
+def _split_sql(sql: str) -> list[str]:
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class _Backend:
+    """One DB-API connection and its dialect."""
+
+    blob = "BLOB"
+    postgres = False
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.lock = threading.RLock()
+
+    def q(self, sql: str) -> str:
+        return sql
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _SqliteBackend(_Backend):
+    pass
+
+
+class _PostgresBackend(_Backend):
+    blob = "BYTEA"
+    postgres = True
+
+    def q(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+
+def _connect(location: str | Path, *, read_only: bool) -> _Backend:
+    if is_postgres_url(location):
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg[binary])") \
+                from exc
+        try:
+            conn = psycopg.connect(str(location), autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}".splitlines()[0]) from exc
+        if read_only:
+            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        return _PostgresBackend(conn)
+    path = Path(location)
+    try:
+        if read_only:
+            if not path.exists():
+                raise StoreError(f"no certificate store at {path}")
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                   check_same_thread=False, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open certificate store {path}: {exc}") from exc
+    return _SqliteBackend(conn)
+
+
+def _record(row: tuple[Any, ...]) -> CertificateRecord:
+    (serial, hierarchy, profile, holder_id, shard, issued_at, not_before, not_after, status,
+     reason, revoked_at, cause, successor, version, der) = row
+    return CertificateRecord(
+        serial=int(serial, 16), hierarchy=hierarchy, profile=profile, holder_id=holder_id,
+        shard=shard, issued_at=from_epoch(issued_at), not_before=from_epoch(not_before),
+        not_after=from_epoch(not_after), status=CertStatus(status),
+        reason=None if reason is None else REASONS_BY_CODE[reason],
+        revoked_at=from_epoch(revoked_at), cause=cause,
+        successor=None if successor is None else int(successor, 16),
+        status_version=version, der=bytes(der),
+    )  # type: ignore[arg-type]
+
+
+class ReadOnlyStore:
+    """Reads certificates and their status; cannot write (enforced by the database)."""
+
+    _read_only = True
+
+    def __init__(self, location: str | Path) -> None:
+        if not isinstance(location, (str, Path)):
+            raise TypeError("location must be a path or a postgresql:// URL")
+        self.location = location
+        self._db = _connect(location, read_only=self._read_only)
+        self._in_tx = False
+        if self._read_only:
+            self._check_schema()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ReadOnlyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        db = self._db
+        try:
+            return db.conn.execute(db.q(sql), params)
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise ReadOnlyStoreError("the certificate store is open read-only") from exc
+            raise StoreError(f"certificate store: {exc}") from exc
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"certificate store: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg"):
+                if type(exc).__name__ == "ReadOnlySqlTransaction":
+                    raise ReadOnlyStoreError("the certificate store is open read-only") from exc
+                raise StoreError(f"certificate store: {exc}".splitlines()[0]) from exc
+            raise
+
+    def _fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        with self._db.lock:
+            return self._execute(sql, params).fetchone()
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._db.lock:
+            return self._execute(sql, params).fetchall()
+
+    def schema_version(self) -> int:
+        try:
+            row = self._fetchone("SELECT MAX(version) FROM schema_version")
+        except StoreError:
+            return 0
+        return int(row[0] or 0)
+
+    def _check_schema(self) -> None:
+        have, want = self.schema_version(), len(migrations())
+        if have != want:
+            raise StoreError(f"certificate store schema is version {have}, expected {want}"
+                             " (open it read-write once to migrate)")
+
+    # -- queries ----------------------------------------------------------------------
+    def get(self, serial: int) -> CertificateRecord:
+        row = self._fetchone(f"SELECT {_COLUMNS} FROM certificates WHERE serial = ?",
+                             (serial_to_text(serial),))
+        if row is None:
+            raise UnknownCertificateError(f"no certificate with serial {serial:x}")
+        return _record(row)
+
+    def exists(self, serial: int) -> bool:
+        return self._fetchone("SELECT 1 FROM certificates WHERE serial = ?",
+                              (serial_to_text(serial),)) is not None
+
+    def status(self, serial: int) -> StatusInfo | None:
+        """The status of one certificate, or None when the serial is unknown."""
+        row = self._fetchone(
+            "SELECT hierarchy, status, reason, revoked_at, status_version, not_after "
+            "FROM certificates WHERE serial = ?", (serial_to_text(serial),))
+        if row is None:
+            return None
+        hierarchy, status, reason, revoked_at, version, not_after = row
+        return StatusInfo(
+            serial=serial, hierarchy=hierarchy, status=CertStatus(status),
+            reason=None if reason is None else REASONS_BY_CODE[reason],
+            revoked_at=from_epoch(revoked_at), status_version=version,
+            not_after=from_epoch(not_after),  # type: ignore[arg-type]
+        )
+
+    def by_holder(self, holder_id: str) -> list[CertificateRecord]:
+        rows = self._fetchall(
+            f"SELECT {_COLUMNS} FROM certificates WHERE holder_id = ? ORDER BY issued_at, serial",
+            (holder_id,))
+        return [_record(r) for r in rows]
+
+    def revoked_in_shard(self, hierarchy: str, shard: int, *,
+                         unexpired_at: dt.datetime | None = None) -> list[RevokedEntry]:
+        """Revoked and held certificates of one CRL shard (not yet expired at `unexpired_at`)."""
+        sql = ("SELECT serial, revoked_at, reason FROM certificates "
+               "WHERE hierarchy = ? AND shard = ? AND status <> 'good'")
+        params: tuple[Any, ...] = (hierarchy, shard)
+        if unexpired_at is not None:
+            sql += " AND not_after >= ?"
+            params += (epoch(unexpired_at),)
+        rows = self._fetchall(sql, params)
+        return [RevokedEntry(int(s, 16), from_epoch(t), None if r is None else REASONS_BY_CODE[r])
+                for s, t, r in rows]  # type: ignore[misc]
+
+    def count(self) -> int:
+        return int(self._fetchone("SELECT COUNT(*) FROM certificates")[0])
+
+
+class CertificateStore(ReadOnlyStore):
+    """The read-write store; migrates the schema on open."""
+
+    _read_only = False
+
+    def __init__(self, location: str | Path) -> None:
+        super().__init__(location)
+        self.migrate()
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version."""
+        with self._db.lock:
+            self._execute("CREATE TABLE IF NOT EXISTS schema_version "
+                          "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            current = self.schema_version()
+            for version, _name, sql in migrations():
+                if version <= current:
+                    continue
+                with self.transaction():
+                    for stmt in _split_sql(sql.replace("{blob}", self._db.blob)):
+                        self._execute(stmt)
+                    self._execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                                  (version, epoch(dt.datetime.now(dt.UTC))))
+            return self.schema_version()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One database transaction (nested calls join the outer one)."""
+        with self._db.lock:
+            if self._in_tx:
+                yield
+                return
+            self._execute("BEGIN IMMEDIATE" if not self._db.postgres else "BEGIN")
+            self._in_tx = True
+            try:
+                yield
+            except BaseException:
+                self._in_tx = False
+                self._execute("ROLLBACK")
+                raise
+            self._in_tx = False
+            self._execute("COMMIT")
+
+    def add(self, cert: x509.Certificate, *, hierarchy: str, profile: str, holder_id: str,
+            shard: int, issued_at: dt.datetime) -> None:
+        """Record a newly issued certificate (status good)."""
+        if not isinstance(cert, x509.Certificate):
+            raise TypeError("cert must be an x509.Certificate")
+        if not isinstance(holder_id, str) or not holder_id:
+            raise ValueError("holder_id must be a non-empty str")
+        from cryptography.hazmat.primitives.serialization import Encoding
+        now = epoch(issued_at)
+        with self._db.lock:
+            self._execute(
+                "INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard, issued_at,"
+                " not_before, not_after, status, updated_at, der)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'good', ?, ?)",
+                (serial_to_text(cert.serial_number), hierarchy, profile, holder_id, shard, now,
+                 epoch(cert.not_valid_before_utc), epoch(cert.not_valid_after_utc), now,
+                 cert.public_bytes(Encoding.DER)),
+            )
+
+    def revoke(self, serial: int, *, reason: x509.ReasonFlags, cause: str | None = None,
+               at: dt.datetime) -> bool:
+        """Revoke a certificate (good or on hold). False when it was already revoked."""
+        if not isinstance(reason, x509.ReasonFlags):
+            raise TypeError("reason must be an x509.ReasonFlags")
+        if reason in (x509.ReasonFlags.certificate_hold, x509.ReasonFlags.remove_from_crl):
+            raise ValueError(f"{reason.value} is not a revocation reason; use hold()")
+        return self._change(serial, CertStatus.REVOKED, REASON_CODES[reason], cause, at,
+                            ("good", "hold"))
+
+    def hold(self, serial: int, *, cause: str | None = None, at: dt.datetime) -> bool:
+        """Put a good certificate on hold (一時保留). False when it was not good."""
+        return self._change(serial, CertStatus.HOLD,
+                            REASON_CODES[x509.ReasonFlags.certificate_hold], cause, at, ("good",))
+
+    def _change(self, serial: int, status: CertStatus, reason: int, cause: str | None,
+                at: dt.datetime, allowed_from: tuple[str, ...]) -> bool:
+        text = serial_to_text(serial)
+        with self.transaction():
+            row = self._execute("SELECT status FROM certificates WHERE serial = ?",
+                                (text,)).fetchone()
+            if row is None:
+                raise UnknownCertificateError(f"no certificate with serial {serial:x}")
+            if row[0] not in allowed_from:
+                return False
+            self._execute(
+                "UPDATE certificates SET status = ?, reason = ?, revoked_at = ?, cause = ?,"
+                " status_version = status_version + 1, updated_at = ? WHERE serial = ?",
+                (status.value, reason, epoch(at), cause, epoch(at), text))
+            return True
+
+    def set_successor(self, serial: int, successor: int) -> None:
+        """Link a certificate to the one that replaces it (証明書新旧紐付け)."""
+        with self.transaction():
+            for s in (serial, successor):
+                if not self.exists(s):
+                    raise UnknownCertificateError(f"no certificate with serial {s:x}")
+            self._execute("UPDATE certificates SET successor = ? WHERE serial = ?",
+                          (serial_to_text(successor), serial_to_text(serial)))
+
+    def next_crl_number(self, hierarchy: str, shard: int) -> int:
+        """Reserve the next CRL number of a shard (persisted; only grows)."""
+        with self.transaction():
+            row = self._execute("SELECT number FROM crl_numbers WHERE hierarchy = ? AND shard = ?",
+                                (hierarchy, shard)).fetchone()
+            if row is None:
+                number = 1
+                self._execute("INSERT INTO crl_numbers (hierarchy, shard, number) VALUES (?, ?, ?)",
+                              (hierarchy, shard, number))
+            else:
+                number = int(row[0]) + 1
+                self._execute("UPDATE crl_numbers SET number = ? WHERE hierarchy = ? AND shard = ?",
+                              (number, hierarchy, shard))
+            return number
+
+
+def open_store(location: str | Path) -> CertificateStore:
+    """Open (creating and migrating if needed) the read-write store at a path or URL."""
+    return CertificateStore(location)
+
+
+def open_readonly_store(location: str | Path) -> ReadOnlyStore:
+    """Open the store read-only (for CRL and OCSP)."""
+    return ReadOnlyStore(location)

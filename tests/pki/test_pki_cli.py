@@ -1,0 +1,227 @@
+"""End to end through the `mynacard` command: ca init/issue/revoke, crl publish,
+ocsp serve (with openssl as the OCSP client), verify."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+MYNACARD = str(Path(sys.executable).parent / "mynacard")
+PIN = "246810"
+SO_PIN = "13579135"
+
+
+def run(home: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, CLI_TEST_PIN=PIN, CLI_TEST_SO_PIN=SO_PIN)
+    env.pop("SOFTHSM2_CONF", None)
+    res = subprocess.run([MYNACARD, "--home", str(home), *args], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert PIN not in res.stdout + res.stderr and SO_PIN not in res.stdout + res.stderr
+    if check:
+        assert res.returncode == 0, res.stderr
+    return res
+
+
+HSM = ["--token", "cli-test", "--pin-source", "env:CLI_TEST_PIN"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("cli-home")
+    res = run(home, "ca", "init", *HSM, "--so-pin-source", "env:CLI_TEST_SO_PIN",
+              "--shards", "4", "--json", check=True)
+    out = json.loads(res.stdout)
+    assert set(out["fingerprints"]) == {"sign-root", "sign-ocsp", "auth-root", "auth-ocsp"}
+    assert (home / "ca" / "sign-root.pem").exists() and (home / "ca" / "auth-root.der").exists()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (home / "holder.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (home / "holder.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (home / "id.json").write_text(json.dumps({
+        "name": "佐藤 花子", "sex": 2, "birth_date": "1985-07-07",
+        "address": "大阪府大阪市北区1-2-3"}, ensure_ascii=False), encoding="utf-8")
+    for profile, out_name in (("signing", "s.pem"), ("user-authentication", "u.pem")):
+        run(home, "ca", "issue", *HSM, "--profile", profile, "--public-key",
+            str(home / "holder.pub"), "--identity", str(home / "id.json"), "--holder-id", "R77",
+            "--card-expiry", "2035-01-01", "--out", str(home / out_name), check=True)
+    return home
+
+
+def _serial(pem: Path) -> str:
+    from cryptography import x509
+
+    return format(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number, "x")
+
+
+def _start_server(home: Path, *extra: str) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, CLI_TEST_PIN=PIN)
+    env.pop("SOFTHSM2_CONF", None)
+    proc = subprocess.Popen([MYNACARD, "--home", str(home), "ocsp", "serve", *HSM,
+                             "--port", str(port), *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err and PIN not in err
+
+
+@pytest.fixture(scope="module")
+def ocsp_url(home: Path) -> Iterator[str]:
+    yield from _start_server(home)
+
+
+def openssl_ocsp(home: Path, url: str, cert: str, *extra: str) -> str:
+    res = subprocess.run(
+        ["openssl", "ocsp", "-issuer", str(home / "ca" / "sign-root.pem"),
+         "-cert", str(home / cert), "-url", url, "-CAfile", str(home / "ca" / "sign-root.pem"),
+         *extra], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    return res.stdout + res.stderr
+
+
+def test_init_refuses_to_overwrite(home: Path) -> None:
+    res = run(home, "ca", "init", *HSM, "--so-pin-source", "env:CLI_TEST_SO_PIN")
+    assert res.returncode == 1
+    assert "refusing to overwrite" in res.stderr
+    assert len([ln for ln in res.stderr.splitlines() if ln.startswith("mynacard: error")]) == 1
+
+
+def test_issue_refuses_under_15(home: Path, tmp_path: Path) -> None:
+    child = tmp_path / "child.json"
+    birth = (dt.date.today() - dt.timedelta(days=365 * 10)).isoformat()
+    child.write_text(json.dumps({"name": "子", "sex": 1, "birth_date": birth, "address": "x"}))
+    res = run(home, "ca", "issue", *HSM, "--profile", "signing", "--public-key",
+              str(home / "holder.pub"), "--identity", str(child), "--holder-id", "C1",
+              "--card-expiry", "2030-01-01")
+    assert res.returncode == 1 and "under 15" in res.stderr
+
+
+def test_openssl_ocsp_good_then_revoked_within_a_second(home: Path, ocsp_url: str) -> None:
+    out = openssl_ocsp(home, ocsp_url, "s.pem", "-resp_text")
+    assert "Response verify OK" in out
+    assert "s.pem: good" in out
+    assert "OCSP Nonce" in out  # openssl sends a nonce; we echo it (else "WARNING: no nonce")
+    assert "no nonce" not in out.lower()
+    assert "s.pem: good" in openssl_ocsp(home, ocsp_url, "s.pem", "-no_nonce")  # cached path
+    serial = _serial(home / "s.pem")
+    run(home, "ca", "revoke", serial, "--reason", "keyCompromise", "--cause", "notice-1",
+        check=True)
+    revoked_at = time.monotonic()
+    out = openssl_ocsp(home, ocsp_url, "s.pem", "-no_nonce")
+    assert time.monotonic() - revoked_at < 1.0
+    assert "s.pem: revoked" in out and "keyCompromise" in out
+    status = json.loads(run(home, "ca", "status", serial, "--json", check=True).stdout)
+    assert status["status"] == "revoked" and status["cause"] == "notice-1"
+
+
+def test_verify_exit_codes_and_facts(home: Path, ocsp_url: str) -> None:
+    res = run(home, "verify", "--cert", str(home / "u.pem"), "--ocsp", ocsp_url)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "VALID" in res.stdout
+    res = run(home, "verify", "--cert", str(home / "s.pem"), "--no-revocation")
+    assert res.returncode == 0
+    assert "佐藤 花子" in res.stdout and "1985-07-07" in res.stdout
+    res = run(home, "verify", "--cert", str(home / "s.pem"), "--ocsp", ocsp_url, "--json")
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    assert out["valid"] is False and out["revocation"]["status"] == "revoked"
+    assert out["identity"]["address"] == "大阪府大阪市北区1-2-3"
+
+
+def test_crl_publish_and_verify_by_crl(home: Path, ocsp_url: str) -> None:
+    res = run(home, "crl", "publish", *HSM, "--out", str(home / "crl"), "--json", check=True)
+    shards = json.loads(res.stdout)
+    assert len(shards) == 8 and sum(s["entries"] for s in shards) >= 1
+    serial = int(_serial(home / "s.pem"), 16)
+    shard = home / "crl" / "sign" / f"shard-{serial % 4:04d}.crl"
+    res = run(home, "verify", "--cert", str(home / "s.pem"), "--crl", str(shard))
+    assert res.returncode == 1 and "revoked" in res.stdout
+    user_serial = int(_serial(home / "u.pem"), 16)
+    res = run(home, "verify", "--cert", str(home / "u.pem"), "--crl",
+              str(home / "crl" / "auth" / f"shard-{user_serial % 4:04d}.crl"))
+    assert res.returncode == 0, res.stdout
+
+
+def test_verify_cms(home: Path, tmp_path: Path) -> None:
+    from cryptography import x509
+
+    run(home, "ca", "issue", *HSM, "--profile", "signing", "--public-key",
+        str(home / "holder.pub"), "--identity", str(home / "id.json"), "--holder-id", "R77",
+        "--card-expiry", "2035-01-01", "--out", str(tmp_path / "s2.pem"), check=True)
+    key = serialization.load_pem_private_key((home / "holder.key").read_bytes(), None)
+    cert = x509.load_pem_x509_certificate((tmp_path / "s2.pem").read_bytes())
+    data = tmp_path / "doc.txt"
+    data.write_bytes("申請書".encode())
+    sig = (pkcs7.PKCS7SignatureBuilder().set_data(data.read_bytes())
+           .add_signer(cert, key, hashes.SHA256())
+           .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature]))
+    (tmp_path / "doc.p7s").write_bytes(sig)
+    res = run(home, "verify", "--cms", str(tmp_path / "doc.p7s"), "--data", str(data),
+              "--no-revocation")
+    assert res.returncode == 0, res.stdout
+    assert "佐藤 花子" in res.stdout
+    data.write_bytes(b"tampered")
+    res = run(home, "verify", "--cms", str(tmp_path / "doc.p7s"), "--data", str(data),
+              "--no-revocation")
+    assert res.returncode == 1
+
+
+def test_errors_are_one_line(home: Path, tmp_path: Path) -> None:
+    res = run(home, "verify", "--cert", str(tmp_path / "missing.pem"))
+    assert res.returncode == 1 and res.stderr.strip().splitlines()[-1].startswith("mynacard:")
+    res = run(tmp_path, "crl", "publish", *HSM, "--out", str(tmp_path / "x"))
+    assert res.returncode == 1 and "no CA" in res.stderr
+    res = run(home, "ca", "revoke", "zz-not-hex")
+    assert res.returncode == 1 and "not a hex serial" in res.stderr
+    res = run(home, "ca", "status", "abcdef0123456789")
+    assert res.returncode == 1 and "no certificate" in res.stderr
+
+
+def test_help_teaches(home: Path) -> None:
+    for cmd in (["ca", "--help"], ["ca", "init", "--help"], ["verify", "--help"],
+                ["ocsp", "serve", "--help"], ["crl", "publish", "--help"]):
+        res = run(home, *cmd, check=True)
+        assert "usage:" in res.stdout
+    assert "Examples" in run(home, "verify", "--help").stdout
+
+
+def test_ocsp_serve_with_two_workers(home: Path) -> None:
+    server = _start_server(home, "--workers", "2")
+    url = next(server)
+    try:
+        for _ in range(4):  # spread over both workers
+            res = subprocess.run(
+                ["openssl", "ocsp", "-issuer", str(home / "ca" / "auth-root.pem"), "-cert",
+                 str(home / "u.pem"), "-url", url, "-CAfile",
+                 str(home / "ca" / "auth-root.pem")],
+                capture_output=True, text=True, timeout=30)
+            assert "u.pem: good" in res.stdout, res.stdout + res.stderr
+            assert "Response verify OK" in res.stderr + res.stdout
+    finally:
+        next(server, None)
