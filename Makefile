@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc openssl openjdk-17-jdk-headless maven \
+APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc openssl openjdk-17-jdk-headless maven wrk \
                 postgresql libpcsclite-dev swig python3-venv
 MVN := mvn -q -B -Dstyle.color=never
 JAVA_STAMP := emulator/bridge/target/mynacard-bridge.jar
@@ -42,7 +42,7 @@ demo: setup
 	@$(PY) -m issuance.demo
 
 # Packages that have settled are type-checked; the others join as they settle.
-MYPY_PACKAGES := card emulator hsm issuance
+MYPY_PACKAGES := card emulator hsm pki issuance
 
 lint: venv
 	@$(VENV)/bin/lint-imports

@@ -19,12 +19,16 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PublicKeyTypes,
+)
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pki.errors import CAError
 from pki.identity import Identity
-from pki.keys import Clock, KeySource, utc_now
+from pki.keys import Clock, KeyCeremonySource, KeySource, utc_now
 from pki.profiles import (
     Hierarchy,
     Profile,
@@ -136,9 +140,10 @@ def _key_usage(**on: bool) -> x509.KeyUsage:
     return x509.KeyUsage(**fields)
 
 
-def _check_ca_key(key: Any, label: str) -> None:
+def _check_ca_key(key: PublicKeyTypes, label: str) -> rsa.RSAPublicKey:
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
         raise CAError(f"key {label!r} must be RSA-2048 or larger")
+    return key
 
 
 def _write_cert(out_dir: Path, stem: str, cert: x509.Certificate) -> str:
@@ -148,7 +153,7 @@ def _write_cert(out_dir: Path, stem: str, cert: x509.Certificate) -> str:
 
 
 def init_ca(
-    key_source: KeySource,
+    key_source: KeyCeremonySource,
     out_dir: Path | str,
     *,
     shards: int = 16,
@@ -192,10 +197,8 @@ def init_ca(
         root_label, ocsp_label = f"{key_prefix}-{h.value}-root", f"{key_prefix}-{h.value}-ocsp"
         key_source.create_key(root_label, **opts)
         key_source.create_key(ocsp_label, **opts)
-        root_pub = key_source.public_key(root_label)
-        ocsp_pub = key_source.public_key(ocsp_label)
-        _check_ca_key(root_pub, root_label)
-        _check_ca_key(ocsp_pub, ocsp_label)
+        root_pub = _check_ca_key(key_source.public_key(root_label), root_label)
+        ocsp_pub = _check_ca_key(key_source.public_key(ocsp_label), ocsp_label)
         root_signer = key_source.signer(root_label)
         root_name = _name(organization, h, "Root")
         root_ski = x509.SubjectKeyIdentifier.from_public_key(root_pub)
@@ -247,7 +250,15 @@ class IssuedCertificate:
 
 
 class IssuingCA:
-    """Issues both profiles and records each certificate in the store, in one transaction."""
+    """Issues both profiles and records each certificate in the store, in one transaction.
+
+    Thread-safe: several threads may issue at once. The certificate is signed outside
+    the database transaction (the HSM signs in parallel on per-thread sessions); the
+    transaction then records it, and supersedes the certificate it replaces, atomically.
+    Serial numbers are random (at least 64 bits) and unique by the store's primary key:
+    in the (astronomically unlikely) case that a fresh serial is taken, the certificate
+    is never recorded or returned, and it is signed again under a new serial.
+    """
 
     def __init__(self, *, key_source: KeySource, ca: CAConfig | Path | str,
                  store: CertificateStore, clock: Clock = utc_now) -> None:
@@ -257,27 +268,24 @@ class IssuingCA:
         self._keys = key_source
         self._store = store
         self._clock = clock
-        self._signers: dict[Hierarchy, Any] = {}
+        self._signers: dict[Hierarchy, CertificateIssuerPrivateKeyTypes] = {}
+        self._crl_urls: dict[tuple[Hierarchy, int], str] = {}
         for h, hc in self._config.hierarchies.items():
             pub = key_source.public_key(hc.root_key)
-            if pub.public_numbers() != hc.root_cert.public_key().public_numbers():
+            cert_pub = hc.root_cert.public_key()
+            if not isinstance(pub, rsa.RSAPublicKey) or not isinstance(cert_pub, rsa.RSAPublicKey) \
+                    or pub.public_numbers() != cert_pub.public_numbers():
                 raise CAError(f"HSM key {hc.root_key!r} does not match {h.value}-root.pem")
+            self._signers[h] = key_source.signer(hc.root_key)
+            for shard in range(self._config.shards):
+                self._crl_urls[(h, shard)] = self._config.crl_url(h, shard)
 
     @property
     def config(self) -> CAConfig:
         return self._config
 
-    def _signer(self, h: Hierarchy) -> Any:
-        if h not in self._signers:
-            self._signers[h] = self._keys.signer(self._config.hierarchies[h].root_key)
+    def _signer(self, h: Hierarchy) -> CertificateIssuerPrivateKeyTypes:
         return self._signers[h]
-
-    def _new_serial(self) -> int:
-        for _ in range(100):
-            s = _serial()
-            if not self._store.exists(s):
-                return s
-        raise CAError("could not find an unused serial number")  # pragma: no cover
 
     def issue_signing(
         self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
@@ -310,28 +318,37 @@ class IssuingCA:
             b = b.renewing(renewing)
         return self._issue(b, holder_id=holder_id, replaces=replaces)
 
-    def _issue(self, builder: Any, *, holder_id: str, replaces: int | None) -> IssuedCertificate:
+    def _issue(self, builder: SigningCertificateBuilder | UserAuthenticationCertificateBuilder,
+               *, holder_id: str, replaces: int | None) -> IssuedCertificate:
         if not isinstance(holder_id, str) or not holder_id:
             raise ValueError("holder_id must be a non-empty str")
         profile: Profile = builder.profile
         h = profile.hierarchy
         hc = self._config.hierarchies[h]
+        if replaces is not None:
+            # a stored certificate's hierarchy never changes: checked before signing
+            old = self._store.get(replaces)
+            if old.hierarchy != h.value:
+                raise CAError("a certificate can only replace one of the same hierarchy")
         now = self._clock()
-        with self._store.transaction():
-            if replaces is not None:
-                old = self._store.get(replaces)
-                if old.hierarchy != h.value:
-                    raise CAError("a certificate can only replace one of the same hierarchy")
-            serial = self._new_serial()
+        signer = self._signers[h]
+        store = self._store
+        for _ in range(100):
+            serial = _serial()
             shard = self._config.shard_of(serial)
             cert = (builder.serial_number(serial)
-                    .distribution(crl_url=self._config.crl_url(h, shard),
+                    .distribution(crl_url=self._crl_urls[(h, shard)],
                                   ocsp_url=self._config.ocsp_url)
-                    .build(issuer=hc.root_cert, signer=self._signer(h), now=now))
-            self._store.add(cert, hierarchy=h.value, profile=profile.value, holder_id=holder_id,
-                            shard=shard, issued_at=now)
-            if replaces is not None:
-                self._store.revoke(replaces, reason=x509.ReasonFlags.superseded,
-                                   cause=f"superseded by {serial:x}", at=now)
-                self._store.set_successor(replaces, serial)
-        return IssuedCertificate(cert, serial, h, profile, shard)
+                    .build(issuer=hc.root_cert, signer=signer, now=now))
+            der = cert.public_bytes(Encoding.DER)
+            with store.transaction():
+                if not store.add_if_absent(cert, hierarchy=h.value, profile=profile.value,
+                                           holder_id=holder_id, shard=shard, issued_at=now,
+                                           der=der):
+                    continue  # serial taken: nothing written; sign again with a new one
+                if replaces is not None:
+                    store.revoke(replaces, reason=x509.ReasonFlags.superseded,
+                                 cause=f"superseded by {serial:x}", at=now)
+                    store.set_successor(replaces, serial)
+            return IssuedCertificate(cert, serial, h, profile, shard)
+        raise CAError("could not find an unused serial number")  # pragma: no cover

@@ -11,11 +11,10 @@ import dataclasses
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from pki.ca import CAConfig, crl_file_name
@@ -60,11 +59,15 @@ class CrlPublisher:
             raise ValueError("validity must be positive")
         self._ca, self._keys, self._store = ca, key_source, store
         self._clock, self._validity = clock, validity
-        self._signers: dict[Hierarchy, Any] = {}
+        self._signers: dict[Hierarchy, rsa.RSAPrivateKey] = {}
 
-    def _signer(self, h: Hierarchy) -> Any:
+    def _signer(self, h: Hierarchy) -> rsa.RSAPrivateKey:
         if h not in self._signers:
-            self._signers[h] = self._keys.signer(self._ca.hierarchies[h].root_key)
+            label = self._ca.hierarchies[h].root_key
+            signer = self._keys.signer(label)
+            if not isinstance(signer, rsa.RSAPrivateKey):
+                raise CrlError(f"key {label!r} is not an RSA key (JPKI roots are RSA)")
+            self._signers[h] = signer
         return self._signers[h]
 
     def build_shard(self, hierarchy: Hierarchy, shard: int) -> x509.CertificateRevocationList:

@@ -24,13 +24,15 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
+import hashlib
 from typing import Any, Self
 
 from asn1crypto import core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import ExtensionOID, NameOID
 
 from pki.errors import ProfileError
 from pki.identity import Identity, nth_birthday_after
@@ -193,43 +195,72 @@ def _ext(value: x509.ExtensionType, *, critical: bool = False) -> x509.Extension
     return x509.Extension(value.oid, critical, value)
 
 
-def _key_usage(*, non_repudiation: bool) -> x509.Extension[x509.KeyUsage]:
-    return _ext(x509.KeyUsage(
+def _encoded(ext: x509.Extension[Any]) -> x509.Extension[x509.UnrecognizedExtension]:
+    """The same extension, DER-encoded once: the certificate builder copies the bytes
+    instead of re-encoding the Python objects for every certificate (issuance speed).
+    The certificate's DER is identical; parsing it gives back the typed extension."""
+    value = ext.value
+    return x509.Extension(ext.oid, ext.critical,
+                          x509.UnrecognizedExtension(ext.oid, value.public_bytes()))
+
+
+def _key_usage(*, non_repudiation: bool) -> x509.Extension[Any]:
+    return _encoded(_ext(x509.KeyUsage(
         digital_signature=True, content_commitment=non_repudiation, key_encipherment=False,
         data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
         encipher_only=False, decipher_only=False,
-    ), critical=True)
+    ), critical=True))
 
 
-_EXT_NOT_CA = _ext(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+_EXT_NOT_CA = _encoded(_ext(x509.BasicConstraints(ca=False, path_length=None), critical=True))
 _KU_SIGNING = _key_usage(non_repudiation=True)
 _KU_USER_AUTH = _key_usage(non_repudiation=False)
 _POLICY_EXTENSIONS = {
-    p: _ext(x509.CertificatePolicies([x509.PolicyInformation(p.policy_oid, None)]))
+    p: _encoded(_ext(x509.CertificatePolicies([x509.PolicyInformation(p.policy_oid, None)])))
     for p in Profile
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class _IssuerValues:
+    """What every certificate of one issuer shares: its name and the AKI extension."""
+
+    name: x509.Name
+    authority_key_identifier: x509.Extension[Any]
+
+
 @functools.lru_cache(maxsize=64)
-def _authority_key_identifier(issuer: x509.Certificate) -> x509.Extension[Any]:
-    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return _ext(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski))
+def _issuer_values(issuer: x509.Certificate) -> _IssuerValues:
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        raise ProfileError("the issuer certificate has no subjectKeyIdentifier") from None
+    return _IssuerValues(issuer.subject, _encoded(
+        _ext(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski))))
+
+
+def _subject_key_identifier(key: rsa.RSAPublicKey) -> x509.Extension[Any]:
+    """RFC 5280 4.2.1.2 method 1 (SHA-1 of the subjectPublicKey bits), as
+    `x509.SubjectKeyIdentifier.from_public_key` computes it, encoded directly."""
+    digest = hashlib.sha1(key.public_bytes(Encoding.DER, PublicFormat.PKCS1)).digest()
+    oid = ExtensionOID.SUBJECT_KEY_IDENTIFIER
+    return x509.Extension(oid, False, x509.UnrecognizedExtension(oid, b"\x04\x14" + digest))
 
 
 @functools.lru_cache(maxsize=4096)
 def _distribution_extensions(crl_url: str) -> x509.Extension[Any]:
-    return _ext(x509.CRLDistributionPoints([
+    return _encoded(_ext(x509.CRLDistributionPoints([
         x509.DistributionPoint(full_name=[x509.UniformResourceIdentifier(crl_url)],
                                relative_name=None, reasons=None, crl_issuer=None)
-    ]))
+    ])))
 
 
 @functools.lru_cache(maxsize=16)
 def _ocsp_extension(ocsp_url: str) -> x509.Extension[Any]:
-    return _ext(x509.AuthorityInformationAccess([
+    return _encoded(_ext(x509.AuthorityInformationAccess([
         x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP,
                                x509.UniformResourceIdentifier(ocsp_url))
-    ]))
+    ])))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,6 +275,14 @@ class _Options:
     ocsp_url: str | None = None
     adult_ward: bool = False
 
+    def replace(self, **changes: Any) -> _Options:
+        """`dataclasses.replace` without re-running `__init__` (every field is a plain
+        value and the builders validate before calling this; issuance speed)."""
+        new = object.__new__(_Options)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
 
 class _HolderCertificateBuilder:
     profile: Profile
@@ -255,7 +294,7 @@ class _HolderCertificateBuilder:
         field = next(iter(changes))
         if getattr(self._o, field) is not None:
             raise ValueError(f"{field} may only be set once")
-        return type(self)(_options=dataclasses.replace(self._o, **changes))
+        return type(self)(_options=self._o.replace(**changes))
 
     def public_key(self, key: rsa.RSAPublicKey) -> Self:
         """The holder's public key (generated on the card); RSA, 2048 bits or more."""
@@ -298,7 +337,7 @@ class _HolderCertificateBuilder:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{name} must be an http(s) URL")
         b = self._with(crl_url=crl_url)
-        return type(self)(_options=dataclasses.replace(b._o, ocsp_url=ocsp_url))
+        return type(self)(_options=b._o.replace(ocsp_url=ocsp_url))
 
     def _check_complete(self) -> None:
         missing = [f for f in ("public_key", "identity", "card_expiry", "serial_number",
@@ -312,7 +351,7 @@ class _HolderCertificateBuilder:
     def _extra_extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
         return []
 
-    def _key_usage_extension(self) -> x509.Extension[x509.KeyUsage]:
+    def _key_usage_extension(self) -> x509.Extension[Any]:
         raise NotImplementedError
 
     def validity(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -342,19 +381,20 @@ class _HolderCertificateBuilder:
             x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
             x509.NameAttribute(NameOID.COMMON_NAME, f"{o.serial_number:040X}"),
         ])
+        iv = _issuer_values(issuer)
         extensions = [
             _EXT_NOT_CA,
             self._key_usage_extension(),
             _POLICY_EXTENSIONS[self.profile],
-            _authority_key_identifier(issuer),
-            _ext(x509.SubjectKeyIdentifier.from_public_key(o.public_key)),
+            iv.authority_key_identifier,
+            _subject_key_identifier(o.public_key),
             _distribution_extensions(o.crl_url),
             _ocsp_extension(o.ocsp_url),
         ]
         extensions += [_ext(e, critical=c) for e, c in self._extra_extensions()]
         # One constructor call instead of a chain of add_extension copies (issuance speed).
         b = x509.CertificateBuilder(
-            issuer_name=issuer.subject, subject_name=subject, public_key=o.public_key,
+            issuer_name=iv.name, subject_name=subject, public_key=o.public_key,
             serial_number=o.serial_number, not_valid_before=not_before,
             not_valid_after=not_after, extensions=extensions,
         )
@@ -377,7 +417,7 @@ class SigningCertificateBuilder(_HolderCertificateBuilder):
         if not isinstance(is_ward, bool):
             raise TypeError("is_ward must be a bool")
         if is_ward:
-            return type(self)(_options=dataclasses.replace(self._o, adult_ward=True))
+            return type(self)(_options=self._o.replace(adult_ward=True))
         return self
 
     def _extra_checks(self, now: dt.datetime) -> None:
@@ -390,7 +430,7 @@ class SigningCertificateBuilder(_HolderCertificateBuilder):
                 "jpki-rules 1.9: no signing certificate for holders under 15 at issuance"
             )
 
-    def _key_usage_extension(self) -> x509.Extension[x509.KeyUsage]:
+    def _key_usage_extension(self) -> x509.Extension[Any]:
         return _KU_SIGNING
 
     def _extra_extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
@@ -406,7 +446,7 @@ class UserAuthenticationCertificateBuilder(_HolderCertificateBuilder):
 
     profile = Profile.USER_AUTHENTICATION
 
-    def _key_usage_extension(self) -> x509.Extension[x509.KeyUsage]:
+    def _key_usage_extension(self) -> x509.Extension[Any]:
         return _KU_USER_AUTH
 
 

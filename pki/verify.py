@@ -18,7 +18,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from asn1crypto import cms as acms
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -35,6 +35,9 @@ from pki.identity import Identity
 from pki.profiles import Profile, certificate_profile, identity_from_certificate
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
+# public-key types a CRL signature can be checked with (JPKI roots are RSA)
+_CRL_SIGNER_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey,
+                    ed448.Ed448PublicKey, dsa.DSAPublicKey)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +226,11 @@ def check_crl(cert: x509.Certificate, root: x509.Certificate,
               crl: x509.CertificateRevocationList, *, at: dt.datetime,
               source: str | None = None) -> RevocationCheck:
     """Look `cert` up in a CRL shard signed by `root`."""
-    if crl.issuer != root.subject or not crl.is_signature_valid(root.public_key()):
+    root_key = root.public_key()
+    if not isinstance(root_key, _CRL_SIGNER_KEYS):
+        return RevocationCheck("crl", "error", source,
+                               detail="the root's key type cannot sign CRLs")
+    if crl.issuer != root.subject or not crl.is_signature_valid(root_key):
         return RevocationCheck("crl", "error", source, detail="CRL is not signed by the root")
     if crl.next_update_utc is not None and crl.next_update_utc < at - CLOCK_SKEW:
         return RevocationCheck("crl", "error", source, detail="CRL is out of date")
@@ -322,8 +329,10 @@ def verify_certificate(
                               identity)
 
 
-_DIGESTS = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-            "sha512": hashes.SHA512}
+_DIGESTS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 
 
 def verify_cms(

@@ -106,6 +106,17 @@ class CertificateGateway:
             for r in records
         ]
 
+    def certificates_of_many(self, resident_codes: list[str]) -> dict[str, list[HeldCertificate]]:
+        """The certificates of several holders (one indexed read each, in the caller's
+        transaction when there is one)."""
+        return {code: self.certificates_of(code) for code in resident_codes}
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One certificate-store transaction: revocations inside it commit together."""
+        with _translated(), self._store.transaction():
+            yield
+
     def revoke(self, serial: int, *, reason: Reason, cause: str, at: datetime) -> bool:
         """Revoke; True when this call changed the status, False when already revoked."""
         with _translated():

@@ -73,8 +73,15 @@ V1 = (
     )""",
 )
 
+# Version 2: the processor pages through due notices in (effective date, arrival, source,
+# id) order with a keyset cursor; this index serves that order without a sort.
+V2 = (
+    "CREATE INDEX notices_due ON notices (state, effective_date, received_at, source, id)",
+)
+
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "notices, effects, fact dates, senders", V1),
+    (2, "index for paging through due notices", V2),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

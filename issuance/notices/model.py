@@ -9,6 +9,7 @@ offset on `sent_at`). It returns a `Notice` or raises `NoticeError` with a reaso
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -111,13 +112,80 @@ def _date(value: str, what: str) -> date:
         raise NoticeError(f"{what}: not a calendar date: {value!r}") from None
 
 
+_ID = re.compile(r"[\x21-\x7E]+")
+_CODE11 = re.compile(r"[0-9]{11}")
+_CODE6 = re.compile(r"[0-9]{6}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TOP_KEYS = frozenset({"id", "source", "kind", "resident_code", "effective_date", "facts",
+                       "nationality", "sent_at"})
+_FACT_KEYS = frozenset({"name", "address", "birth_date", "sex", "fuhyo_municipality_code"})
+_KINDS = frozenset(k.value for k in Kind)
+_NEEDS_FACT = {"name_change": ("name",), "address_change": ("address",),
+               "birth_date_change": ("birth_date",), "sex_change": ("sex",),
+               "correction": ("name", "address", "birth_date", "sex")}
+
+
+def _str(value: Any, lo: int, hi: int) -> bool:
+    return type(value) is str and lo <= len(value) <= hi
+
+
+def _surely_valid(obj: Any) -> bool:
+    """A fast check that is never more lenient than the published schema: True only for
+    values the schema accepts (False may still be valid: `validate_object` then asks the
+    jsonschema validator, which stays the authority and words the reason)."""
+    if type(obj) is not dict or not obj.keys() <= _TOP_KEYS:
+        return False
+    try:
+        nid, source, kind = obj["id"], obj["source"], obj["kind"]
+        code, effective = obj["resident_code"], obj["effective_date"]
+    except KeyError:
+        return False
+    if not (_str(nid, 1, 128) and _ID.fullmatch(nid)) or source not in ("juki", "fuhyo") \
+            or type(source) is not str or type(kind) is not str or kind not in _KINDS:
+        return False
+    if type(code) is not str or not _CODE11.fullmatch(code) or type(effective) is not str \
+            or not _DATE.fullmatch(effective):
+        return False
+    if "nationality" in obj and obj["nationality"] not in ("japanese", "foreign"):
+        return False
+    if "nationality" in obj and type(obj["nationality"]) is not str:
+        return False
+    if "sent_at" in obj and not _str(obj["sent_at"], 20, 40):
+        return False
+    facts = obj.get("facts")
+    if "facts" in obj:
+        if type(facts) is not dict or not facts.keys() <= _FACT_KEYS:
+            return False
+        for key in ("name", "address"):
+            if key in facts and not _str(facts[key], 1, 200):
+                return False
+        if "birth_date" in facts and not (type(facts["birth_date"]) is str
+                                          and _DATE.fullmatch(facts["birth_date"])):
+            return False
+        if "sex" in facts and not (type(facts["sex"]) is int and facts["sex"] in (0, 1, 2, 9)):
+            return False
+        fuhyo = facts.get("fuhyo_municipality_code")
+        if "fuhyo_municipality_code" in facts and not (type(fuhyo) is str
+                                                       and _CODE6.fullmatch(fuhyo)):
+            return False
+        if "fuhyo_municipality_code" in facts and not kind.startswith("emigration_"):
+            return False
+        if kind in ("death", "record_deleted") and facts:
+            return False
+    needed = _NEEDS_FACT.get(kind)
+    if needed is not None and (facts is None or not any(k in facts for k in needed)):
+        return False
+    return True
+
+
 def validate_object(obj: Any) -> Notice:
     """Check a decoded JSON value against the schema and the semantic rules."""
-    errors = sorted(_validator().iter_errors(obj), key=lambda e: (list(e.absolute_path),
-                                                                  e.message))
-    if errors:
-        first = errors[0]
-        raise NoticeError(f"{_where(first)}: {first.message}")
+    if not _surely_valid(obj):
+        errors = sorted(_validator().iter_errors(obj), key=lambda e: (list(e.absolute_path),
+                                                                      e.message))
+        if errors:
+            first = errors[0]
+            raise NoticeError(f"{_where(first)}: {first.message}")
     assert isinstance(obj, dict)
     if not is_valid_resident_code(obj["resident_code"]):
         raise NoticeError("resident_code: not 11 digits with a valid check digit")
@@ -185,3 +253,18 @@ def claimed_identity(text: str) -> tuple[str | None, str | None]:
         return None, None
     source, nid = obj.get("source"), obj.get("id")
     return (source if isinstance(source, str) else None, nid if isinstance(nid, str) else None)
+
+
+def notice_from_stored(payload: str) -> Notice:
+    """A notice from its stored canonical payload (validated when it was accepted)."""
+    obj = json.loads(payload)
+    return Notice(
+        id=obj["id"],
+        source=Source(obj["source"]),
+        kind=Kind(obj["kind"]),
+        resident_code=obj["resident_code"],
+        effective_date=date.fromisoformat(obj["effective_date"]),
+        facts=dict(obj.get("facts") or {}),
+        nationality=obj.get("nationality"),
+        sent_at=datetime.fromisoformat(obj["sent_at"]) if "sent_at" in obj else None,
+    )

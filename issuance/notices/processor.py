@@ -29,7 +29,6 @@ emigration date (00:00 JST that day, not before the certificate was issued).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -39,7 +38,7 @@ from issuance.applications.rules import CARD_IN_HAND, IN_PROGRESS, State
 from issuance.applications.store import applications_of, set_state
 from issuance.notices.certificates import CertificateGateway
 from issuance.notices.migrations import migrate_notices
-from issuance.notices.model import EMIGRATIONS, FACT_CHANGES, Kind, Notice, validate_object
+from issuance.notices.model import EMIGRATIONS, FACT_CHANGES, Kind, Notice, notice_from_stored
 from issuance.notices.rules import CardAction, Decision, decide
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 from issuance.registry.store import get_resident, put_residents
@@ -47,6 +46,8 @@ from issuance.storage import Database, Transaction
 
 JST = timezone(timedelta(hours=9), "JST")
 Clock = Callable[[], datetime]
+BATCH = 2000
+_Effect = tuple[str, str, str | None, str | None, str]
 
 
 def _utc_now() -> datetime:
@@ -86,112 +87,179 @@ class NoticeProcessor:
         clock: Clock = _utc_now,
         on_revoked: Callable[[int], None] | None = None,
         keep_details: bool = False,
+        batch: int = BATCH,
     ) -> None:
-        """`on_revoked(n)` is called after the n-th revocation this processor made (a seam
-        for tests that kill the process mid-batch)."""
+        """`on_revoked(n)` is called after the n-th revocation this processor made, once
+        the certificate store committed it (a seam for tests that kill the process
+        mid-batch). `batch` is the largest number of notices applied together."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
         self.db = db
         self.certificates = certificates
         self.clock = clock
         self.on_revoked = on_revoked
         self.keep_details = keep_details
+        self.batch = batch
         self._revocations = 0
         migrate_notices(db)
 
-    # -- the batch --------------------------------------------------------------------
+    # -- the run ----------------------------------------------------------------------
     def process(self, *, limit: int | None = None,
                 progress: Callable[[ProcessReport], None] | None = None) -> ProcessReport:
         report = ProcessReport()
-        today = self.clock().astimezone(JST).date()
+        today = self.clock().astimezone(JST).date().isoformat()
         with self.db.transaction() as tx:
             report.rematched = tx.execute(
                 "UPDATE notices SET state = 'accepted', reason = NULL WHERE state = 'unmatched'"
                 " AND resident_code IN (SELECT resident_code FROM residents)")
-            due = tx.query(
-                "SELECT source, id, payload FROM notices WHERE state = 'accepted'"
-                " AND effective_date <= ? ORDER BY effective_date, received_at, source, id",
-                (today.isoformat(),))
             waiting = tx.query_one(
                 "SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
-                " AND effective_date > ?", (today.isoformat(),))
+                " AND effective_date > ?", (today,))
         report.waiting_until_effective = int(waiting["n"]) if waiting else 0
-        if limit is not None:
-            due = due[:limit]
-        for n, row in enumerate(due, start=1):
-            notice = validate_object(json.loads(row["payload"]))
-            self.apply(notice, report)
-            if progress is not None and n % 1000 == 0:
+        cursor: tuple[str, str, str, str] | None = None
+        size, done, shown = 1, 0, 0
+        while limit is None or done < limit:
+            want = size if limit is None else min(size, limit - done)
+            rows = self._due(today, cursor, want)
+            if not rows:
+                break
+            last = rows[-1]
+            cursor = (last["effective_date"], last["received_at"], last["source"], last["id"])
+            self._apply_batch([notice_from_stored(r["payload"]) for r in rows], report)
+            done += len(rows)
+            size = min(size * 2, self.batch)  # slow start: the first notices go out at once
+            if progress is not None and done // 1000 > shown:
+                shown = done // 1000
                 progress(report)
         return report
 
+    def _due(self, today: str, cursor: tuple[str, str, str, str] | None,
+             n: int) -> list[Any]:
+        """The next `n` accepted, effective notices in (effective date, arrival, source, id)
+        order after `cursor` (keyset paging on the `notices_due` index)."""
+        sql = ("SELECT source, id, effective_date, received_at, payload FROM notices"
+               " WHERE state = 'accepted' AND effective_date <= ?")
+        params: tuple[Any, ...] = (today,)
+        if cursor is not None:
+            sql += " AND (effective_date, received_at, source, id) > (?, ?, ?, ?)"
+            params += cursor
+        sql += f" ORDER BY effective_date, received_at, source, id LIMIT {int(n)}"
+        with self.db.transaction() as tx:
+            return tx.query(sql, params)
+
     # -- one notice -------------------------------------------------------------------
     def apply(self, notice: Notice, report: ProcessReport) -> None:
+        self._apply_batch([notice], report)
+
+    # -- a batch ----------------------------------------------------------------------
+    def _apply_batch(self, notices: list[Notice], report: ProcessReport) -> None:
+        """Apply notices in order: one certificate-store transaction for every revocation
+        of the batch, then one issuance transaction for effects, registry, cards and
+        states. A crash between the two leaves the whole batch accepted; the next run
+        re-applies it and the store's idempotent revocation makes that a no-op."""
+        codes = sorted({n.resident_code for n in notices})
+        nationality_of: dict[str, str] = {}
         with self.db.transaction() as tx:
-            resident = get_resident(tx, notice.resident_code)
-        if resident is None:
+            for i in range(0, len(codes), 500):
+                part = codes[i:i + 500]
+                for row in tx.query(
+                        "SELECT resident_code, nationality FROM residents WHERE resident_code"
+                        f" IN ({', '.join('?' * len(part))})", tuple(part)):
+                    nationality_of[row["resident_code"]] = row["nationality"]
+        missing = [n for n in notices if n.resident_code not in nationality_of]
+        if missing:
             with self.db.transaction() as tx:
-                tx.execute("UPDATE notices SET state = 'unmatched', reason = ? WHERE"
-                           " source = ? AND id = ? AND state = 'accepted'",
-                           ("no resident with this resident code", notice.source.value,
-                            notice.id))
-            report.unmatched += 1
+                tx.executemany("UPDATE notices SET state = 'unmatched', reason = ? WHERE"
+                               " source = ? AND id = ? AND state = 'accepted'",
+                               [("no resident with this resident code", n.source.value, n.id)
+                                for n in missing])
+            report.unmatched += len(missing)
+        matched = [n for n in notices if n.resident_code in nationality_of]
+        if not matched:
             return
-        nationality = Nationality(notice.nationality) if notice.nationality else \
-            resident.nationality
-        held = self.certificates.certificates_of(notice.resident_code)
-        decision = decide(kind=notice.kind, source=notice.source,
-                          effective_date=notice.effective_date, nationality=nationality,
-                          status=resident.status, certificates=held)
         now = self.clock()
-        cause = cause_of(notice)
-        issued = {c.serial: c.issued_at for c in held}
-        effects: list[tuple[str, str, str | None, str | None, str]] = []
-        for rev in decision.revocations:
-            at = now
-            if rev.as_of_effective_date:
-                start = datetime.combine(notice.effective_date, time(0), JST).astimezone(UTC)
-                at = min(now, max(start, issued[rev.serial]))
-            changed = self.certificates.revoke(rev.serial, reason=rev.reason, cause=cause,
-                                               at=at)
-            if changed:
-                self._revocations += 1
-                if self.on_revoked is not None:
-                    self.on_revoked(self._revocations)
-            mine = changed or self.certificates.current(rev.serial).cause == cause
-            outcome = "revoked" if mine else "already_revoked"
-            if mine:
-                report.revoked += 1
-            else:
-                report.already_revoked += 1
-            effects.append((f"certificate:{rev.serial:x}", f"revoke_{rev.certificate.value}",
-                            format(rev.serial, "x"), rev.reason.value, outcome))
-        for serial in decision.kept:
-            report.kept += 1
-            effects.append((f"certificate:{serial:x}", "keep", format(serial, "x"), None,
-                            "kept"))
+        plans: list[tuple[Notice, Decision, list[_Effect]]] = []
+        changed_count = 0
+        with self.certificates.transaction():
+            held_by = self.certificates.certificates_of_many(
+                sorted({n.resident_code for n in matched}))
+            for notice in matched:
+                held = held_by.get(notice.resident_code, [])
+                nationality = Nationality(notice.nationality or
+                                          nationality_of[notice.resident_code])
+                decision = decide(kind=notice.kind, source=notice.source,
+                                  effective_date=notice.effective_date, nationality=nationality,
+                                  status=None, certificates=held)
+                cause = cause_of(notice)
+                issued = {c.serial: c.issued_at for c in held}
+                effects: list[_Effect] = []
+                for rev in decision.revocations:
+                    at = now
+                    if rev.as_of_effective_date:
+                        start = datetime.combine(notice.effective_date, time(0),
+                                                 JST).astimezone(UTC)
+                        at = min(now, max(start, issued[rev.serial]))
+                    changed = self.certificates.revoke(rev.serial, reason=rev.reason,
+                                                       cause=cause, at=at)
+                    changed_count += changed
+                    mine = changed or self.certificates.current(rev.serial).cause == cause
+                    outcome = "revoked" if mine else "already_revoked"
+                    if mine:
+                        report.revoked += 1
+                    else:
+                        report.already_revoked += 1
+                    effects.append((f"certificate:{rev.serial:x}",
+                                    f"revoke_{rev.certificate.value}", format(rev.serial, "x"),
+                                    rev.reason.value, outcome))
+                for serial in decision.kept:
+                    report.kept += 1
+                    effects.append((f"certificate:{serial:x}", "keep", format(serial, "x"),
+                                    None, "kept"))
+                plans.append((notice, decision, effects))
+        for _ in range(changed_count):  # the store has committed these
+            self._revocations += 1
+            if self.on_revoked is not None:
+                self.on_revoked(self._revocations)
+        stamp = now.astimezone(UTC).isoformat(timespec="microseconds")
+        applied: list[tuple[Notice, Decision]] = []
         with self.db.transaction() as tx:
             tx.lock("mynacard.notices.apply")
-            state = tx.query_one("SELECT state FROM notices WHERE source = ? AND id = ?",
-                                 (notice.source.value, notice.id))
-            if state is None or state["state"] != "accepted":
-                return  # another processor applied it meanwhile
-            effects.extend(self._update_registry(tx, notice, decision))
-            cards = self._update_card(tx, notice, decision)
-            report.cards += len(cards)
-            effects.extend(cards)
-            stamp = now.astimezone(UTC).isoformat(timespec="microseconds")
-            tx.executemany(
-                "INSERT INTO notice_effects (source, notice_id, target, action, serial, reason,"
-                " outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (source, notice_id, target, action) DO NOTHING",
-                [(notice.source.value, notice.id, target, action, serial, reason, outcome,
-                  stamp) for target, action, serial, reason, outcome in effects])
-            tx.execute("UPDATE notices SET state = 'applied', applied_at = ?, reason = ?"
-                       " WHERE source = ? AND id = ?",
-                       (stamp, decision.rule, notice.source.value, notice.id))
-        report.applied += 1
+            states: dict[tuple[str, str], str] = {}
+            for notice, _d, _e in plans:
+                row = tx.query_one("SELECT state FROM notices WHERE source = ? AND id = ?",
+                                   (notice.source.value, notice.id))
+                states[(notice.source.value, notice.id)] = row["state"] if row else ""
+            residents: dict[str, Resident | None] = {}
+            rows: list[tuple[Any, ...]] = []
+            marks: list[tuple[Any, ...]] = []
+            for notice, decision, effects in plans:
+                key = (notice.source.value, notice.id)
+                if states.get(key) != "accepted":
+                    continue  # another processor applied it meanwhile
+                states[key] = "applied"  # a duplicate in the same batch is applied once
+                effects = list(effects)
+                effects.extend(self._update_registry(tx, notice, decision, residents))
+                cards = self._update_card(tx, notice, decision)
+                report.cards += len(cards)
+                effects.extend(cards)
+                rows.extend((notice.source.value, notice.id, target, action, serial, reason,
+                             outcome, stamp) for target, action, serial, reason, outcome
+                            in effects)
+                marks.append((stamp, decision.rule, notice.source.value, notice.id))
+                applied.append((notice, decision))
+            if rows:
+                tx.executemany(
+                    "INSERT INTO notice_effects (source, notice_id, target, action, serial,"
+                    " reason, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (source, notice_id, target, action) DO NOTHING", rows)
+            if marks:
+                tx.executemany("UPDATE notices SET state = 'applied', applied_at = ?, reason = ?"
+                               " WHERE source = ? AND id = ?", marks)
+        report.applied += len(applied)
         if self.keep_details:
-            report.notices.append({"source": notice.source.value, "id": notice.id,
-                                   **decision.to_json()})
+            for notice, decision in applied:
+                report.notices.append({"source": notice.source.value, "id": notice.id,
+                                       **decision.to_json()})
 
     # -- registry view ----------------------------------------------------------------
     def _claim(self, tx: Transaction, notice: Notice, fact: str) -> bool:
@@ -209,9 +277,13 @@ class NoticeProcessor:
             " notice_id = excluded.notice_id", (notice.resident_code, fact, *mine))
         return True
 
-    def _update_registry(self, tx: Transaction, notice: Notice,
-                         decision: Decision) -> list[tuple[str, str, str | None, str | None, str]]:
-        resident = get_resident(tx, notice.resident_code)
+    def _update_registry(self, tx: Transaction, notice: Notice, decision: Decision,
+                         cache: dict[str, Resident | None]) -> list[_Effect]:
+        """Update the registry view; `cache` keeps the residents this transaction read
+        and wrote, so several notices about one person in a batch build on each other."""
+        if notice.resident_code not in cache:
+            cache[notice.resident_code] = get_resident(tx, notice.resident_code)
+        resident = cache[notice.resident_code]
         if resident is None:
             return []
         target = f"resident:{notice.resident_code}"
@@ -237,6 +309,7 @@ class NoticeProcessor:
                                 "superseded"))
         if updated != resident:
             put_residents(tx, [updated])
+            cache[notice.resident_code] = updated
         return effects
 
     def _update_card(self, tx: Transaction, notice: Notice,

@@ -103,6 +103,11 @@ class OcspResponder:
                 self._issuers[(alg, hashlib.new(alg, name_der).digest(),
                                hashlib.new(alg, key_der).digest())] = issuer
 
+    @property
+    def store(self) -> ReadOnlyStore:
+        """The read-only store the responder answers from."""
+        return self._store
+
     @classmethod
     def from_ca(cls, *, key_source: KeySource, ca: CAConfig, store: ReadOnlyStore,
                 **options: Any) -> OcspResponder:

@@ -1,21 +1,30 @@
 """OCSP over HTTP (RFC 6960 appendix A, RFC 5019): GET with the base64 request in the
 path, POST with ``application/ocsp-request``. Nonce-less answers carry caching headers
-(Cache-Control max-age until nextUpdate, ETag, Last-Modified, Expires)."""
+(Cache-Control max-age until nextUpdate, ETag, Last-Modified, Expires).
+
+With an `authorizer` (see `pki.relying_parties.registry.TokenAuthorizer`), only
+registered relying parties are answered (jpki-rules 5.1): a request must carry
+``Authorization: Bearer <token>`` of a party in the registry; anything else gets a plain
+HTTP 401, not an OCSP response. Refusals are logged without the token. Without one the
+responder answers anyone (tests, development: ``ocsp serve --open``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import email.utils
+import logging
 import urllib.parse
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from pki.ocsp.responder import OcspResponder, OcspResult
+
+log = logging.getLogger(__name__)
 
 MAX_REQUEST = 16 * 1024
 CONTENT_TYPE = "application/ocsp-response"
@@ -59,10 +68,28 @@ def _response(result: OcspResult, responder: OcspResponder, request: Request) ->
     return Response(result.der, media_type=CONTENT_TYPE, headers=headers)
 
 
-def build_app(responder: OcspResponder) -> Starlette:
-    """The ASGI application for one responder (any path, GET or POST)."""
+class Authorizer(Protocol):
+    def party_for(self, authorization: str | None) -> str | None: ...
+
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="mynacard-ocsp"',
+                         "Cache-Control": "no-store"}
+
+
+def build_app(responder: OcspResponder, *, authorizer: Authorizer | None = None) -> Starlette:
+    """The ASGI application for one responder (any path, GET or POST). With `authorizer`
+    (`party_for(Authorization header) -> name or None`) unregistered callers get 401."""
 
     async def handle(request: Request) -> Response:
+        if authorizer is not None:
+            header = request.headers.get("authorization")
+            if authorizer.party_for(header) is None:
+                client = request.client.host if request.client else "?"
+                log.warning("OCSP request refused from %s: %s", client,
+                            "no bearer token" if not header else "unknown token")
+                return PlainTextResponse("401 Unauthorized: OCSP is served to registered "
+                                         "relying parties only\n", status_code=401,
+                                         headers=_UNAUTHORIZED_HEADERS)
         if request.method == "POST":
             body = await request.body()
             der = body if len(body) <= MAX_REQUEST else b""
@@ -77,9 +104,10 @@ def build_app(responder: OcspResponder) -> Starlette:
     ])
 
 
-def serve(responder: OcspResponder, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+def serve(responder: OcspResponder, *, host: str = "127.0.0.1", port: int = 8080,
+          authorizer: Authorizer | None = None) -> None:
     """Run the responder with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(build_app(responder), host=host, port=port, log_level="warning",
-                access_log=False, server_header=False)
+    uvicorn.run(build_app(responder, authorizer=authorizer), host=host, port=port,
+                log_level="warning", access_log=False, server_header=False)

@@ -1,5 +1,12 @@
 """The certificate store over SQLite (a file path) or PostgreSQL (a postgresql:// URL).
 
+Durability (SQLite): the read-write store runs in WAL mode with ``synchronous=NORMAL``.
+Every certificate is recorded in its own transaction, and a committed transaction
+survives a crash of the process (or of the CA host's software: the WAL is in the OS);
+only a power loss or kernel crash can lose the last transactions before the next WAL
+checkpoint, which is the price of a commit costing ~50 µs instead of an fsync. Where
+that is not acceptable, use PostgreSQL (``synchronous_commit=on``, the default).
+
 `CertificateStore` reads and writes (the CA, revocation); `ReadOnlyStore` only reads
 (CRL publisher, OCSP responder) and opens SQLite with ``mode=ro`` and PostgreSQL with
 a read-only session, so a write fails in the database, not only in Python.
@@ -16,9 +23,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from pki.errors import ReadOnlyStoreError, StoreError, UnknownCertificateError
 from pki.store.records import (
@@ -31,11 +39,18 @@ from pki.store.records import (
     epoch,
     from_epoch,
     serial_to_text,
+    to_datetime,
 )
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _COLUMNS = ("serial, hierarchy, profile, holder_id, shard, issued_at, not_before, not_after, "
             "status, reason, revoked_at, cause, successor, status_version, der")
+
+
+_INSERT = ("INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard, issued_at,"
+           " not_before, not_after, status, updated_at, der)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'good', ?, ?)")
+_INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (serial) DO NOTHING"
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -98,12 +113,12 @@ def _connect(location: str | Path, *, read_only: bool) -> _Backend:
             raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg[binary])") \
                 from exc
         try:
-            conn = psycopg.connect(str(location), autocommit=True)
+            pg = psycopg.connect(str(location), autocommit=True)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}".splitlines()[0]) from exc
         if read_only:
-            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        return _PostgresBackend(conn)
+            pg.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        return _PostgresBackend(pg)
     path = Path(location)
     try:
         if read_only:
@@ -127,13 +142,13 @@ def _record(row: tuple[Any, ...]) -> CertificateRecord:
      reason, revoked_at, cause, successor, version, der) = row
     return CertificateRecord(
         serial=int(serial, 16), hierarchy=hierarchy, profile=profile, holder_id=holder_id,
-        shard=shard, issued_at=from_epoch(issued_at), not_before=from_epoch(not_before),
-        not_after=from_epoch(not_after), status=CertStatus(status),
+        shard=shard, issued_at=to_datetime(issued_at), not_before=to_datetime(not_before),
+        not_after=to_datetime(not_after), status=CertStatus(status),
         reason=None if reason is None else REASONS_BY_CODE[reason],
         revoked_at=from_epoch(revoked_at), cause=cause,
         successor=None if successor is None else int(successor, 16),
         status_version=version, der=bytes(der),
-    )  # type: ignore[arg-type]
+    )
 
 
 class ReadOnlyStore:
@@ -154,7 +169,7 @@ class ReadOnlyStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> ReadOnlyStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -222,7 +237,7 @@ class ReadOnlyStore:
             serial=serial, hierarchy=hierarchy, status=CertStatus(status),
             reason=None if reason is None else REASONS_BY_CODE[reason],
             revoked_at=from_epoch(revoked_at), status_version=version,
-            not_after=from_epoch(not_after),  # type: ignore[arg-type]
+            not_after=to_datetime(not_after),
         )
 
     def by_holder(self, holder_id: str) -> list[CertificateRecord]:
@@ -241,8 +256,9 @@ class ReadOnlyStore:
             sql += " AND not_after >= ?"
             params += (epoch(unexpired_at),)
         rows = self._fetchall(sql, params)
-        return [RevokedEntry(int(s, 16), from_epoch(t), None if r is None else REASONS_BY_CODE[r])
-                for s, t, r in rows]  # type: ignore[misc]
+        # revoked_at is set whenever the status is not good (see `_change`)
+        return [RevokedEntry(int(s, 16), to_datetime(t), None if r is None else REASONS_BY_CODE[r])
+                for s, t, r in rows]
 
     def count(self) -> int:
         return int(self._fetchone("SELECT COUNT(*) FROM certificates")[0])
@@ -293,22 +309,40 @@ class CertificateStore(ReadOnlyStore):
 
     def add(self, cert: x509.Certificate, *, hierarchy: str, profile: str, holder_id: str,
             shard: int, issued_at: dt.datetime) -> None:
-        """Record a newly issued certificate (status good)."""
+        """Record a newly issued certificate (status good); StoreError if the serial exists."""
+        self._insert(cert, hierarchy=hierarchy, profile=profile, holder_id=holder_id,
+                     shard=shard, issued_at=issued_at, if_absent=False)
+
+    def add_if_absent(self, cert: x509.Certificate, *, hierarchy: str, profile: str,
+                      holder_id: str, shard: int, issued_at: dt.datetime,
+                      der: bytes | None = None) -> bool:
+        """Record a newly issued certificate unless its serial is taken: True when
+        recorded, False (and nothing written) when the serial exists. One statement;
+        the primary key makes it race-free, and on PostgreSQL a taken serial does not
+        abort the surrounding transaction. `der`: the certificate's DER, if at hand."""
+        return self._insert(cert, hierarchy=hierarchy, profile=profile, holder_id=holder_id,
+                            shard=shard, issued_at=issued_at, if_absent=True, der=der)
+
+    def _insert(self, cert: x509.Certificate, *, hierarchy: str, profile: str, holder_id: str,
+                shard: int, issued_at: dt.datetime, if_absent: bool,
+                der: bytes | None = None) -> bool:
         if not isinstance(cert, x509.Certificate):
             raise TypeError("cert must be an x509.Certificate")
         if not isinstance(holder_id, str) or not holder_id:
             raise ValueError("holder_id must be a non-empty str")
-        from cryptography.hazmat.primitives.serialization import Encoding
+        if der is None:
+            der = cert.public_bytes(Encoding.DER)
+        elif not isinstance(der, bytes):
+            raise TypeError("der must be bytes")
         now = epoch(issued_at)
+        sql = _INSERT_IF_ABSENT if if_absent else _INSERT
         with self._db.lock:
-            self._execute(
-                "INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard, issued_at,"
-                " not_before, not_after, status, updated_at, der)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'good', ?, ?)",
+            cur = self._execute(
+                sql,
                 (serial_to_text(cert.serial_number), hierarchy, profile, holder_id, shard, now,
-                 epoch(cert.not_valid_before_utc), epoch(cert.not_valid_after_utc), now,
-                 cert.public_bytes(Encoding.DER)),
+                 epoch(cert.not_valid_before_utc), epoch(cert.not_valid_after_utc), now, der),
             )
+            return bool(cur.rowcount == 1)
 
     def revoke(self, serial: int, *, reason: x509.ReasonFlags, cause: str | None = None,
                at: dt.datetime) -> bool:

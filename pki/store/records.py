@@ -44,7 +44,13 @@ def epoch(t: dt.datetime) -> int:
     return int(t.timestamp())
 
 
+def to_datetime(s: int) -> dt.datetime:
+    """Unix seconds (a NOT NULL column) as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(s, dt.UTC)
+
+
 def from_epoch(s: int | None) -> dt.datetime | None:
+    """Unix seconds or NULL (a nullable column) as an aware UTC datetime or None."""
     return None if s is None else dt.datetime.fromtimestamp(s, dt.UTC)
 
 

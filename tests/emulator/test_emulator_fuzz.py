@@ -4,15 +4,13 @@ keeps working."""
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from emulator_pcsc import RawCard, get_data, select_aid
 
 from card import contract
 
-PER_APPLICATION = 4000
-BUDGET_SECONDS = 50.0
+PER_APPLICATION = 3000
 KNOWN_INS = [0xA4, 0xB0, 0xD6, 0x20, 0x24, 0x32, 0x2C, 0x2A, 0x84, 0x82, 0xCA, 0xDA,
              0xF0, 0xC0, 0x47, 0x88, 0x22, 0x2B, 0x0E, 0x44, 0xE0, 0xE4]
 APPLICATIONS = {"card manager": contract.AID_CARD_MANAGER, **contract.AREA_AIDS}
@@ -53,11 +51,8 @@ def test_random_apdus_get_iso_status_words(sample_card: str) -> None:
     rng = random.Random(20261122)
     failures: list[str] = []
     sent = 0
-    start = time.monotonic()
     with RawCard(sample_card) as card:
         for area, aid in APPLICATIONS.items():
-            budget = start + BUDGET_SECONDS * (list(APPLICATIONS).index(area) + 1) / len(
-                APPLICATIONS)
             for i in range(PER_APPLICATION):
                 if i % 50 == 0:
                     assert card.sw(select_aid(aid)) == 0x9000, f"{area} no longer selectable"
@@ -66,10 +61,8 @@ def test_random_apdus_get_iso_status_words(sample_card: str) -> None:
                 sent += 1
                 if sw == 0x6F00 or (sw >> 8) not in ISO_SW1:
                     failures.append(f"{area}: {apdu.hex()} -> {sw:04X}")
-                if time.monotonic() > budget:
-                    break
         assert not failures, f"{len(failures)} non-ISO answers, e.g. {failures[:10]}"
-        assert sent >= 1000 * len(APPLICATIONS) or time.monotonic() - start >= BUDGET_SECONDS
+        assert sent == PER_APPLICATION * len(APPLICATIONS)
         # the card still works
         for area, aid in APPLICATIONS.items():
             assert card.sw(select_aid(aid)) == 0x9000, area
