@@ -5,7 +5,10 @@ on a dedicated *login session* (kept open, shared by every pool on the same toke
 this process, reference-counted) and opens its working sessions without a PIN; they
 inherit the login. `CKR_USER_ALREADY_LOGGED_IN` counts as success. Working sessions are
 borrowed with `pool.session()` (a context manager) and returned afterwards, so
-several threads sign at once on separate sessions. After `fork()` the pool notices
+several threads sign at once on separate sessions. Each thread keeps the session it
+borrowed pinned to itself (up to `max_idle` threads), so a thread's next call reuses it,
+and the object handles cached on it, without touching the shared pool; a nested borrow
+in the same thread gets a session of its own from the pool. After `fork()` the pool notices
 the module's new generation, forgets the inherited sessions (without closing them:
 their handles belong to the parent) and logs in again, reading the PIN afresh.
 """
@@ -41,13 +44,14 @@ def _pin_digest(salt: bytes, pin: str) -> bytes:
     return hashlib.sha256(salt + pin.encode("utf-8")).digest()
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a session is itself, whatever its cache holds
 class PooledSession:
     """A borrowed session and its cache of object handles (by class and CKA_ID)."""
 
     session: Any
     generation: int
     objects: dict[tuple[int, bytes], Any] = field(default_factory=dict)
+    in_use: bool = False  # a thread's pinned session is being used (nested borrows)
 
 
 class SessionPool:
@@ -71,6 +75,10 @@ class SessionPool:
         self._max_idle = max_idle
         self._lock = threading.Lock()
         self._idle: list[PooledSession] = []
+        self._local = threading.local()  # .ps: this thread's pinned PooledSession
+        # every pinned session and its thread: closed with the pool, reclaimed when the
+        # thread has ended and room is needed
+        self._pinned: dict[PooledSession, threading.Thread] = {}
         self._generation = -1
         self._token: Any = None
         self._login_key: tuple[bytes, str] | None = None
@@ -102,6 +110,7 @@ class SessionPool:
                 if self._closed:
                     raise HsmError("key manager is closed")
                 self._idle.clear()  # sessions of an older generation: forget, never close
+                self._pinned.clear()
             token = self.module.token(self._label, serial=self._serial)
             key = (bytes(token.serial), str(token.label))
             self._login(token, key)
@@ -135,14 +144,75 @@ class SessionPool:
     @contextmanager
     def session(self) -> Iterator[PooledSession]:
         """Borrow a logged-in session for the duration of the `with` block."""
-        with self.module.serial():  # no-op unless the module is not thread-safe
+        module = self.module
+        ps: PooledSession | None = getattr(self._local, "ps", None)
+        if (
+            ps is not None
+            and not ps.in_use
+            and ps.generation == module.generation
+            and _pid_of(module) == os.getpid()
+            and not self._closed
+        ):
+            # fast path: this thread's own session, no lock, no lookup
+            with module.serial():  # no-op unless the module is not thread-safe
+                ps.in_use = True
+                try:
+                    yield ps
+                except BaseException:
+                    self._unpin(ps)
+                    self._close_quietly(ps)
+                    raise
+                finally:
+                    ps.in_use = False
+                if self._closed:  # closed while this thread used it: close it now
+                    self._unpin(ps)
+                    self._close_quietly(ps)
+            return
+        with module.serial():
             ps = self._acquire()
             ok = False
             try:
                 yield ps
                 ok = True
             finally:
-                self._release(ps, ok)
+                if not (ok and self._pin(ps)):
+                    self._release(ps, ok)
+
+    def _pin(self, ps: PooledSession) -> bool:
+        """Keep `ps` as this thread's session, if the thread has none and there is room."""
+        current: PooledSession | None = getattr(self._local, "ps", None)
+        if current is not None and current.generation == ps.generation and not self._closed:
+            return False  # a nested borrow: the pinned one stays
+        with self._lock:
+            if self._closed or ps.generation != self._generation:
+                return False
+            if current is not None:
+                self._pinned.pop(current, None)  # of an older generation: forget it
+            if len(self._pinned) >= self._max_idle:
+                for old, thread in list(self._pinned.items()):
+                    if not thread.is_alive():  # its thread has ended: back to the pool
+                        del self._pinned[old]
+                        if len(self._idle) < self._max_idle:
+                            self._idle.append(old)
+                        else:
+                            self._close_quietly(old)
+                if len(self._pinned) >= self._max_idle:
+                    return False
+            self._pinned[ps] = threading.current_thread()
+        self._local.ps = ps
+        return True
+
+    def _unpin(self, ps: PooledSession) -> None:
+        with self._lock:
+            self._pinned.pop(ps, None)
+        if getattr(self._local, "ps", None) is ps:
+            self._local.ps = None
+
+    @property
+    def kept(self) -> int:
+        """Open sessions kept for reuse: idle in the pool or pinned to a thread."""
+        with self._lock:
+            return len(self._idle) + len(self._pinned)
 
     def _acquire(self) -> PooledSession:
         if self._closed:
@@ -186,7 +256,9 @@ class SessionPool:
                 if self._closed:
                     return
                 self._closed = True
-                idle, self._idle = self._idle, []
+                # a pinned session in use is closed by its thread when it is done
+                idle = self._idle + [ps for ps in self._pinned if not ps.in_use]
+                self._idle, self._pinned = [], {}
                 gen, key = self._generation, self._login_key
             if gen != self.module.generation or gen < 0 or os.getpid() != _pid_of(self.module):
                 return  # nothing of ours lives in this process generation

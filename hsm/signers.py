@@ -15,6 +15,7 @@ Everything that would reveal the private key raises `KeyNotExportable`.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,6 +43,12 @@ _HASH_MECH: dict[str, tuple[Mechanism, MGF]] = {
 }
 
 
+# digests hashlib computes under the same name (same OpenSSL implementation)
+_HASHLIB: frozenset[type[hashes.HashAlgorithm]] = frozenset(
+    {hashes.SHA1, hashes.SHA224, hashes.SHA256, hashes.SHA384, hashes.SHA512}
+)
+
+
 # cryptography >= 49: sign the data as given with PKCS#1 v1.5 (caller built the DigestInfo).
 _NO_DIGEST_INFO: type | None = getattr(autils, "NoDigestInfo", None)
 
@@ -67,6 +74,8 @@ def _digest(
         return bytes(data), hash_alg
     if not isinstance(algorithm, hashes.HashAlgorithm):
         raise TypeError("algorithm must be a hashes.HashAlgorithm or Prehashed")
+    if type(algorithm) in _HASHLIB:  # the common SHA-1/SHA-2 digests: hashlib is cheaper
+        return hashlib.new(algorithm.name, data).digest(), algorithm
     h = hashes.Hash(algorithm)
     h.update(bytes(data))
     return h.finalize(), algorithm

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography import x509
@@ -27,24 +28,82 @@ BENCH_IDENTITY = Identity(name="試験 太郎", birth_date=dt.date(1990, 1, 1), 
                           address="東京都千代田区1-1")
 
 
-def raw_sign_rate(signer: Any, *, n: int = 200) -> float:
-    """RSA PKCS#1 v1.5 SHA-256 signatures per second with `signer` (e.g. an HSM key)."""
+def _threaded_rate(work: Callable[[int], None], n: int, threads: int) -> float:
+    """Operations per second when `threads` threads run `work(i)` for i in 0..n-1 (split
+    evenly), timed from a common start to the last thread's end."""
+    if threads < 1 or n < threads:
+        raise ValueError("need threads >= 1 and n >= threads")
+    if threads == 1:
+        t = time.perf_counter()
+        for i in range(n):
+            work(i)
+        return n / (time.perf_counter() - t)
+    start = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        start.wait()
+        try:
+            for i in range(k, n, threads):
+                work(i)
+        except BaseException as exc:  # reported in the calling thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for th in pool:
+        th.start()
+    start.wait()
     t = time.perf_counter()
-    for i in range(n):
-        signer.sign(i.to_bytes(32, "big"), padding.PKCS1v15(), hashes.SHA256())
-    return n / (time.perf_counter() - t)
+    for th in pool:
+        th.join()
+    elapsed = time.perf_counter() - t
+    if errors:
+        raise errors[0]
+    return n / elapsed
+
+
+def raw_sign_rate(signer: Any, *, n: int = 200, threads: int = 1) -> float:
+    """RSA PKCS#1 v1.5 SHA-256 signatures per second with `signer` (e.g. an HSM key)."""
+    return _threaded_rate(
+        lambda i: signer.sign(i.to_bytes(32, "big"), padding.PKCS1v15(), hashes.SHA256()),
+        n, threads)
+
+
+def bare_pkcs11_sign_rate(key_manager: Any, label: str, *, n: int = 200,
+                          threads: int = 1) -> float:
+    """The floor: CKM_RSA_PKCS signatures per second over a SHA-256 DigestInfo with bare
+    python-pkcs11 calls (one session and key handle per thread, looked up beforehand;
+    no hashing, no signer object, no pool) on the key manager's token."""
+    from pkcs11 import Mechanism, ObjectClass
+
+    digest_info = bytes.fromhex("3031300d060960864801650304020105000420") + bytes(32)
+    pool = key_manager._pool
+    sessions = [pool._acquire() for _ in range(threads)]
+    try:
+        keys = [ps.session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
+                for ps in sessions]
+
+        def work(i: int) -> None:  # thread k signs i = k, k + threads, ...: its own session
+            keys[i % threads].sign(digest_info, mechanism=Mechanism.RSA_PKCS)
+
+        return _threaded_rate(work, n, threads)
+    finally:
+        for ps in sessions:
+            pool._release(ps, True)
 
 
 def issuance_rate(ca: IssuingCA, *, n: int = 200, public_key: rsa.RSAPublicKey | None = None,
-                  card_expiry: dt.date = dt.date(2040, 1, 1)) -> float:
-    """User-authentication certificates issued (signed in the HSM and stored) per second."""
-    public_key = public_key or rsa.generate_private_key(
+                  card_expiry: dt.date = dt.date(2040, 1, 1), threads: int = 1) -> float:
+    """User-authentication certificates issued (signed in the HSM and stored) per second,
+    by `threads` threads issuing at once."""
+    key = public_key or rsa.generate_private_key(
         public_exponent=65537, key_size=2048).public_key()
-    t = time.perf_counter()
-    for i in range(n):
-        ca.issue_user_authentication(public_key=public_key, identity=BENCH_IDENTITY,
+
+    def work(i: int) -> None:
+        ca.issue_user_authentication(public_key=key, identity=BENCH_IDENTITY,
                                      holder_id=f"bench-{i}", card_expiry=card_expiry)
-    return n / (time.perf_counter() - t)
+
+    return _threaded_rate(work, n, threads)
 
 
 def ocsp_requests(certs: Sequence[x509.Certificate], issuer: x509.Certificate, *,

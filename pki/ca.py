@@ -336,19 +336,24 @@ class IssuingCA:
         for _ in range(100):
             serial = _serial()
             shard = self._config.shard_of(serial)
-            cert = (builder.serial_number(serial)
-                    .distribution(crl_url=self._crl_urls[(h, shard)],
-                                  ocsp_url=self._config.ocsp_url)
-                    .build(issuer=hc.root_cert, signer=signer, now=now))
-            der = cert.public_bytes(Encoding.DER)
-            with store.transaction():
+            cert, der = (builder.serial_number(serial)
+                         .distribution(crl_url=self._crl_urls[(h, shard)],
+                                       ocsp_url=self._config.ocsp_url)
+                         .build_der(issuer=hc.root_cert, signer=signer, now=now))
+            if replaces is None:
+                # one INSERT is one transaction (autocommit): no BEGIN/COMMIT round trips
                 if not store.add_if_absent(cert, hierarchy=h.value, profile=profile.value,
                                            holder_id=holder_id, shard=shard, issued_at=now,
                                            der=der):
                     continue  # serial taken: nothing written; sign again with a new one
-                if replaces is not None:
-                    store.revoke(replaces, reason=x509.ReasonFlags.superseded,
-                                 cause=f"superseded by {serial:x}", at=now)
-                    store.set_successor(replaces, serial)
+                return IssuedCertificate(cert, serial, h, profile, shard)
+            with store.transaction():
+                if not store.add_if_absent(cert, hierarchy=h.value, profile=profile.value,
+                                           holder_id=holder_id, shard=shard, issued_at=now,
+                                           der=der):
+                    continue
+                store.revoke(replaces, reason=x509.ReasonFlags.superseded,
+                             cause=f"superseded by {serial:x}", at=now)
+                store.set_successor(replaces, serial)
             return IssuedCertificate(cert, serial, h, profile, shard)
         raise CAError("could not find an unused serial number")  # pragma: no cover

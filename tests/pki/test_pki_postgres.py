@@ -93,6 +93,11 @@ def test_migrations_and_status_on_postgres(pg_url, km, session_ca, clock, holder
         store.add(b.certificate, hierarchy="sign", profile="signing", holder_id="R1",
                   shard=b.shard, issued_at=clock.now)
     assert store.count() == 2  # the failed insert left the store usable
+    with store.transaction():  # insert-if-absent does not abort the transaction
+        assert not store.add_if_absent(b.certificate, hierarchy="sign", profile="signing",
+                                       holder_id="R1", shard=b.shard, issued_at=clock.now)
+        assert store.next_crl_number("sign", 2) == 1
+    assert store.count() == 2
     assert [store.next_crl_number("sign", 1) for _ in range(3)] == [1, 2, 3]
     store.close()
 
