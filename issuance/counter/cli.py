@@ -1,0 +1,211 @@
+"""`mynacard pin reset`, `mynacard card update|report-loss|reissue`: the counter after issue.
+
+Same conventions as `mynacard issue` (issuance/workflow/cli.py): `--operator`, `--db`,
+`--json`, progress on stderr, one audit entry per command (a refusal too), exit codes
+0 done / 1 refused / 2 usage / 3 failure. The operator confirms the holder's identity
+check with `--identity-checked REF` (the document or case reference), which the audit
+log keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from hsm import PinSource
+from issuance.audit.cli_support import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    add_common_options,
+    emit_json,
+    fail,
+    open_store,
+    operator_or_none,
+)
+from issuance.personalisation.pins import PinKind
+from issuance.workflow.cli import (
+    PIN_SOURCE_HELP,
+    Progress,
+    _card_subparsers,
+    command,
+    parse_pin_sources,
+    pin_supplier,
+)
+
+IDENTITY_HELP = ("reference of the identity check the operator made (document type and "
+                 "number, case id); required, kept in the audit log")
+
+
+def register(subparsers: Any) -> None:
+    """Add `pin reset` and `card update`, `card report-loss`, `card reissue`."""
+    pin = subparsers.add_parser("pin", help="holder PINs at the counter (reset after a block)")
+    pin_sub = pin.add_subparsers(title="pin commands", metavar="COMMAND")
+    reset = pin_sub.add_parser(
+        "reset", help="reset a holder PIN with issuer authentication",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Reset a blocked (or forgotten) holder PIN at the window after checking "
+        "the holder's identity (rule 3.4): the issuer authenticates with the card key derived "
+        "in the HSM, the holder sets a new value (asked for without echo, or from "
+        "--new-pin-source) and the retry counter is back at its maximum. --keep-value resets "
+        "only the counter.",
+        epilog="Example:\n  mynacard pin reset --reader 'Virtual PCD 00 00' --pin sign \\\n"
+        "      --identity-checked 'driving licence 1234' --operator alice")
+    reset.add_argument("--reader", required=True, metavar="NAME")
+    reset.add_argument("--pin", required=True, choices=[k.value for k in PinKind],
+                       help="auth, sign, text or juki")
+    reset.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    reset.add_argument("--new-pin-source", metavar="SPEC", help="env:NAME or file:PATH")
+    reset.add_argument("--keep-value", action="store_true",
+                       help="reset only the retry counter, keep the value")
+    add_common_options(reset)
+    reset.set_defaults(func=command(_pin_reset))
+
+    card = _card_subparsers(subparsers)
+    update = card.add_parser(
+        "update", help="write new registry facts to the card after a move or name change",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="After a move, a name change or a correction (the registry view already "
+        "holds the new facts): issuer authentication plus the holder's card-info PIN write "
+        "the new basic four facts, card face and integrity record; the old signing "
+        "certificate is revoked (affiliationChanged) and a new one is issued on a key the "
+        "card generates, linked to the old one (the holder enters the signing password).")
+    update.add_argument("--reader", required=True, metavar="NAME")
+    update.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    update.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
+                        help=PIN_SOURCE_HELP + " (text and sign are used)")
+    add_common_options(update)
+    update.set_defaults(func=command(_card_update))
+
+    loss = card.add_parser(
+        "report-loss", help="a card was lost: hold or revoke its certificates",
+        description="Record a lost card: both certificates are revoked (keyCompromise), or "
+        "put on hold (一時保留) with --hold for a report by phone, and the application "
+        "becomes lost. A new card is applied for with `mynacard card reissue`.")
+    who = loss.add_mutually_exclusive_group(required=True)
+    who.add_argument("--application", metavar="APP")
+    who.add_argument("--resident-code", metavar="CODE")
+    loss.add_argument("--hold", action="store_true", help="hold instead of revoking")
+    loss.add_argument("--identity-checked", metavar="REF", help="identity check reference")
+    add_common_options(loss)
+    loss.set_defaults(func=command(_report_loss))
+
+    reissue = card.add_parser(
+        "reissue", help="apply for a new card after a loss (express reason 3)",
+        description="Take a new application for a resident whose card was reported lost: "
+        "express issuance under rule 4.8(3), within 30 days of the loss report.")
+    reissue.add_argument("--resident-code", required=True, metavar="CODE")
+    add_common_options(reissue)
+    reissue.set_defaults(func=command(_reissue))
+
+
+def _counter(args: argparse.Namespace, db: Any, operator: str, center: Any = None) -> Any:
+    from issuance.counter.operations import Counter
+
+    return Counter(db, operator=operator, center=center, progress=Progress())
+
+
+def _refused(exc: Any, args: argparse.Namespace) -> int:
+    fail(f"refused (rule {exc.rule}): {exc.message}")
+    if getattr(args, "json", False):
+        emit_json({"refused": True, "rule": exc.rule, "reason": exc.message})
+    return EXIT_REFUSED
+
+
+def _done(result: Any, args: argparse.Namespace, text: str) -> int:
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _pin_reset(args: argparse.Namespace) -> int:
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    kind = PinKind(args.pin)
+    new: str | None = None
+    if not args.keep_value:
+        sources = {kind: args.new_pin_source} if args.new_pin_source else {}
+        new = pin_supplier(sources)(kind)
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
+        try:
+            result = _counter(args, db, operator, center).reset_pin(
+                args.reader, kind, identity_check=args.identity_checked, new_pin=new)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, f"card {result.card_serial}: {kind.value} PIN reset")
+
+
+def _card_update(args: argparse.Namespace) -> int:
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    sources = parse_pin_sources(args.pin_source)
+    supply = pin_supplier(sources)
+    text_pin = supply(PinKind.TEXT) if PinKind.TEXT in sources or sys.stdin.isatty() else None
+    if text_pin is None:
+        fail("the holder's card-info input support PIN is needed: --pin-source text=SPEC")
+        return EXIT_USAGE
+    sign = PinSource.from_spec(sources[PinKind.SIGN]).read() if PinKind.SIGN in sources \
+        else None
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
+        try:
+            result = _counter(args, db, operator, center).update_card(
+                args.reader, identity_check=args.identity_checked, text_pin=text_pin,
+                sign_password=sign)
+        except Refused as exc:
+            return _refused(exc, args)
+    d = result.detail
+    return _done(result, args, f"card {result.card_serial} updated ({', '.join(d['changed'])}"
+                               f"); signing certificate {d['old_signing_certificate']} → "
+                               f"{d['new_signing_certificate']}")
+
+
+def _report_loss(args: argparse.Namespace) -> int:
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
+        try:
+            result = _counter(args, db, operator, center).report_loss(
+                application_id=args.application, resident_code=args.resident_code,
+                hold=args.hold, identity_check=args.identity_checked)
+        except Refused as exc:
+            return _refused(exc, args)
+    state = "on hold" if args.hold else "revoked"
+    return _done(result, args, f"application {result.application_id} lost; certificates "
+                               f"{state}: {', '.join(result.detail['certificates']) or 'none'}")
+
+
+def _reissue(args: argparse.Namespace) -> int:
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        try:
+            result = _counter(args, db, operator).reissue(args.resident_code)
+        except Refused as exc:
+            return _refused(exc, args)
+    if args.json:
+        emit_json(result.to_json())
+    elif result.refusal is not None:
+        print(f"refused: {result.refusal}", file=sys.stderr)
+    else:
+        assert result.application is not None
+        print(f"application {result.application.id} accepted (express, rule 4.8(3))")
+    return EXIT_OK if result.accepted else EXIT_REFUSED

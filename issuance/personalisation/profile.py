@@ -1,0 +1,46 @@
+"""The personalisation profile of a card, from the registry record and the application."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from card.formats import BasicFour, CardIdentity
+from issuance.applications.rules import card_expiry
+from issuance.applications.store import Application
+from issuance.registry.model import Resident
+from pki.identity import Identity
+
+
+def municipality5(code: str) -> str:
+    """The card's 5-digit municipality code (the registry's 6-digit code less its check
+    digit)."""
+    if len(code) not in (5, 6) or not code.isdigit():
+        raise ValueError("a municipality code is 5 or 6 digits")
+    return code[:5]
+
+
+def identity_of(resident: Resident) -> Identity:
+    """The basic four facts as the signing certificate carries them."""
+    return Identity(name=resident.name, birth_date=resident.birth_date, sex=int(resident.sex),
+                    address=resident.address)
+
+
+def card_identity(resident: Resident, application: Application, *, issued_on: date,
+                  security_code: str, certificates: bool = True) -> CardIdentity:
+    """Everything written to the card. The card expires on the 10th (adult) or 5th
+    birthday after issuance, capped at a foreign resident's end of stay (rule 4.4)."""
+    expiry = card_expiry(resident.birth_date, application.applied_on, issued_on,
+                         residence_expiry=resident.residence_expiry)
+    auth = certificates and application.user_certificate
+    sign = auth and application.signing_certificate
+    return CardIdentity(
+        my_number=resident.my_number,
+        resident_code=resident.resident_code,
+        facts=BasicFour(name=resident.name, address=resident.address,
+                        birth_date=resident.birth_date, sex=str(int(resident.sex))),
+        expiry=expiry,
+        municipality_code=municipality5(resident.municipality_code),
+        security_code=security_code,
+        with_signing_certificate=sign,
+        with_auth_certificate=auth,
+    )

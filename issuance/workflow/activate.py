@@ -1,0 +1,135 @@
+"""Hand-over and activation at the counter.
+
+The holder is at the window with the card (交付): the application moves personalised →
+handed_over; the holder then sets the PINs the card requires (rule 3.7: only those —
+no signing password without a signing certificate) and the card becomes active by
+itself when the last one is set; the application moves to activated. A card issued
+with the holder's PINs (express issuance) is already active: hand-over and activation
+are recorded without asking for PINs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from card.contract import LifeCycle
+from card.errors import CardError
+from card.issuer import IssuerClient
+from card.session import area_client
+from card.transport import PcscTransport, Transport
+from issuance.applications.rules import State
+from issuance.applications.store import get_application
+from issuance.audit.log import append_entry
+from issuance.personalisation.pins import PIN_KINDS, PinKind, check_pin, required_kinds
+from issuance.registry.dates import utc_now
+from issuance.storage import Database
+from issuance.workflow import records
+from issuance.workflow.machine import Refused, stamp, transition
+from issuance.workflow.migrations import migrate_workflow
+
+Clock = Callable[[], datetime]
+PinSupplier = Callable[[PinKind], str]
+
+
+@dataclass
+class ActivationResult:
+    application_id: str
+    card_serial: str
+    pins_set: list[str]
+    life_cycle: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"application_id": self.application_id, "card_serial": self.card_serial,
+                "application_state": State.ACTIVATED.value, "pins_set": self.pins_set,
+                "life_cycle": self.life_cycle}
+
+
+class Activator:
+    def __init__(self, db: Database, *, operator: str, clock: Clock = utc_now,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.db = db
+        self.operator = operator
+        self.clock = clock
+        self.progress = progress or (lambda message: None)
+        migrate_workflow(db)
+
+    def activate(self, reader: str, pins: PinSupplier, *,
+                 transport: Transport | None = None) -> ActivationResult:
+        try:
+            if transport is not None:
+                return self._activate(transport, pins)
+            with PcscTransport(reader) as pcsc:
+                return self._activate(pcsc, pins)
+        except Refused as exc:
+            with self.db.transaction() as tx:
+                append_entry(tx, operator=self.operator, action="activate",
+                             subject=getattr(exc, "subject", reader), outcome="refused",
+                             detail={"rule": exc.rule, "reason": exc.message},
+                             at=self.clock())
+            raise
+        except CardError as exc:
+            with self.db.transaction() as tx:
+                append_entry(tx, operator=self.operator, action="activate", subject=reader,
+                             outcome="failed", detail={"error": type(exc).__name__,
+                                                       "message": str(exc)[:500]},
+                             at=self.clock())
+            raise
+
+    def _activate(self, transport: Transport, pins: PinSupplier) -> ActivationResult:
+        client = IssuerClient(transport)
+        serial = client.serial()
+        life = client.life_cycle()
+        with self.db.transaction() as tx:
+            card = records.get_card(tx, serial)
+            app = get_application(tx, card.application_id) if card else None
+        if card is None or app is None:
+            raise _refused("W5", f"card {serial} was not issued by this center", serial)
+        if card.state not in ("issued", "active"):
+            raise _refused("W5", f"card {serial} is {card.state}; it cannot be handed over",
+                           app.id)
+        if app.state not in (State.PERSONALISED, State.HANDED_OVER):
+            raise _refused("W1", f"application {app.id} is {app.state.value}: a card is "
+                                 "handed over and activated only after it is personalised "
+                                 "(and only once)", app.id)
+        if life not in (LifeCycle.ISSUED, LifeCycle.ACTIVE):
+            raise _refused("W2", f"card {serial} is {life.name.lower()}; only an issued card "
+                                 "is handed over", app.id)
+        if app.state is State.PERSONALISED:
+            with self.db.transaction() as tx:
+                transition(tx, app.id, State.HANDED_OVER, operator=self.operator,
+                           action="handover", at=self.clock(), detail={"card_serial": serial})
+            self.progress(f"card {serial} handed over (application {app.id})")
+
+        status = client.pin_status()
+        needed = required_kinds(status.required - status.set)
+        values: dict[PinKind, str] = {}
+        for kind in needed:
+            try:
+                values[kind] = check_pin(kind, pins(kind))
+            except ValueError as exc:
+                raise _refused("3.1", f"{PIN_KINDS[kind].title}: {exc}", app.id) from None
+        for kind in needed:
+            ref = PIN_KINDS[kind]
+            area_client(transport, ref.area).set_pin(ref.fid, values[kind])
+            self.progress(f"{ref.title} set by the holder")
+        life = client.life_cycle()
+        if life != LifeCycle.ACTIVE:
+            raise _refused("W2", f"card {serial} did not become active ({life.name.lower()})",
+                           app.id)
+        now = self.clock()
+        with self.db.transaction() as tx:
+            transition(tx, app.id, State.ACTIVATED, operator=self.operator, action="activate",
+                       at=now, detail={"card_serial": serial,
+                                       "pins_set": [k.value for k in needed]})
+            records.put_card(tx, serial, app.id, "active", now=stamp(now))
+        self.progress(f"card {serial} active; application {app.id} activated")
+        return ActivationResult(app.id, serial, [k.value for k in needed], "active")
+
+
+def _refused(rule: str, message: str, subject: str) -> Refused:
+    exc = Refused(rule, message)
+    exc.subject = subject  # type: ignore[attr-defined]
+    return exc
