@@ -8,6 +8,8 @@ Layout of a runtime directory (everything the emulator owns lives there):
     pcscd.log                 pcscd's output
     card-I.properties         card I's configuration, mode 0600 (holds its keys)
     card-I.log                card I's bridge output
+    card-I.ctl                card I's control socket: the launcher swaps blank cards in the
+                              running bridge (one warm JVM per reader, not one per card)
     state.json                pids, ports, readers and serials of the running emulator
 
 Readers and ports: card I sits in vpcd entry I // 2, slot I % 2, on TCP port BASE + I
@@ -231,6 +233,7 @@ class CardState:
     start_time: int | None
     config: str
     log: str
+    control: str = ""  # the bridge's control socket ("" for a bridge without one)
 
 
 @dataclass(frozen=True)
@@ -496,11 +499,12 @@ class Emulator:
             str(conf_dir),
         ]
 
-    def _start_card(self, index: int, serial: str | None = None) -> CardState:
-        assert self.components is not None and self.state is not None
-        serial = serial or random_serial()
+    def _write_config(self, index: int, serial: str) -> tuple[Path, Path]:
+        """Card `index`'s configuration file (mode 0600: it holds the card's keys)."""
+        assert self.state is not None
         port = self.state.base_port + index
         config = self.runtime_dir / f"card-{index}.properties"
+        control = self.runtime_dir / f"card-{index}.ctl"
         body = (
             f"name=card-{index}\n"
             f"serial={serial}\n"
@@ -509,29 +513,68 @@ class Emulator:
             f"host=127.0.0.1\n"
             f"port={port}\n"
             f"connect_timeout_seconds={int(max(self.timeout, 5))}\n"
+            f"control={control}\n"
         )
         config.unlink(missing_ok=True)
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(body)
+        return config, control
+
+    def _start_card(self, index: int, serial: str | None = None) -> CardState:
+        assert self.components is not None and self.state is not None
+        serial = serial or random_serial()
+        port = self.state.base_port + index
+        config, control = self._write_config(index, serial)
+        control.unlink(missing_ok=True)
         log = self.runtime_dir / f"card-{index}.log"
         argv = [str(self.components.java), *JVM_OPTIONS, "-jar", str(self.components.bridge_jar),
                 str(config)]
         pid, st = _spawn(argv, log, linger=self._linger)
-        return CardState(index, reader_name(index), port, serial, pid, st, str(config), str(log))
+        return CardState(index, reader_name(index), port, serial, pid, st, str(config), str(log),
+                         str(control))
 
     def replace_card(self, reader: str) -> CardState:
-        """Pull the card out of `reader` and insert a fresh blank card (new serial, new JVM)."""
+        """Pull the card out of `reader` and insert a fresh blank card (new serial).
+
+        The new card is manufactured from scratch (new serial and factory keys, fresh
+        applets, no state of the old card) in the reader's running bridge when it has a
+        control socket, so the JVM (and its JIT-compiled code) is reused; otherwise, or
+        if that fails, the old process is stopped and a new one started.
+        """
         old = self._card(reader)
         assert self.state is not None
-        _stop_pids([(old.pid, old.start_time)])
-        self._wait([reader], present=False, what="the old card to be removed")
-        new = self._start_card(old.index)
+        new = self._swap_card(old)
+        if new is None:
+            _stop_pids([(old.pid, old.start_time)])
+            self._wait([reader], present=False, what="the old card to be removed")
+            new = self._start_card(old.index)
         cards = tuple(new if c.index == old.index else c for c in self.state.cards)
         self.state = replace(self.state, cards=cards)
         _save_state(self.runtime_dir, self.state)
         self._wait([reader], present=True, what="the new card to appear")
         return new
+
+    def _swap_card(self, old: CardState) -> CardState | None:
+        """A new blank card in the old card's running bridge, None when that is not possible."""
+        if not old.control or not Path(old.control).exists() or \
+                not pid_alive(old.pid, old.start_time):
+            return None
+        try:
+            if _control(old.control, "remove", self.timeout) != "ok removed":
+                return None
+        except OSError:
+            return None
+        self._wait([old.reader], present=False, what="the old card to be removed")
+        serial = random_serial()
+        config, _ = self._write_config(old.index, serial)
+        try:
+            answer = _control(old.control, f"insert {config}", self.timeout + 20)
+        except OSError:
+            answer = ""
+        if answer != f"ok inserted {serial}":
+            return None
+        return replace(old, serial=serial, config=str(config))
 
     def check_alive(self) -> None:
         """EmulatorError when pcscd or a card process has died."""
@@ -556,6 +599,21 @@ class Emulator:
             )
 
 
+def _control(path: str, command: str, timeout: float) -> str:
+    """One command on a bridge's control socket; its one-line answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(command.encode("ascii") + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.decode("ascii", "replace").strip()
+
+
 def stop_state(runtime_dir: Path, state: EmulatorState) -> None:
     """Stop what `state` records: cards first, then pcscd. Removes config files and state."""
     _stop_pids([(c.pid, c.start_time) for c in state.cards])
@@ -563,6 +621,8 @@ def stop_state(runtime_dir: Path, state: EmulatorState) -> None:
     for c in state.cards:
         Path(c.config).unlink(missing_ok=True)
     for p in Path(runtime_dir).glob("card-*.properties"):
+        p.unlink(missing_ok=True)
+    for p in Path(runtime_dir).glob("card-*.ctl"):
         p.unlink(missing_ok=True)
     (Path(runtime_dir) / STATE_FILE).unlink(missing_ok=True)
     _reap()

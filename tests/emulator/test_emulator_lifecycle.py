@@ -98,3 +98,30 @@ def test_reset_clears_security_status(sample_card: str, disposition: int) -> Non
         assert card.sw(select_aid(contract.AID_TEXT)) == 0x9000
         assert card.sw(select_ef(contract.TEXT_MY_NUMBER)) == 0x9000
         assert card.sw(READ_MY_NUMBER) == 0x6982
+
+
+def test_replace_card_manufactures_a_fresh_card_in_the_same_bridge(
+    mynacard_emulator: Emulator, sample_card: str
+) -> None:
+    from card.contract import LifeCycle
+    from card.issuer import IssuerClient
+    from card.transport import PcscTransport
+
+    state = mynacard_emulator.state
+    assert state is not None
+    old = next(c for c in state.cards if c.reader == sample_card)
+    with PcscTransport(sample_card) as transport:
+        assert IssuerClient(transport).life_cycle() != LifeCycle.BLANK
+    new = mynacard_emulator.replace_card(sample_card)
+    # the reader's JVM is reused (warm JIT), the card in it is brand new
+    assert (new.pid, new.start_time) == (old.pid, old.start_time)
+    assert pid_alive(new.pid, new.start_time)
+    assert new.serial != old.serial
+    with PcscTransport(sample_card) as transport:
+        client = IssuerClient(transport)
+        assert client.serial() == new.serial
+        assert client.life_cycle() == LifeCycle.BLANK
+    assert Path(new.config).stat().st_mode & 0o777 == 0o600
+    log = Path(new.log).read_text()
+    assert f"card {old.serial} removed" in log
+    assert contract.TEST_ISSUER_MASTER_KEY.hex() not in log
