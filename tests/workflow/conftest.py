@@ -45,17 +45,17 @@ def center(center_home: Path, center_config: CenterConfig) -> Iterator[Center]:
         yield opened
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'issuance.sqlite3'}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Tests using it run twice: on SQLite and on PostgreSQL."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The issuance database: every workflow test runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'issuance.sqlite3'}"
     return fresh_schema(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def any_db_url(db_url: str) -> str:
+    return db_url
 
 
 @pytest.fixture
