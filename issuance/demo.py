@@ -212,7 +212,13 @@ def run(home: Path) -> None:
 
         demo.cleanups.append(stop)
         _wait_http(f"http://127.0.0.1:{port}/", proc)
-        return [f"OCSP responder for both hierarchies at {ocsp_url} (keys in the HSM)"]
+        # OCSP is for registered relying parties only: register one, keep its token secret.
+        party = json.loads(demo.mynacard("rp", "add", "demo verifier", "--kind",
+                                         "signature-verifier", "--json").stdout)
+        env["MYNACARD_OCSP_TOKEN"] = party["token"]
+        return [f"OCSP responder for both hierarchies at {ocsp_url} (keys in the HSM)",
+                "relying party 'demo verifier' registered (署名検証者); its token is what "
+                "the responder asks for"]
 
     def verify() -> list[str]:
         doc = state["doc"]

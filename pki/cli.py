@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -239,7 +240,22 @@ def _crl_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduled(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from pki.relying_parties.schedule import scheduled
+
+    return scheduled(fn, args)
+
+
 _OCSP_ENV = "MYNACARD_OCSP_CONFIG"
+
+
+def _ocsp_authorizer(db: str | Path | None, home: Path, open_access: bool) -> Any:
+    """None (anyone) with --open, else the relying-party token check."""
+    if open_access:
+        return None
+    from pki.relying_parties.registry import TokenAuthorizer
+
+    return TokenAuthorizer(db or home / "store.sqlite")
 
 
 def _ocsp_responder(home: Path, token: str, pin_source: str, db: str | None,
@@ -269,7 +285,8 @@ def ocsp_app_from_env() -> Any:
     cfg = json.loads(os.environ[_OCSP_ENV])
     responder, _resources = _ocsp_responder(Path(cfg["home"]), cfg["token"], cfg["pin_source"],
                                             cfg["db"], cfg["validity"])
-    app = build_app(responder)
+    app = build_app(responder, authorizer=_ocsp_authorizer(cfg["db"], Path(cfg["home"]),
+                                                           cfg.get("open", False)))
     app.state.resources = _resources  # keep the HSM session and store open
     return app
 
@@ -288,7 +305,8 @@ def _ocsp_serve(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     if args.workers <= 1:
         try:
-            serve(responder, host=args.host, port=args.port)
+            serve(responder, host=args.host, port=args.port,
+                  authorizer=_ocsp_authorizer(args.db, Path(args.home), args.open))
         finally:
             store.close()
             km.close()
@@ -297,7 +315,8 @@ def _ocsp_serve(args: argparse.Namespace) -> int:
     km.close()
     os.environ[_OCSP_ENV] = json.dumps({
         "home": str(args.home), "token": args.token, "pin_source": args.pin_source,
-        "db": str(args.db) if args.db else None, "validity": args.validity})
+        "db": str(args.db) if args.db else None, "validity": args.validity,
+        "open": args.open})
     uvicorn.run("pki.cli:ocsp_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning", access_log=False,
                 server_header=False)
@@ -305,6 +324,21 @@ def _ocsp_serve(args: argparse.Namespace) -> int:
 
 
 # -- verify -----------------------------------------------------------------------------
+OCSP_TOKEN_ENV = "MYNACARD_OCSP_TOKEN"
+
+
+def _ocsp_token(spec: str | None) -> str | None:
+    """This relying party's OCSP token: from --ocsp-token-source, else $MYNACARD_OCSP_TOKEN."""
+    from hsm import PinSource, PinSourceError
+
+    if spec is None:
+        return os.environ.get(OCSP_TOKEN_ENV) or None
+    try:
+        return PinSource.from_spec(spec).read()
+    except PinSourceError as exc:
+        raise PkiError(f"--ocsp-token-source: {exc}") from None
+
+
 def _verify(args: argparse.Namespace) -> int:
     from pki.verify import load_certificate, load_roots, verify_certificate, verify_cms
 
@@ -322,7 +356,8 @@ def _verify(args: argparse.Namespace) -> int:
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.UTC)
     opts: dict[str, Any] = dict(roots=roots, at=at, ocsp_url=args.ocsp, crl=args.crl,
-                                check_revocation=not args.no_revocation)
+                                check_revocation=not args.no_revocation,
+                                ocsp_token=_ocsp_token(args.ocsp_token_source))
     if args.cert:
         result = verify_certificate(load_certificate(Path(args.cert).read_bytes()), **opts)
     else:
@@ -426,8 +461,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--validity-hours", type=float, default=24.0,
                    help="nextUpdate - thisUpdate in hours (default 24)")
+    p.add_argument("--every", metavar="DURATION",
+                   help="publish now and then every DURATION (e.g. 15m, 1h) until Ctrl-C")
+    p.add_argument("--count", type=int, metavar="N", help="with --every: stop after N runs")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_crl_publish))
+    p.set_defaults(func=lambda a: _scheduled(_guarded(_crl_publish), a))
 
     ocsp = subparsers.add_parser("ocsp", help="OCSP responder")
     ocsp_sub = ocsp.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -443,6 +481,9 @@ def register(subparsers: Any) -> None:
                    help="response validity (nextUpdate - thisUpdate), default 3600")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes (one per core; each opens its own HSM session)")
+    p.add_argument("--open", action="store_true",
+                   help="answer anyone (tests, development); by default only registered "
+                        "relying parties (Authorization: Bearer TOKEN, see `mynacard rp add`)")
     p.set_defaults(func=_guarded(_ocsp_serve))
 
     p = subparsers.add_parser(
@@ -463,6 +504,9 @@ def register(subparsers: Any) -> None:
     rev.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder")
     rev.add_argument("--crl", metavar="FILE|URL", help="check this CRL shard")
     rev.add_argument("--no-revocation", action="store_true", help="skip the revocation check")
+    p.add_argument("--ocsp-token-source", metavar="SPEC",
+                   help="env:NAME or file:PATH holding this relying party's OCSP token "
+                        f"(`mynacard rp add`; default ${OCSP_TOKEN_ENV})")
     p.add_argument("--at", metavar="TIME", help="check validity at this ISO 8601 time")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_guarded(_verify))

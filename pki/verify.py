@@ -125,22 +125,35 @@ def _ext(cert: x509.Certificate, cls: type) -> Any:
 
 
 def _fetch(url: str, *, data: bytes | None = None, content_type: str | None = None,
-           timeout: float) -> bytes:
+           timeout: float, token: str | None = None) -> bytes:
     if not url.startswith(("http://", "https://")):
         raise VerificationError(f"not an http(s) URL: {url}")
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
     if content_type:
         req.add_header("Content-Type", content_type)
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
             return resp.read(10 * 1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise VerificationError(
+                f"{url} answers registered relying parties only (HTTP 401): "
+                + ("the token was refused" if token else "no relying-party token was sent")
+            ) from None
+        raise VerificationError(f"cannot fetch {url}: {exc}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise VerificationError(f"cannot fetch {url}: {exc}") from exc
 
 
 def check_ocsp(cert: x509.Certificate, root: x509.Certificate, *, url: str | None = None,
-               at: dt.datetime, timeout: float = 10.0) -> RevocationCheck:
-    """Ask the OCSP responder (the AIA URL unless `url` is given) about `cert`."""
+               at: dt.datetime, timeout: float = 10.0,
+               token: str | None = None) -> RevocationCheck:
+    """Ask the OCSP responder (the AIA URL unless `url` is given) about `cert`.
+
+    JPKI's responders answer registered relying parties only: `token` is this party's
+    bearer token (`mynacard rp add`)."""
     if url is None:
         aia = _ext(cert, x509.AuthorityInformationAccess)
         urls = [d.access_location.value for d in (aia or [])
@@ -153,7 +166,7 @@ def check_ocsp(cert: x509.Certificate, root: x509.Certificate, *, url: str | Non
            .add_extension(x509.OCSPNonce(nonce), critical=False).build())
     try:
         body = _fetch(url, data=req.public_bytes(serialization.Encoding.DER),
-                      content_type="application/ocsp-request", timeout=timeout)
+                      content_type="application/ocsp-request", timeout=timeout, token=token)
         resp = ocsp.load_der_ocsp_response(body)
     except (VerificationError, ValueError) as exc:
         return RevocationCheck("ocsp", "error", url, detail=str(exc))
@@ -266,6 +279,7 @@ def verify_certificate(
     crl: str | os.PathLike[str] | x509.CertificateRevocationList | None = None,
     check_revocation: bool = True,
     timeout: float = 10.0,
+    ocsp_token: str | None = None,
 ) -> VerificationResult:
     """Check a JPKI end-entity certificate; see the module docstring."""
     if not isinstance(cert, x509.Certificate):
@@ -317,7 +331,8 @@ def verify_certificate(
             except VerificationError as exc:
                 revocation = RevocationCheck("crl", "error", str(crl), detail=str(exc))
         else:
-            revocation = check_ocsp(cert, root, url=ocsp_url, at=at, timeout=timeout)
+            revocation = check_ocsp(cert, root, url=ocsp_url, at=at, timeout=timeout,
+                                    token=ocsp_token)
         if revocation.status == "revoked":
             if revocation.revoked_at is None or revocation.revoked_at <= at:
                 reasons.append(f"revoked ({revocation.reason})"

@@ -52,6 +52,8 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
         "notices for unknown residents as unmatched; both are listed.")
     ingest.add_argument("file", type=Path, metavar="FILE", help="JSON Lines; - for stdin")
     ingest.add_argument("--no-process", action="store_true", help="store only")
+    ingest.add_argument("--batch", type=int, default=None, metavar="N",
+                        help="lines per transaction (default 500; 5000 for bulk files)")
     _store_option(ingest)
     add_common_options(ingest)
     ingest.set_defaults(func=guarded(lambda a: _ingest(a, clock)))
@@ -115,7 +117,7 @@ def _ingest(args: argparse.Namespace, clock: Clock) -> int:
     subject = str(args.file)
     with open_store(args) as db:
         log = AuditLog(db, clock=clock)
-        intake = NoticeIntake(db, clock=clock)
+        intake = NoticeIntake(db, clock=clock, **({"batch": args.batch} if args.batch else {}))
         show = _progress("ingest") if not args.json else None
         try:
             if subject == "-":

@@ -1,25 +1,30 @@
-"""Applying accepted notices: order-tolerant, and exactly once in effect.
+"""Applying accepted notices: order-tolerant, and exactly once in effect, in batches.
 
 `NoticeProcessor.process()`:
 1. re-matches unmatched notices whose resident has since been loaded (→ accepted);
-2. takes the accepted notices whose effective date has come (today in Japan; later ones
-   wait), in effective-date order (then arrival, source, id);
-3. for each: reads the resident and their certificates, asks `rules.decide`, revokes in
-   the certificate store (each revocation commits there; revoking an already revoked
-   certificate is a no-op), then in ONE issuance transaction records the effects, updates
-   the registry view and the card, and marks the notice applied.
+2. pages through the accepted notices whose effective date has come (today in Japan;
+   later ones wait), in effective-date order (then arrival, source, id), with a keyset
+   cursor on the `notices_due` index; batches grow from 1 to `batch` (default 5,000), so
+   a lone notice is applied at once and a backlog in large batches;
+3. for each batch: one set query for the residents; then ONE certificate-store
+   transaction reads the holders' certificates, asks `rules.decide` for each notice in
+   order and revokes (revoking an already revoked certificate is a no-op); then ONE
+   issuance transaction reads the batch's residents and fact dates once, records every
+   effect, updates the registry view and the cards, writes the residents and fact dates
+   once, and marks the notices applied (set-based writes: executemany).
 
-A crash (even kill -9) between 3's revocations and its transaction leaves the notice
-accepted; the next run applies it again and the store's idempotent revocation makes the
-second pass a no-op. An effect is recorded as `revoked` when this notice's id is the
-certificate's revocation cause (also when a crashed earlier pass did it), else
-`already_revoked`. The effects table's primary key (notice, target, action) keeps every
-effect once.
+A crash (even kill -9) between a batch's revocations and its issuance transaction leaves
+its notices accepted; the next run applies them again and the store's idempotent
+revocation makes the second pass a no-op. An effect is recorded as `revoked` when this
+notice's id is the certificate's revocation cause (also when a crashed earlier pass did
+it), else `already_revoked`. The effects table's primary key (notice, target, action)
+keeps every effect once.
 
 Order tolerance: certificate scope is by date (see `rules`), and every fact and the
 status in the registry view carry the (effective date, source, id) of the notice that
 set them (`notice_facts`): a notice never overwrites a value set by a later-dated one, so
-any arrival order gives the same registry view and the same certificate statuses. Which
+any arrival order gives the same registry view and the same certificate statuses. Notices
+of one batch see each other's changes (applied in order in memory, written once). Which
 notice is named as a certificate's cause (and its revocation time) is that of the first
 notice applied, as the certificate store keeps the first revocation.
 
@@ -41,12 +46,17 @@ from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import EMIGRATIONS, FACT_CHANGES, Kind, Notice, notice_from_stored
 from issuance.notices.rules import CardAction, Decision, decide
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
-from issuance.registry.store import get_resident, put_residents
-from issuance.storage import Database, Transaction
+
+# the registry's own row mapping, so a batch reads its residents in one set query
+from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
+from issuance.registry.store import _from_row as _resident_from_row
+from issuance.registry.store import put_residents
+from issuance.storage import Database, SqliteDatabase, Transaction
 
 JST = timezone(timedelta(hours=9), "JST")
 Clock = Callable[[], datetime]
-BATCH = 2000
+BATCH = 5000
+CACHE_KIB = 256 * 1024  # SQLite page cache of the processor's connection
 _Effect = tuple[str, str, str | None, str | None, str]
 
 
@@ -102,6 +112,10 @@ class NoticeProcessor:
         self.batch = batch
         self._revocations = 0
         migrate_notices(db)
+        if isinstance(db, SqliteDatabase):
+            # a batch touches notices, effects, facts and residents all over their indexes
+            with db.transaction() as tx:
+                tx.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     # -- the run ----------------------------------------------------------------------
     def process(self, *, limit: int | None = None,
@@ -224,12 +238,8 @@ class NoticeProcessor:
         applied: list[tuple[Notice, Decision]] = []
         with self.db.transaction() as tx:
             tx.lock("mynacard.notices.apply")
-            states: dict[tuple[str, str], str] = {}
-            for notice, _d, _e in plans:
-                row = tx.query_one("SELECT state FROM notices WHERE source = ? AND id = ?",
-                                   (notice.source.value, notice.id))
-                states[(notice.source.value, notice.id)] = row["state"] if row else ""
-            residents: dict[str, Resident | None] = {}
+            states = _states(tx, [(n.source.value, n.id) for n, _d, _e in plans])
+            batch = _BatchView.load(tx, sorted({n.resident_code for n, _d, _e in plans}))
             rows: list[tuple[Any, ...]] = []
             marks: list[tuple[Any, ...]] = []
             for notice, decision, effects in plans:
@@ -238,7 +248,7 @@ class NoticeProcessor:
                     continue  # another processor applied it meanwhile
                 states[key] = "applied"  # a duplicate in the same batch is applied once
                 effects = list(effects)
-                effects.extend(self._update_registry(tx, notice, decision, residents))
+                effects.extend(self._update_registry(notice, decision, batch))
                 cards = self._update_card(tx, notice, decision)
                 report.cards += len(cards)
                 effects.extend(cards)
@@ -247,6 +257,7 @@ class NoticeProcessor:
                             in effects)
                 marks.append((stamp, decision.rule, notice.source.value, notice.id))
                 applied.append((notice, decision))
+            batch.save(tx)
             if rows:
                 tx.executemany(
                     "INSERT INTO notice_effects (source, notice_id, target, action, serial,"
@@ -262,45 +273,26 @@ class NoticeProcessor:
                                        **decision.to_json()})
 
     # -- registry view ----------------------------------------------------------------
-    def _claim(self, tx: Transaction, notice: Notice, fact: str) -> bool:
-        """Take `fact` for this notice unless a later-ordered notice already set it."""
-        mine = (notice.effective_date.isoformat(), notice.source.value, notice.id)
-        row = tx.query_one("SELECT effective_date, source, notice_id FROM notice_facts"
-                           " WHERE resident_code = ? AND fact = ?",
-                           (notice.resident_code, fact))
-        if row is not None and (row["effective_date"], row["source"], row["notice_id"]) > mine:
-            return False
-        tx.execute(
-            "INSERT INTO notice_facts (resident_code, fact, effective_date, source, notice_id)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (resident_code, fact) DO UPDATE SET"
-            " effective_date = excluded.effective_date, source = excluded.source,"
-            " notice_id = excluded.notice_id", (notice.resident_code, fact, *mine))
-        return True
-
-    def _update_registry(self, tx: Transaction, notice: Notice, decision: Decision,
-                         cache: dict[str, Resident | None]) -> list[_Effect]:
-        """Update the registry view; `cache` keeps the residents this transaction read
-        and wrote, so several notices about one person in a batch build on each other."""
-        if notice.resident_code not in cache:
-            cache[notice.resident_code] = get_resident(tx, notice.resident_code)
-        resident = cache[notice.resident_code]
+    def _update_registry(self, notice: Notice, decision: Decision,
+                         batch: _BatchView) -> list[_Effect]:
+        resident = batch.residents.get(notice.resident_code)
         if resident is None:
             return []
         target = f"resident:{notice.resident_code}"
-        effects: list[tuple[str, str, str | None, str | None, str]] = []
+        effects: list[_Effect] = []
         updated = resident
         facts = notice.facts
         if notice.kind in FACT_CHANGES:
             abroad = notice.source.value == "fuhyo" and resident.fuhyo is not None
             for key, value in sorted(facts.items()):
                 fact = "address_abroad" if key == "address" and abroad else key
-                if not self._claim(tx, notice, fact):
+                if not batch.claim(notice, fact):
                     effects.append((target, f"set_{fact}", None, None, "superseded"))
                     continue
                 updated = _with_fact(updated, fact, value)
                 effects.append((target, f"set_{fact}", None, None, "applied"))
         elif decision.new_status is not None:
-            if self._claim(tx, notice, "status"):
+            if batch.claim(notice, "status"):
                 updated = _with_status(updated, notice, decision)
                 effects.append((target, f"set_status_{decision.new_status.value}", None, None,
                                 "applied"))
@@ -308,8 +300,7 @@ class NoticeProcessor:
                 effects.append((target, f"set_status_{decision.new_status.value}", None, None,
                                 "superseded"))
         if updated != resident:
-            put_residents(tx, [updated])
-            cache[notice.resident_code] = updated
+            batch.put(updated)
         return effects
 
     def _update_card(self, tx: Transaction, notice: Notice,
@@ -330,6 +321,75 @@ class NoticeProcessor:
                 effects.append((f"application:{app.id}", "cancel_application", None, None,
                                 "cancelled"))
         return effects
+
+
+def _states(tx: Transaction, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The current state of each (source, id), in set queries."""
+    by_source: dict[str, list[str]] = {}
+    for source, nid in keys:
+        by_source.setdefault(source, []).append(nid)
+    states: dict[tuple[str, str], str] = {}
+    for source, ids in by_source.items():
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            for row in tx.query(f"SELECT id, state FROM notices WHERE source = ? AND id IN"
+                                f" ({', '.join('?' * len(part))})", (source, *part)):
+                states[(source, row["id"])] = row["state"]
+    return states
+
+
+class _BatchView:
+    """The residents and fact dates a batch touches, read once and written once, inside
+    the batch's issuance transaction; notices of the batch see each other's changes."""
+
+    def __init__(self, residents: dict[str, Resident], facts: dict[tuple[str, str],
+                 tuple[str, str, str]]) -> None:
+        self.residents = residents
+        self.facts = facts
+        self._dirty_residents: dict[str, Resident] = {}
+        self._dirty_facts: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    @classmethod
+    def load(cls, tx: Transaction, codes: list[str]) -> _BatchView:
+        residents: dict[str, Resident] = {}
+        facts: dict[tuple[str, str], tuple[str, str, str]] = {}
+        for i in range(0, len(codes), 500):
+            part = tuple(codes[i:i + 500])
+            marks = ", ".join("?" * len(part))
+            for row in tx.query(f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({marks})",
+                                part):
+                resident = _resident_from_row(row)
+                residents[resident.resident_code] = resident
+            for row in tx.query("SELECT resident_code, fact, effective_date, source, notice_id"
+                                f" FROM notice_facts WHERE resident_code IN ({marks})", part):
+                facts[(row["resident_code"], row["fact"])] = (
+                    row["effective_date"], row["source"], row["notice_id"])
+        return cls(residents, facts)
+
+    def claim(self, notice: Notice, fact: str) -> bool:
+        """Take `fact` for this notice unless a later-ordered notice already set it."""
+        mine = (notice.effective_date.isoformat(), notice.source.value, notice.id)
+        key = (notice.resident_code, fact)
+        have = self.facts.get(key)
+        if have is not None and have > mine:
+            return False
+        self.facts[key] = self._dirty_facts[key] = mine
+        return True
+
+    def put(self, resident: Resident) -> None:
+        self.residents[resident.resident_code] = resident
+        self._dirty_residents[resident.resident_code] = resident
+
+    def save(self, tx: Transaction) -> None:
+        if self._dirty_facts:
+            tx.executemany(
+                "INSERT INTO notice_facts (resident_code, fact, effective_date, source,"
+                " notice_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (resident_code, fact) DO UPDATE"
+                " SET effective_date = excluded.effective_date, source = excluded.source,"
+                " notice_id = excluded.notice_id",
+                [(code, fact, *mine) for (code, fact), mine in self._dirty_facts.items()])
+        if self._dirty_residents:
+            put_residents(tx, list(self._dirty_residents.values()))
 
 
 def _with_fact(resident: Resident, fact: str, value: Any) -> Resident:
@@ -357,3 +417,4 @@ def _with_status(resident: Resident, notice: Notice, decision: Decision) -> Resi
         abroad = notice.facts.get("address") or (old.address_abroad if old else None)
         fuhyo = FuhyoEntry(municipality, abroad, decision.follow_fuhyo)
     return replace(resident, status=status, status_date=notice.effective_date, fuhyo=fuhyo)
+

@@ -75,8 +75,8 @@ def _start_server(home: Path, *extra: str) -> Iterator[str]:
     env = dict(os.environ, CLI_TEST_PIN=PIN)
     env.pop("SOFTHSM2_CONF", None)
     proc = subprocess.Popen([MYNACARD, "--home", str(home), "ocsp", "serve", *HSM,
-                             "--port", str(port), *extra], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--port", str(port), "--open", *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

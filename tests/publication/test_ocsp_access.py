@@ -1,0 +1,187 @@
+"""OCSP is served to registered relying parties only: a real responder over HTTP with the
+relying-party token check, queried with openssl and urllib."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from publication_support import HSM, env, free_port, issue, run, wait_port
+
+from pki.relying_parties.registry import RelyingPartyRegistry, TokenAuthorizer
+
+
+@pytest.fixture(scope="module")
+def authed(pub_home: Path) -> Iterator[tuple[str, TokenAuthorizer]]:
+    """The responder app with the token check (no cache, so removals act at once)."""
+    import uvicorn
+
+    from hsm import PinSource, open_key_manager
+    from hsm.softhsm import use_softhsm
+    from pki.ca import load_ca
+    from pki.ocsp import OcspResponder
+    from pki.ocsp.server import build_app
+    from pki.store import open_readonly_store, open_store
+
+    open_store(pub_home / "store.sqlite").close()
+    import os
+
+    os.environ.update(env())
+    use_softhsm(pub_home)
+    km = open_key_manager(f"pkcs11:token={HSM[1]}", pin_source=PinSource.from_spec(HSM[3]))
+    ro = open_readonly_store(pub_home / "store.sqlite")
+    responder = OcspResponder.from_ca(key_source=km, ca=load_ca(pub_home / "ca"), store=ro)
+    authorizer = TokenAuthorizer(pub_home / "store.sqlite", ttl=0)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(responder, authorizer=authorizer),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_port(port)
+    yield f"http://127.0.0.1:{port}", authorizer
+    server.should_exit = True
+    thread.join(10)
+    authorizer.close()
+    ro.close()
+    km.close()
+
+
+def _request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
+    return ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build() \
+        .public_bytes(Encoding.DER)
+
+
+def _post(url: str, body: bytes, token: str | None) -> tuple[int, bytes, dict[str, str]]:
+    headers = {"Content-Type": "application/ocsp-request"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read(), dict(resp.headers.items())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers.items())
+
+
+def _openssl(pub_home: Path, url: str, cert: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["openssl", "ocsp", "-issuer", str(pub_home / "ca" / "sign-root.pem"), "-cert", str(cert),
+         "-url", url, "-CAfile", str(pub_home / "ca" / "sign-root.pem"), "-no_nonce", *extra],
+        capture_output=True, text=True, timeout=30)
+
+
+def test_unregistered_callers_get_401_and_registered_ones_an_answer(
+        pub_home: Path, authed: tuple[str, TokenAuthorizer], rp_token: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    url, _ = authed
+    serial, pem = issue(pub_home, "R-ACCESS-1")
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    root = x509.load_pem_x509_certificate((pub_home / "ca" / "sign-root.pem").read_bytes())
+    body = _request(cert, root)
+    with caplog.at_level(logging.WARNING, logger="pki.ocsp.server"):
+        for token in (None, "rp_not-a-registered-token", ""):
+            status, data, headers = _post(url, body, token)
+            assert status == 401, data
+            assert headers.get("www-authenticate", headers.get("WWW-Authenticate", "")) \
+                .startswith("Bearer")
+            with pytest.raises(ValueError):
+                ocsp.load_der_ocsp_response(data)  # plain HTTP, not an OCSP response
+    assert any("refused" in r.getMessage() for r in caplog.records)
+    assert "rp_not-a-registered-token" not in caplog.text and rp_token not in caplog.text
+
+    status, data, _ = _post(url, body, rp_token)
+    assert status == 200
+    resp = ocsp.load_der_ocsp_response(data)
+    assert resp.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert resp.serial_number == int(serial, 16)
+
+    # GET (RFC 6960 appendix A) is checked the same way
+    import base64
+    import urllib.parse
+
+    get_url = f"{url}/{urllib.parse.quote(base64.b64encode(body).decode())}"
+    req = urllib.request.Request(get_url)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=10)
+    assert refused.value.code == 401
+    req.add_header("Authorization", f"Bearer {rp_token}")
+    with urllib.request.urlopen(req, timeout=10) as ok:
+        assert ok.status == 200
+
+
+def test_openssl_with_and_without_the_bearer_header(
+        pub_home: Path, authed: tuple[str, TokenAuthorizer], rp_token: str) -> None:
+    url, _ = authed
+    _, pem = issue(pub_home, "R-ACCESS-2")
+    refused = _openssl(pub_home, url, pem)
+    assert refused.returncode != 0 and "good" not in refused.stdout
+    ok = _openssl(pub_home, url, pem, "-header", f"Authorization=Bearer {rp_token}")
+    assert ok.returncode == 0, ok.stderr
+    assert f"{pem}: good" in ok.stdout
+
+
+def test_a_removed_party_is_refused(pub_home: Path, authed: tuple[str, TokenAuthorizer]) -> None:
+    url, _ = authed
+    _, pem = issue(pub_home, "R-ACCESS-3")
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    root = x509.load_pem_x509_certificate((pub_home / "ca" / "sign-root.pem").read_bytes())
+    with RelyingPartyRegistry(pub_home / "store.sqlite") as reg:
+        token = reg.add("short-lived platform", kind="platform-operator").token
+        assert _post(url, _request(cert, root), token)[0] == 200
+        reg.remove("short-lived platform")
+    assert _post(url, _request(cert, root), token)[0] == 401
+
+
+def test_token_answers_are_cached_for_the_ttl(pub_home: Path, rp_token: str) -> None:
+    auth = TokenAuthorizer(pub_home / "store.sqlite", ttl=60)
+    try:
+        assert auth.party_for(f"Bearer {rp_token}") == "test verifier"
+        assert auth.party_for(f"bearer   {rp_token} ") == "test verifier"
+        assert auth.party_for(f"Basic {rp_token}") is None
+        assert auth.party_for(None) is None
+    finally:
+        auth.close()
+
+
+def test_mynacard_ocsp_serve_requires_a_token_unless_open(pub_home: Path, rp_token: str) -> None:
+    from publication_support import MYNACARD
+
+    _, pem = issue(pub_home, "R-ACCESS-4")
+    for extra in ([], ["--workers", "2"]):
+        port = free_port()
+        proc = subprocess.Popen([MYNACARD, "--home", str(pub_home), "ocsp", "serve", *HSM,
+                                 "--port", str(port), *extra], env=env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_port(port, proc)
+            time.sleep(0.5 if extra else 0)
+            url = f"http://127.0.0.1:{port}"
+            assert _openssl(pub_home, url, pem).returncode != 0
+            ok = _openssl(pub_home, url, pem, "-header", f"Authorization=Bearer {rp_token}")
+            assert ok.returncode == 0 and f"{pem}: good" in ok.stdout, ok.stderr
+            # `mynacard verify` as a registered relying party: refused without its token
+            refused = run(pub_home, "verify", "--cert", str(pem), "--ocsp", url, "--json")
+            assert refused.returncode != 0
+            assert "registered relying parties only" in refused.stdout
+            token_file = pub_home / "rp.token"
+            token_file.write_text(rp_token + "\n")
+            token_file.chmod(0o600)
+            valid = run(pub_home, "verify", "--cert", str(pem), "--ocsp", url, "--json",
+                        "--ocsp-token-source", f"file:{token_file}")
+            assert valid.returncode == 0, valid.stdout + valid.stderr
+            assert rp_token not in valid.stdout + valid.stderr
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=10)
+        assert rp_token not in err and "Traceback" not in err
