@@ -21,9 +21,8 @@ Tables (version 1):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from issuance.storage import Database
+from issuance.storage.migrations import apply_migrations
 
 NOTICE_STATES = ("accepted", "applied", "unmatched", "rejected")
 _states = ", ".join(f"'{s}'" for s in NOTICE_STATES)
@@ -88,23 +87,5 @@ LATEST_VERSION = MIGRATIONS[-1][0]
 
 def migrate_notices(db: Database) -> int:
     """Bring the notice tables of `db` to the latest version; return it."""
-    with db.transaction() as tx:
-        tx.lock("mynacard.schema")
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS notices_schema_version ("
-            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-    for version, description, statements in MIGRATIONS:
-        with db.transaction() as tx:
-            tx.lock("mynacard.schema")
-            if tx.query_one("SELECT version FROM notices_schema_version WHERE version = ?",
-                            (version,)) is not None:
-                continue
-            for statement in statements:
-                tx.execute(statement)
-            tx.execute(
-                "INSERT INTO notices_schema_version (version, description, applied_at)"
-                " VALUES (?, ?, ?)",
-                (version, description, datetime.now(UTC).isoformat()),
-            )
+    apply_migrations(db, "notices_schema_version", MIGRATIONS)
     return LATEST_VERSION

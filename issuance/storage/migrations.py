@@ -17,6 +17,7 @@ Tables (version 1):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -135,27 +136,41 @@ MIGRATIONS: tuple[Migration, ...] = (
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
-def migrate(db: Database) -> int:
-    """Bring `db` to the latest schema; return the version it is at."""
+def apply_migrations(
+    db: Database, table: str, steps: Iterable[tuple[int, str, Sequence[str]]]
+) -> None:
+    """Apply every step not yet recorded in `table`, one transaction per step.
+
+    The shared mechanism of every component's versioned schema: this module's own
+    (`schema_version`) and those of components that keep their tables apart (notices,
+    workflow), each in a version table of its own. Steps are append-only.
+    """
+    if not table.isidentifier():
+        raise ValueError(f"not a table name: {table!r}")
     with db.transaction() as tx:
         tx.lock("mynacard.schema")
         tx.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
+            f"CREATE TABLE IF NOT EXISTS {table} ("
             " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
-    for migration in MIGRATIONS:
+    for version, description, statements in steps:
         with db.transaction() as tx:
             tx.lock("mynacard.schema")
-            done = tx.query_one(
-                "SELECT version FROM schema_version WHERE version = ?", (migration.version,)
-            )
-            if done is not None:
+            if tx.query_one(f"SELECT version FROM {table} WHERE version = ?",
+                            (version,)) is not None:
                 continue
-            statements = migration.sqlite if db.dialect == "sqlite" else migration.postgresql
             for statement in statements:
                 tx.execute(statement)
             tx.execute(
-                "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.description, datetime.now(UTC).isoformat()),
+                f"INSERT INTO {table} (version, description, applied_at) VALUES (?, ?, ?)",
+                (version, description, datetime.now(UTC).isoformat()),
             )
+
+
+def migrate(db: Database) -> int:
+    """Bring `db` to the latest schema; return the version it is at."""
+    apply_migrations(db, "schema_version", (
+        (m.version, m.description, m.sqlite if db.dialect == "sqlite" else m.postgresql)
+        for m in MIGRATIONS
+    ))
     return db.schema_version()

@@ -20,9 +20,8 @@ Tables (version 1):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from issuance.storage import Database
+from issuance.storage.migrations import apply_migrations
 
 CARD_STATES = ("personalising", "issued", "active", "spoiled", "lost", "returned",
                "abolished")
@@ -79,23 +78,5 @@ LATEST_VERSION = MIGRATIONS[-1][0]
 
 def migrate_workflow(db: Database) -> int:
     """Bring the workflow tables of `db` to the latest version; return it."""
-    with db.transaction() as tx:
-        tx.lock("mynacard.schema")
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS workflow_schema_version ("
-            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-    for version, description, statements in MIGRATIONS:
-        with db.transaction() as tx:
-            tx.lock("mynacard.schema")
-            if tx.query_one("SELECT version FROM workflow_schema_version WHERE version = ?",
-                            (version,)) is not None:
-                continue
-            for statement in statements:
-                tx.execute(statement)
-            tx.execute(
-                "INSERT INTO workflow_schema_version (version, description, applied_at)"
-                " VALUES (?, ?, ?)",
-                (version, description, datetime.now(UTC).isoformat()),
-            )
+    apply_migrations(db, "workflow_schema_version", MIGRATIONS)
     return LATEST_VERSION
