@@ -48,6 +48,8 @@ _COLUMNS = ("serial, hierarchy, profile, holder_id, shard, issued_at, not_before
             "status, reason, revoked_at, cause, successor, status_version, der")
 
 
+_CACHE_KIB = 131_072  # SQLite page cache per connection: 128 MiB
+_MMAP_BYTES = 1 << 30  # reads through mmap, up to 1 GiB of the file
 _AUTOCHECKPOINT_PAGES = 16384
 _INSERT = ("INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard, issued_at,"
            " not_before, not_after, status, updated_at, der)"
@@ -177,6 +179,9 @@ def _connect(location: str | Path, *, read_only: bool) -> _Backend:
             # 16,384 pages (64 MiB) of WAL
             conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
         conn.execute("PRAGMA busy_timeout=10000")
+        # a store of millions of rows: keep its hot B-tree pages in memory (allocated lazily)
+        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+        conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         checkpointer = None if read_only else _Checkpointer(path)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open certificate store {path}: {exc}") from exc
