@@ -158,25 +158,20 @@ def _cmd_init(args: argparse.Namespace) -> int:
             f"token {label!r} already exists in {softhsm_dir(home)}; refusing to re-create it"
         )
     written: list[Path] = []
+
+    def pin_from(spec: str | None, suffix: str) -> tuple[str, str]:
+        """(PIN, its pin-source spec): read from `spec`, or made up and kept 0600."""
+        if spec:
+            return PinSource.from_spec(spec).read(), spec
+        pin = secrets.token_hex(8)
+        path = _pin_file(home, label, suffix)
+        _write_secret(path, pin)
+        written.append(path)
+        return pin, f"file:{path}"
+
     try:
-        if args.pin_source:
-            pin_spec = args.pin_source
-            user_pin = PinSource.from_spec(pin_spec).read()
-        else:
-            user_pin = secrets.token_hex(8)
-            pin_path = _pin_file(home, label, ".pin")
-            _write_secret(pin_path, user_pin)
-            written.append(pin_path)
-            pin_spec = f"file:{pin_path}"
-        if args.so_pin_source:
-            so_spec = args.so_pin_source
-            so_pin = PinSource.from_spec(so_spec).read()
-        else:
-            so_pin = secrets.token_hex(8)
-            so_path = _pin_file(home, label, ".so.pin")
-            _write_secret(so_path, so_pin)
-            written.append(so_path)
-            so_spec = f"file:{so_path}"
+        user_pin, pin_spec = pin_from(args.pin_source, ".pin")
+        so_pin, so_spec = pin_from(args.so_pin_source, ".so.pin")
         uri = init_token(home, label, so_pin, user_pin)
     except BaseException:
         for path in written:

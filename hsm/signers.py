@@ -16,7 +16,7 @@ Everything that would reveal the private key raises `KeyNotExportable`.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -85,15 +85,12 @@ def _refuse(what: str) -> NoReturn:
     raise KeyNotExportable(f"the private key stays in the HSM; {what} is not available")
 
 
-class HsmRsaSigner(rsa.RSAPrivateKey):
-    """An RSA private key held in the HSM."""
+class _HsmKey:
+    """What both signers share: the HSM key behind them, and no way to copy it out."""
 
-    def __init__(self, raw: RawSigner, public_key: rsa.RSAPublicKey) -> None:
+    def __init__(self, raw: RawSigner, public_key: Any) -> None:
         self._raw = raw
         self._public = public_key
-
-    def __repr__(self) -> str:
-        return f"<HsmRsaSigner label={self._raw.label!r} key_size={self.key_size}>"
 
     @property
     def label(self) -> str:
@@ -102,6 +99,24 @@ class HsmRsaSigner(rsa.RSAPrivateKey):
     @property
     def key_id(self) -> bytes:
         return self._raw.key_id
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[Any, Any]) -> Self:
+        return self
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("HSM signers cannot be pickled; open the key manager in the other process")
+
+
+class HsmRsaSigner(_HsmKey, rsa.RSAPrivateKey):
+    """An RSA private key held in the HSM."""
+
+    _public: rsa.RSAPublicKey
+
+    def __repr__(self) -> str:
+        return f"<HsmRsaSigner label={self._raw.label!r} key_size={self.key_size}>"
 
     @property
     def key_size(self) -> int:
@@ -178,33 +193,16 @@ class HsmRsaSigner(rsa.RSAPrivateKey):
     ) -> bytes:
         _refuse("private_bytes()")
 
-    def __copy__(self) -> HsmRsaSigner:
-        return self
-
-    def __deepcopy__(self, memo: dict[Any, Any]) -> HsmRsaSigner:
-        return self
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("HSM signers cannot be pickled; open the key manager in the other process")
 
 
-class HsmEcSigner(ec.EllipticCurvePrivateKey):
+
+class HsmEcSigner(_HsmKey, ec.EllipticCurvePrivateKey):
     """An EC private key held in the HSM (ECDSA only)."""
 
-    def __init__(self, raw: RawSigner, public_key: ec.EllipticCurvePublicKey) -> None:
-        self._raw = raw
-        self._public = public_key
+    _public: ec.EllipticCurvePublicKey
 
     def __repr__(self) -> str:
         return f"<HsmEcSigner label={self._raw.label!r} curve={self.curve.name}>"
-
-    @property
-    def label(self) -> str:
-        return self._raw.label
-
-    @property
-    def key_id(self) -> bytes:
-        return self._raw.key_id
 
     @property
     def curve(self) -> ec.EllipticCurve:
@@ -249,14 +247,7 @@ class HsmEcSigner(ec.EllipticCurvePrivateKey):
     ) -> bytes:
         _refuse("private_bytes()")
 
-    def __copy__(self) -> HsmEcSigner:
-        return self
 
-    def __deepcopy__(self, memo: dict[Any, Any]) -> HsmEcSigner:
-        return self
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("HSM signers cannot be pickled; open the key manager in the other process")
 
 
 HsmSigner = HsmRsaSigner | HsmEcSigner
