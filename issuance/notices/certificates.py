@@ -19,7 +19,7 @@ from cryptography import x509
 from issuance.errors import IssuanceError
 from pki.errors import PkiError
 from pki.profiles import Profile
-from pki.store import CertificateStore, open_store
+from pki.store import CertificateStore, HolderCertificate, Revocation, open_store
 
 
 class CertificateStoreError(IssuanceError):
@@ -72,6 +72,11 @@ class HeldCertificate:
         return format(self.serial, "x")
 
 
+def _held(c: HolderCertificate) -> HeldCertificate:
+    return HeldCertificate(serial=c.serial, kind=_KINDS.get(c.profile, CertKind.OTHER),
+                           issued_at=c.issued_at, status=str(c.status.value), cause=c.cause)
+
+
 class CertificateGateway:
     """A read-write view of the certificate store restricted to what notices need."""
 
@@ -93,23 +98,14 @@ class CertificateGateway:
         self.close()
 
     def certificates_of(self, resident_code: str) -> list[HeldCertificate]:
-        with _translated():
-            records = self._store.by_holder(resident_code)
-        return [
-            HeldCertificate(
-                serial=r.serial,
-                kind=_KINDS.get(r.profile, CertKind.OTHER),
-                issued_at=r.issued_at,
-                status=str(r.status.value),
-                cause=r.cause,
-            )
-            for r in records
-        ]
+        return self.certificates_of_many([resident_code])[resident_code]
 
     def certificates_of_many(self, resident_codes: list[str]) -> dict[str, list[HeldCertificate]]:
-        """The certificates of several holders (one indexed read each, in the caller's
+        """The certificates of several holders, in set queries (in the caller's
         transaction when there is one)."""
-        return {code: self.certificates_of(code) for code in resident_codes}
+        with _translated():
+            by_holder = self._store.by_holders(resident_codes)
+        return {code: [_held(c) for c in held] for code, held in by_holder.items()}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -121,6 +117,13 @@ class CertificateGateway:
         """Revoke; True when this call changed the status, False when already revoked."""
         with _translated():
             return self._store.revoke(serial, reason=_FLAGS[reason], cause=cause, at=at)
+
+    def revoke_many(self, revocations: list[tuple[int, Reason, str, datetime]]) -> list[bool]:
+        """Revoke (serial, reason, cause, at) in order, in one store transaction with set
+        queries; per revocation, True when it changed the status (as `revoke` would)."""
+        with _translated():
+            return self._store.revoke_many([Revocation(serial, _FLAGS[reason], cause, at)
+                                            for serial, reason, cause, at in revocations])
 
     def current(self, serial: int) -> HeldCertificate:
         with _translated():

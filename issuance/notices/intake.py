@@ -122,55 +122,96 @@ class NoticeIntake:
         return report
 
     def _store_batch(self, chunk: list[tuple[int, str | bytes]]) -> list[IntakeResult]:
+        """Parse the chunk, then store it in one transaction with set queries (what is
+        stored already, which residents exist) and set-based inserts. The results are
+        returned (acknowledged) only once the commit succeeded."""
         received = self.clock().astimezone(UTC).isoformat(timespec="microseconds")
+        parsed: list[tuple[int, str | bytes, Notice | NoticeError]] = []
+        for line, raw in chunk:
+            try:
+                parsed.append((line, raw, parse_notice(raw)))
+            except NoticeError as exc:
+                parsed.append((line, raw, exc))
+        good = [p for _l, _r, p in parsed if isinstance(p, Notice)]
+        results: list[IntakeResult] = []
+        rows: list[tuple[Any, ...]] = []
+        rejects: list[tuple[Any, ...]] = []
         with self.db.transaction() as tx:
-            return [self._store_one(tx, n, raw, received) for n, raw in chunk]
-        # the results are returned (acknowledged) only once the commit succeeded
+            stored = _stored_payloads(tx, [(n.source.value, n.id) for n in good])
+            known = _known_residents(tx, [n.resident_code for n in good])
+            for line, raw, item in parsed:
+                if isinstance(item, NoticeError):
+                    text = _decode(raw).rstrip("\r\n")
+                    source, nid = claimed_identity(text)
+                    results.append(_rejected(rejects, line, raw, text, item.reason, received,
+                                             source, nid))
+                    continue
+                source = item.source.value
+                payload = item.canonical()
+                have = stored.get((source, item.id))
+                if have is not None:  # stored before, or earlier in this chunk
+                    if have == payload:
+                        results.append(IntakeResult(line, "duplicate", source, item.id))
+                    else:
+                        results.append(_rejected(
+                            rejects, line, raw, _decode(raw).rstrip("\r\n"),
+                            "id already used by a different notice from this source",
+                            received, source, item.id))
+                    continue
+                stored[(source, item.id)] = payload
+                reason = None if item.resident_code in known else NO_RESIDENT
+                state: Outcome = "accepted" if reason is None else "unmatched"
+                rows.append((source, item.id, item.kind.value, item.resident_code,
+                             item.effective_date.isoformat(), received, payload, state, reason))
+                results.append(IntakeResult(line, state, source, item.id, reason))
+            if rows:
+                tx.executemany(
+                    "INSERT INTO notices (source, id, kind, resident_code, effective_date,"
+                    " received_at, payload, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows)
+            if rejects:
+                tx.executemany(
+                    "INSERT INTO notices (source, id, received_at, payload, state, reason)"
+                    " VALUES (?, ?, ?, ?, 'rejected', ?) ON CONFLICT (source, id) DO NOTHING",
+                    rejects)
+        return results
 
-    def _store_one(self, tx: Transaction, line: int, raw: str | bytes,
-                   received: str) -> IntakeResult:
-        try:
-            notice = parse_notice(raw)
-        except NoticeError as exc:
-            text = _decode(raw).rstrip("\r\n")
-            source, nid = claimed_identity(text)
-            return _reject(tx, line, raw, text, exc.reason, received, source, nid)
-        payload = notice.canonical()
-        existing = tx.query_one("SELECT payload FROM notices WHERE source = ? AND id = ?",
-                                (notice.source.value, notice.id))
-        if existing is not None:
-            if existing["payload"] == payload:
-                return IntakeResult(line, "duplicate", notice.source.value, notice.id)
-            return _reject(tx, line, raw, _decode(raw).rstrip("\r\n"),
-                           "id already used by a different notice from this source",
-                           received, notice.source.value, notice.id)
-        known = tx.query_one("SELECT 1 AS one FROM residents WHERE resident_code = ?",
-                             (notice.resident_code,))
-        state: Outcome = "accepted" if known else "unmatched"
-        _insert(tx, notice, payload, state, received,
-                None if known else "no resident with this resident code")
-        return IntakeResult(line, state, notice.source.value, notice.id,
-                            None if known else "no resident with this resident code")
+
+NO_RESIDENT = "no resident with this resident code"
 
 
-def _insert(tx: Transaction, notice: Notice, payload: str, state: str, received: str,
-            reason: str | None) -> None:
-    tx.execute(
-        "INSERT INTO notices (source, id, kind, resident_code, effective_date, received_at,"
-        " payload, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (notice.source.value, notice.id, notice.kind.value, notice.resident_code,
-         notice.effective_date.isoformat(), received, payload, state, reason),
-    )
+def _stored_payloads(tx: Transaction, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The payloads already stored under these (source, id), in set queries."""
+    by_source: dict[str, set[str]] = {}
+    for source, nid in keys:
+        by_source.setdefault(source, set()).add(nid)
+    out: dict[tuple[str, str], str] = {}
+    for source, id_set in by_source.items():
+        ids = sorted(id_set)
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            for row in tx.query("SELECT id, payload FROM notices WHERE source = ? AND id IN"
+                                f" ({', '.join('?' * len(part))})", (source, *part)):
+                out[(source, row["id"])] = row["payload"]
+    return out
 
 
-def _reject(tx: Transaction, line: int, raw: str | bytes, text: str, reason: str,
-            received: str, source: str | None, nid: str | None) -> IntakeResult:
+def _known_residents(tx: Transaction, codes: list[str]) -> set[str]:
+    wanted = sorted(set(codes))
+    known: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        part = wanted[i:i + 500]
+        known.update(row["resident_code"] for row in tx.query(
+            "SELECT resident_code FROM residents WHERE resident_code IN"
+            f" ({', '.join('?' * len(part))})", tuple(part)))
+    return known
+
+
+def _rejected(rejects: list[tuple[Any, ...]], line: int, raw: str | bytes, text: str,
+              reason: str, received: str, source: str | None, nid: str | None) -> IntakeResult:
+    """Queue the raw text for storing as rejected (with the reason) and say so."""
     stored_as = rejected_id(raw)
-    tx.execute(
-        "INSERT INTO notices (source, id, received_at, payload, state, reason)"
-        " VALUES (?, ?, ?, ?, 'rejected', ?) ON CONFLICT (source, id) DO NOTHING",
-        (REJECTED_SOURCE, stored_as, received, text, reason),
-    )
+    rejects.append((REJECTED_SOURCE, stored_as, received, text, reason))
     return IntakeResult(line, "rejected", source, nid, reason, stored_as)
 
 

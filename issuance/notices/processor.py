@@ -7,9 +7,10 @@
    cursor on the `notices_due` index; batches grow from 1 to `batch` (default 5,000), so
    a lone notice is applied at once and a backlog in large batches;
 3. for each batch: one set query for the residents; then ONE certificate-store
-   transaction reads the holders' certificates, asks `rules.decide` for each notice in
-   order and revokes (revoking an already revoked certificate is a no-op); then ONE
-   issuance transaction reads the batch's residents and fact dates once, records every
+   transaction reads the holders' certificates (one set query per 500 holders), asks
+   `rules.decide` for each notice in order and revokes them all with `revoke_many` (set
+   queries; revoking an already revoked certificate is a no-op); then ONE issuance
+   transaction reads the batch's residents, fact dates and applications once, records every
    effect, updates the registry view and the cards, writes the residents and fact dates
    once, and marks the notices applied (set-based writes: executemany).
 
@@ -40,8 +41,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from issuance.applications.rules import CARD_IN_HAND, IN_PROGRESS, State
-from issuance.applications.store import applications_of, set_state
-from issuance.notices.certificates import CertificateGateway
+from issuance.applications.store import Application, applications_of_many, set_state
+from issuance.notices.certificates import CertificateGateway, Reason
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import EMIGRATIONS, FACT_CHANGES, Kind, Notice, notice_from_stored
 from issuance.notices.rules import CardAction, Decision, decide
@@ -50,7 +51,7 @@ from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 # the registry's own row mapping, so a batch reads its residents in one set query
 from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
 from issuance.registry.store import _from_row as _resident_from_row
-from issuance.registry.store import put_residents
+from issuance.registry.store import update_residents
 from issuance.storage import Database, SqliteDatabase, Transaction
 
 JST = timezone(timedelta(hours=9), "JST")
@@ -192,8 +193,8 @@ class NoticeProcessor:
         if not matched:
             return
         now = self.clock()
-        plans: list[tuple[Notice, Decision, list[_Effect]]] = []
-        changed_count = 0
+        decided: list[tuple[Notice, Decision, str]] = []
+        wanted: list[tuple[int, Reason, str, datetime]] = []
         with self.certificates.transaction():
             held_by = self.certificates.certificates_of_many(
                 sorted({n.resident_code for n in matched}))
@@ -206,40 +207,52 @@ class NoticeProcessor:
                                   status=None, certificates=held)
                 cause = cause_of(notice)
                 issued = {c.serial: c.issued_at for c in held}
-                effects: list[_Effect] = []
                 for rev in decision.revocations:
                     at = now
                     if rev.as_of_effective_date:
                         start = datetime.combine(notice.effective_date, time(0),
                                                  JST).astimezone(UTC)
                         at = min(now, max(start, issued[rev.serial]))
-                    changed = self.certificates.revoke(rev.serial, reason=rev.reason,
-                                                       cause=cause, at=at)
-                    changed_count += changed
-                    mine = changed or self.certificates.current(rev.serial).cause == cause
-                    outcome = "revoked" if mine else "already_revoked"
-                    if mine:
-                        report.revoked += 1
-                    else:
-                        report.already_revoked += 1
-                    effects.append((f"certificate:{rev.serial:x}",
-                                    f"revoke_{rev.certificate.value}", format(rev.serial, "x"),
-                                    rev.reason.value, outcome))
-                for serial in decision.kept:
-                    report.kept += 1
-                    effects.append((f"certificate:{serial:x}", "keep", format(serial, "x"),
-                                    None, "kept"))
-                plans.append((notice, decision, effects))
-        for _ in range(changed_count):  # the store has committed these
+                    wanted.append((rev.serial, rev.reason, cause, at))
+                decided.append((notice, decision, cause))
+            changed = self.certificates.revoke_many(wanted)
+        for _ in range(sum(changed)):  # the store has committed these
             self._revocations += 1
             if self.on_revoked is not None:
                 self.on_revoked(self._revocations)
+        # a revocation is this notice's when it made it, or when the certificate's cause
+        # (before the batch, or set by an earlier notice of the batch) is this notice
+        cause_now = {c.serial: c.cause for held in held_by.values() for c in held}
+        plans: list[tuple[Notice, Decision, list[_Effect]]] = []
+        k = 0
+        for notice, decision, cause in decided:
+            effects: list[_Effect] = []
+            for rev in decision.revocations:
+                if changed[k]:
+                    cause_now[rev.serial] = cause
+                k += 1
+                if cause_now.get(rev.serial) == cause:
+                    report.revoked += 1
+                    outcome = "revoked"
+                else:
+                    report.already_revoked += 1
+                    outcome = "already_revoked"
+                effects.append((f"certificate:{rev.serial:x}",
+                                f"revoke_{rev.certificate.value}", format(rev.serial, "x"),
+                                rev.reason.value, outcome))
+            for serial in decision.kept:
+                report.kept += 1
+                effects.append((f"certificate:{serial:x}", "keep", format(serial, "x"),
+                                None, "kept"))
+            plans.append((notice, decision, effects))
         stamp = now.astimezone(UTC).isoformat(timespec="microseconds")
         applied: list[tuple[Notice, Decision]] = []
         with self.db.transaction() as tx:
             tx.lock("mynacard.notices.apply")
             states = _states(tx, [(n.source.value, n.id) for n, _d, _e in plans])
             batch = _BatchView.load(tx, sorted({n.resident_code for n, _d, _e in plans}))
+            apps = applications_of_many(tx, sorted({n.resident_code for n, d, _e in plans
+                                                    if d.card is not CardAction.NONE}))
             rows: list[tuple[Any, ...]] = []
             marks: list[tuple[Any, ...]] = []
             for notice, decision, effects in plans:
@@ -249,7 +262,7 @@ class NoticeProcessor:
                 states[key] = "applied"  # a duplicate in the same batch is applied once
                 effects = list(effects)
                 effects.extend(self._update_registry(notice, decision, batch))
-                cards = self._update_card(tx, notice, decision)
+                cards = self._update_card(tx, notice, decision, apps)
                 report.cards += len(cards)
                 effects.extend(cards)
                 rows.extend((notice.source.value, notice.id, target, action, serial, reason,
@@ -303,21 +316,26 @@ class NoticeProcessor:
             batch.put(updated)
         return effects
 
-    def _update_card(self, tx: Transaction, notice: Notice,
-                     decision: Decision) -> list[tuple[str, str, str | None, str | None, str]]:
+    def _update_card(self, tx: Transaction, notice: Notice, decision: Decision,
+                     apps: dict[str, list[Application]]) -> list[_Effect]:
+        """Abolish the cards in hand and cancel the applications in progress; `apps`
+        (the batch's applications, read once) follows the changes made here."""
         if decision.card is CardAction.NONE:
             return []
-        effects: list[tuple[str, str, str | None, str | None, str]] = []
+        effects: list[_Effect] = []
         now = self.clock().astimezone(UTC).isoformat()
-        for app in applications_of(tx, notice.resident_code):
+        mine = apps.get(notice.resident_code, [])
+        for i, app in enumerate(list(mine)):
             if app.applied_on > notice.effective_date and notice.kind is not Kind.DEATH:
                 continue  # a card applied for after the event (e.g. after returning)
             if app.state in CARD_IN_HAND:
                 set_state(tx, app.id, State.ABOLISHED, now=now)
+                mine[i] = replace(app, state=State.ABOLISHED)
                 effects.append((f"application:{app.id}", f"card_{decision.card.value}", None,
                                 None, "abolished"))
             elif app.state in IN_PROGRESS:
                 set_state(tx, app.id, State.CANCELLED, now=now)
+                mine[i] = replace(app, state=State.CANCELLED)
                 effects.append((f"application:{app.id}", "cancel_application", None, None,
                                 "cancelled"))
         return effects
@@ -345,6 +363,7 @@ class _BatchView:
     def __init__(self, residents: dict[str, Resident], facts: dict[tuple[str, str],
                  tuple[str, str, str]]) -> None:
         self.residents = residents
+        self._loaded = dict(residents)
         self.facts = facts
         self._dirty_residents: dict[str, Resident] = {}
         self._dirty_facts: dict[tuple[str, str], tuple[str, str, str]] = {}
@@ -389,7 +408,8 @@ class _BatchView:
                 " notice_id = excluded.notice_id",
                 [(code, fact, *mine) for (code, fact), mine in self._dirty_facts.items()])
         if self._dirty_residents:
-            put_residents(tx, list(self._dirty_residents.values()))
+            update_residents(tx, [(self._loaded[code], r)
+                                  for code, r in self._dirty_residents.items()])
 
 
 def _with_fact(resident: Resident, fact: str, value: Any) -> Resident:

@@ -13,6 +13,8 @@ from pki.store.records import (
     REASONS_BY_CODE,
     CertificateRecord,
     CertStatus,
+    HolderCertificate,
+    Revocation,
     RevokedEntry,
     StatusInfo,
 )
@@ -23,7 +25,9 @@ __all__ = [
     "CertStatus",
     "CertificateRecord",
     "CertificateStore",
+    "HolderCertificate",
     "ReadOnlyStore",
+    "Revocation",
     "RevokedEntry",
     "StatusInfo",
     "is_postgres_url",

@@ -22,7 +22,7 @@ import importlib.resources
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -35,6 +35,8 @@ from pki.store.records import (
     REASONS_BY_CODE,
     CertificateRecord,
     CertStatus,
+    HolderCertificate,
+    Revocation,
     RevokedEntry,
     StatusInfo,
     epoch,
@@ -48,6 +50,7 @@ _COLUMNS = ("serial, hierarchy, profile, holder_id, shard, issued_at, not_before
             "status, reason, revoked_at, cause, successor, status_version, der")
 
 
+_IN_CHUNK = 500  # values per `IN (...)` list in set queries
 _CACHE_KIB = 131_072  # SQLite page cache per connection: 128 MiB
 _MMAP_BYTES = 1 << 30  # reads through mmap, up to 1 GiB of the file
 _AUTOCHECKPOINT_PAGES = 16384
@@ -243,6 +246,17 @@ class ReadOnlyStore:
                 raise StoreError(f"certificate store: {exc}".splitlines()[0]) from exc
             raise
 
+    def _executemany(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        db = self._db
+        try:
+            db.conn.cursor().executemany(db.q(sql), rows)
+        except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
+            raise StoreError(f"certificate store: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg"):
+                raise StoreError(f"certificate store: {exc}".splitlines()[0]) from exc
+            raise
+
     def _fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         with self._db.lock:
             return self._execute(sql, params).fetchone()
@@ -296,6 +310,26 @@ class ReadOnlyStore:
             f"SELECT {_COLUMNS} FROM certificates WHERE holder_id = ? ORDER BY issued_at, serial",
             (holder_id,))
         return [_record(r) for r in rows]
+
+    def by_holders(self, holder_ids: Sequence[str]) -> dict[str, list[HolderCertificate]]:
+        """The certificates of many holders, without their DER, in set queries (one per
+        500 holders): what revoking by notice needs. Each holder's list is in issuance
+        order; a holder without certificates has an empty list."""
+        out: dict[str, list[HolderCertificate]] = {h: [] for h in holder_ids}
+        wanted = sorted(out)
+        for i in range(0, len(wanted), _IN_CHUNK):
+            part = tuple(wanted[i:i + _IN_CHUNK])
+            rows = self._fetchall(
+                "SELECT serial, holder_id, profile, issued_at, status, cause FROM certificates"
+                f" WHERE holder_id IN ({', '.join('?' * len(part))})", part)
+            for serial, holder, profile, issued_at, status, cause in rows:
+                out[holder].append(HolderCertificate(
+                    serial=int(serial, 16), holder_id=holder, profile=profile,
+                    issued_at=to_datetime(issued_at), status=CertStatus(status), cause=cause))
+        for held in out.values():
+            if len(held) > 1:
+                held.sort(key=lambda c: (c.issued_at, c.serial))
+        return out
 
     def revoked_in_shard(self, hierarchy: str, shard: int, *,
                          unexpired_at: dt.datetime | None = None) -> list[RevokedEntry]:
@@ -404,6 +438,51 @@ class CertificateStore(ReadOnlyStore):
             raise ValueError(f"{reason.value} is not a revocation reason; use hold()")
         return self._change(serial, CertStatus.REVOKED, REASON_CODES[reason], cause, at,
                             ("good", "hold"))
+
+    def revoke_many(self, revocations: Sequence[Revocation]) -> list[bool]:
+        """Revoke many certificates in one transaction, with set queries: the same as
+        calling `revoke` for each in order (a serial revoked earlier in the list, or
+        before, is not changed again). Returns, per revocation, whether it changed the
+        status. An unknown serial raises UnknownCertificateError and changes nothing."""
+        items = list(revocations)
+        for r in items:
+            if not isinstance(r, Revocation):
+                raise TypeError("revocations must be pki.store.Revocation values")
+            if r.reason in (x509.ReasonFlags.certificate_hold, x509.ReasonFlags.remove_from_crl):
+                raise ValueError(f"{r.reason.value} is not a revocation reason; use hold()")
+        if not items:
+            return []
+        texts = sorted({serial_to_text(r.serial) for r in items})
+        # PostgreSQL: lock the rows, so the statuses read are the ones the updates change
+        lock = " FOR UPDATE" if self._db.postgres else ""
+        changed: list[bool] = []
+        with self.transaction():
+            status: dict[str, str] = {}
+            for i in range(0, len(texts), _IN_CHUNK):
+                part = tuple(texts[i:i + _IN_CHUNK])
+                for serial, st in self._execute(
+                        "SELECT serial, status FROM certificates WHERE serial IN"
+                        f" ({', '.join('?' * len(part))}){lock}", part).fetchall():
+                    status[serial] = st
+            unknown = [t for t in texts if t not in status]
+            if unknown:
+                raise UnknownCertificateError(f"no certificate with serial {unknown[0]}")
+            updates: list[tuple[Any, ...]] = []
+            for r in items:
+                text = serial_to_text(r.serial)
+                if status[text] in ("good", "hold"):
+                    status[text] = "revoked"
+                    at = epoch(r.at)
+                    updates.append(("revoked", REASON_CODES[r.reason], at, r.cause, at, text))
+                    changed.append(True)
+                else:
+                    changed.append(False)
+            updates.sort(key=lambda u: u[-1])  # in key order: neighbouring pages together
+            self._executemany(
+                "UPDATE certificates SET status = ?, reason = ?, revoked_at = ?, cause = ?,"
+                " status_version = status_version + 1, updated_at = ? WHERE serial = ?",
+                updates)
+        return changed
 
     def hold(self, serial: int, *, cause: str | None = None, at: dt.datetime) -> bool:
         """Put a good certificate on hold (一時保留). False when it was not good."""

@@ -90,6 +90,28 @@ class CertificateRecord:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class HolderCertificate:
+    """A certificate of a holder without its DER: what revocation by notice needs."""
+
+    serial: int
+    holder_id: str
+    profile: str
+    issued_at: dt.datetime
+    status: CertStatus
+    cause: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Revocation:
+    """One revocation of `CertificateStore.revoke_many`."""
+
+    serial: int
+    reason: x509.ReasonFlags
+    cause: str | None
+    at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class RevokedEntry:
     """One line of a CRL."""
 

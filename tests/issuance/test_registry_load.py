@@ -215,3 +215,30 @@ def test_generator_is_deterministic_and_realistic() -> None:
     assert any(p.adult_ward for p in people)
     assert len({p.resident_code for p in people}) == len({p.my_number for p in people}) == 3000
     assert all(p.name_kana for p in people if p.nationality.value == "japanese")
+
+
+def test_update_residents_writes_only_what_changed(db: Database) -> None:
+    from dataclasses import replace
+
+    from issuance.registry.model import FuhyoEntry
+    from issuance.registry.store import get_resident, put_residents, update_residents
+
+    home, abroad = resident(), emigrant()
+    with db.transaction() as tx:
+        put_residents(tx, [home, abroad])
+    moved = replace(home, address="大阪府大阪市北区梅田1丁目1番1号", name="佐藤 太郎")
+    emigrated = replace(home, status=ResidentStatus.EMIGRATED, status_date=date(2026, 6, 1),
+                        fuhyo=FuhyoEntry("131016", "フランス パリ", True))
+    returned = replace(abroad, status=ResidentStatus.RESIDENT, fuhyo=None)
+    with db.transaction() as tx:
+        assert update_residents(tx, [(home, moved), (abroad, returned), (home, home)]) == 2
+        assert get_resident(tx, home.resident_code) == moved
+        assert get_resident(tx, abroad.resident_code) == returned
+        # a second change of the same resident in one call builds on the first
+        assert update_residents(tx, [(moved, replace(emigrated, name=moved.name,
+                                                     address=moved.address))]) == 1
+        got = get_resident(tx, home.resident_code)
+        assert got is not None and got.fuhyo == emigrated.fuhyo
+        assert (got.name, got.status) == (moved.name, ResidentStatus.EMIGRATED)
+        with pytest.raises(ValueError):
+            update_residents(tx, [(home, abroad)])

@@ -106,3 +106,20 @@ def test_accepted_notices_survive_closing_the_database(db_url: str) -> None:
         assert report.counts["accepted"] == 1200
     with open_database(db_url) as second:
         assert notice_counts(second)["waiting"] == 1200
+
+
+def test_one_batch_sees_its_own_earlier_lines(db: Database) -> None:
+    person, stranger = resident(), resident()
+    ResidentStore(db).put(person)
+    first = line(notice("death", person.resident_code, nid="S-1"))
+    clash = line(notice("record_deleted", person.resident_code, nid="S-1"))
+    lines = [first, first, clash, line(notice("death", stranger.resident_code, nid="S-2")),
+             "{broken", "{broken"]
+    report = NoticeIntake(db, batch=100).accept_lines(lines)  # all in one transaction
+    assert [(p.line, p.outcome) for p in report.problems] == [
+        (2, "duplicate"), (3, "rejected"), (4, "unmatched"), (5, "rejected"), (6, "rejected")]
+    assert "different notice" in (report.problems[1].reason or "")
+    assert notice_state(db, "juki", "S-1") == "accepted"
+    assert [r["raw"] for r in problem_notices(db)["rejected"]] == [clash, "{broken"]
+    assert notice_counts(db) == {"arrived": 4, "applied": 0, "waiting": 1, "unmatched": 1,
+                                 "rejected": 2}

@@ -291,3 +291,29 @@ def test_certificate_revoked_earlier_for_another_cause_keeps_its_reason(
     outcomes = {e["serial"]: e["outcome"] for e in effects_of(db, "juki", n["id"])
                 if e["serial"]}
     assert outcomes == {format(sign, "x"): "already_revoked", format(auth, "x"): "revoked"}
+
+
+def test_notices_of_one_batch_see_each_others_revocations(
+        db: Database, certs: CertificateGateway, store: CertificateStore) -> None:
+    # batches grow 1, 2, ...: the first notice goes alone, the next two share a batch
+    other, person = resident(), resident()
+    ResidentStore(db).put(other)
+    ResidentStore(db).put(person)
+    issue_pair(store, other.resident_code)
+    sign, auth = issue_pair(store, person.resident_code)
+    first = notice("name_change", other.resident_code, effective_date="2026-05-01",
+                   facts={"name": "佐藤 花子"})
+    death = notice("death", person.resident_code, effective_date="2026-06-01", nid="d")
+    deleted = notice("record_deleted", person.resident_code, effective_date="2026-06-02",
+                     nid="x")
+    report = ingest(db, certs, deleted, death, first)
+    assert (report.applied, report.revoked, report.already_revoked) == (3, 3, 2)
+    for serial in (sign, auth):
+        assert status(store, serial) == ("revoked", x509.ReasonFlags.cessation_of_operation,
+                                         "notice:juki:d")
+        assert store.get(serial).status_version == 1  # revoked once, not twice
+    outcome = {(nid, e["serial"]): e["outcome"] for nid in ("d", "x")
+               for e in effects_of(db, "juki", nid) if e["serial"]}
+    assert outcome == {("d", format(sign, "x")): "revoked", ("d", format(auth, "x")): "revoked",
+                       ("x", format(sign, "x")): "already_revoked",
+                       ("x", format(auth, "x")): "already_revoked"}

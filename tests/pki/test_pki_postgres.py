@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
+from store_checks import check_revoke_many_is_revoke_in_order, three_certificates
 
 from pki.ca import IssuingCA
 from pki.crl import CrlPublisher
@@ -100,6 +101,14 @@ def test_migrations_and_status_on_postgres(pg_url, km, session_ca, clock, holder
     assert store.count() == 2
     assert [store.next_crl_number("sign", 1) for _ in range(3)] == [1, 2, 3]
     store.close()
+
+
+def test_revoke_many_and_by_holders_on_postgres(pg_url, km, session_ca, clock, holder_key,
+                                                adult) -> None:
+    with open_store(pg_url) as store:
+        ca = IssuingCA(key_source=km, ca=session_ca, store=store, clock=clock)
+        a, b, c = three_certificates(ca, holder_key, adult, clock)
+        check_revoke_many_is_revoke_in_order(store, a, b, c, clock)
 
 
 def test_readonly_on_postgres_refuses_writes(pg_url) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from store_checks import check_revoke_many_is_revoke_in_order, three_certificates
 
 from pki.errors import ReadOnlyStoreError, StoreError, UnknownCertificateError
 from pki.store import CertStatus, migrations, open_readonly_store, open_store
@@ -111,3 +112,18 @@ def test_duplicate_serial_rejected(issuing, holder_key, adult, store, clock) -> 
     with pytest.raises(StoreError):
         store.add(a.certificate, hierarchy="auth", profile="user-authentication",
                   holder_id="R1", shard=a.shard, issued_at=clock.now)
+
+
+def test_revoke_many_is_revoke_in_order(issuing, holder_key, adult, store, clock) -> None:
+    a, b, c = three_certificates(issuing, holder_key, adult, clock)
+    check_revoke_many_is_revoke_in_order(store, a, b, c, clock)
+
+
+def test_by_holders_pages_through_long_lists(store) -> None:
+    from pki.bench_support import seed_certificates
+
+    serials = seed_certificates(store, count=1200, hierarchy="auth", batch=400)
+    holders = [f"seed-{s:x}" for s in serials] + ["nobody"]
+    held_by = store.by_holders(holders)
+    assert len(held_by) == 1201 and held_by["nobody"] == []
+    assert all([h.serial for h in held_by[f"seed-{s:x}"]] == [s] for s in serials)
