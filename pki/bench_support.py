@@ -106,6 +106,28 @@ def issuance_rate(ca: IssuingCA, *, n: int = 200, public_key: rsa.RSAPublicKey |
     return _threaded_rate(work, n, threads)
 
 
+def pipelined_issuance_rate(ca: IssuingCA, *, n: int = 200,
+                            public_key: rsa.RSAPublicKey | None = None,
+                            card_expiry: dt.date = dt.date(2040, 1, 1),
+                            parallel: int = 1, commit_every: int = 64) -> float:
+    """User-authentication certificates issued per second by `IssuingCA.issue_many`
+    (`parallel` HSM signing threads, this thread building and recording)."""
+    from pki.ca import CertificateRequest
+    from pki.profiles import Profile
+
+    key = public_key or rsa.generate_private_key(
+        public_exponent=65537, key_size=2048).public_key()
+    requests = [CertificateRequest(profile=Profile.USER_AUTHENTICATION, public_key=key,
+                                   identity=BENCH_IDENTITY, holder_id=f"pipe-{i}",
+                                   card_expiry=card_expiry) for i in range(n)]
+    t = time.perf_counter()
+    issued = ca.issue_many(requests, parallel=parallel, commit_every=commit_every)
+    elapsed = time.perf_counter() - t
+    if len(issued) != n:
+        raise RuntimeError(f"issue_many returned {len(issued)} of {n}")
+    return n / elapsed
+
+
 def ocsp_requests(certs: Sequence[x509.Certificate], issuer: x509.Certificate, *,
                   nonce: bool = False) -> list[bytes]:
     """DER OCSP requests (SHA-1 CertID, as openssl sends) for `certs`."""

@@ -9,16 +9,19 @@ The CA directory holds only public material: the certificates (PEM and DER) and
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import json
 import os
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     PublicKeyTypes,
@@ -34,6 +37,7 @@ from pki.profiles import (
     Profile,
     SigningCertificateBuilder,
     UserAuthenticationCertificateBuilder,
+    assemble_rsa_sha256,
 )
 from pki.store import CertificateStore
 
@@ -249,6 +253,24 @@ class IssuedCertificate:
     shard: int
 
 
+@dataclasses.dataclass(frozen=True)
+class CertificateRequest:
+    """One certificate for `IssuingCA.issue_many`: the arguments of `issue_signing` or
+    `issue_user_authentication` (no `replaces`: a replacement is issued on its own)."""
+
+    profile: Profile
+    public_key: rsa.RSAPublicKey
+    identity: Identity
+    holder_id: str
+    card_expiry: dt.date
+    renewing: dt.datetime | None = None
+    user_certificate_not_after: dt.datetime | None = None  # signing only
+    adult_ward: bool = False  # signing only
+
+
+_Builder = SigningCertificateBuilder | UserAuthenticationCertificateBuilder
+
+
 class IssuingCA:
     """Issues both profiles and records each certificate in the store, in one transaction.
 
@@ -318,28 +340,142 @@ class IssuingCA:
             b = b.renewing(renewing)
         return self._issue(b, holder_id=holder_id, replaces=replaces)
 
+    def issue_many(self, requests: Iterable[CertificateRequest], *, parallel: int = 1,
+                   commit_every: int = 64) -> list[IssuedCertificate]:
+        """Issue many certificates, pipelined: `parallel` threads sign in the HSM (each
+        on its own session) while this thread builds the next certificates and records
+        the signed ones, so the HSM never waits for Python or the database.
+
+        Every request is checked first (a signing certificate for a holder under 15
+        fails the call before anything is signed). Certificates are recorded in
+        transactions of up to `commit_every`, in request order, and returned only once
+        all are recorded; a card's two certificates issued together (commit_every >= 2)
+        are recorded together or not at all. If the HSM or the store fails midway, the
+        error is raised; the certificates of transactions already committed stay
+        recorded (valid, findable by holder), and nothing signed but unrecorded exists
+        anywhere else, as it was never returned."""
+        if parallel < 1 or commit_every < 1:
+            raise ValueError("parallel and commit_every must be at least 1")
+        now = self._clock()
+        builders: list[tuple[str, _Builder]] = []
+        for r in requests:
+            b = self._builder(r)
+            b.check(now)
+            builders.append((r.holder_id, b))
+        if not builders:
+            return []
+        done: list[IssuedCertificate] = []
+        staged: list[tuple[str, _Builder, int, int, bytes]] = []
+        pending: collections.deque[tuple[str, _Builder, int, int, bytes, Future[bytes]]] = \
+            collections.deque()
+        todo = iter(builders)
+        with ThreadPoolExecutor(max_workers=parallel,
+                                thread_name_prefix="ca-hsm-sign") as pool:
+            def submit() -> bool:
+                item = next(todo, None)
+                if item is None:
+                    return False
+                holder, b = item
+                serial, shard, tbs = self._tbs(b, now)
+                signer = self._rsa_signer(b.profile.hierarchy)
+                pending.append((holder, b, serial, shard, tbs, pool.submit(
+                    signer.sign, tbs, padding.PKCS1v15(), hashes.SHA256())))
+                return True
+
+            # keep every signing thread busy, and one more certificate ready behind them
+            while len(pending) <= parallel and submit():
+                pass
+            while pending:
+                holder, b, serial, shard, tbs, signed = pending.popleft()
+                staged.append((holder, b, serial, shard,
+                               assemble_rsa_sha256(tbs, signed.result())))
+                submit()
+                if len(staged) >= commit_every or not pending:
+                    done.extend(self._record(staged, now))
+                    staged = []
+        return done
+
+    def _rsa_signer(self, h: Hierarchy) -> rsa.RSAPrivateKey:
+        signer = self._signers[h]
+        if not isinstance(signer, rsa.RSAPrivateKey):  # every JPKI root is RSA (init_ca)
+            raise CAError(f"the {h.value} root key is not an RSA key")
+        return signer
+
+    def _builder(self, r: CertificateRequest) -> _Builder:
+        if not isinstance(r, CertificateRequest):
+            raise TypeError("requests must be pki.ca.CertificateRequest values")
+        if not isinstance(r.holder_id, str) or not r.holder_id:
+            raise ValueError("holder_id must be a non-empty str")
+        b: _Builder
+        if r.profile is Profile.SIGNING:
+            sb = SigningCertificateBuilder().public_key(r.public_key).identity(r.identity)
+            sb = sb.adult_ward(r.adult_ward).card_expiry(r.card_expiry)
+            if r.user_certificate_not_after is not None:
+                sb = sb.user_certificate_not_after(r.user_certificate_not_after)
+            b = sb
+        elif r.profile is Profile.USER_AUTHENTICATION:
+            if r.adult_ward or r.user_certificate_not_after is not None:
+                raise ValueError("adult_ward and user_certificate_not_after are for signing"
+                                 " certificates")
+            b = UserAuthenticationCertificateBuilder().public_key(r.public_key)
+            b = b.identity(r.identity).card_expiry(r.card_expiry)
+        else:
+            raise TypeError("profile must be a pki.profiles.Profile")
+        if r.renewing is not None:
+            b = b.renewing(r.renewing)
+        return b
+
+    def _tbs(self, builder: _Builder, now: dt.datetime) -> tuple[int, int, bytes]:
+        """A fresh serial, its shard, and the TBSCertificate with them."""
+        h = builder.profile.hierarchy
+        serial = _serial()
+        shard = self._config.shard_of(serial)
+        tbs = (builder.serial_number(serial)
+               .distribution(crl_url=self._crl_urls[(h, shard)], ocsp_url=self._config.ocsp_url)
+               .tbs_der(issuer=self._config.hierarchies[h].root_cert, now=now))
+        return serial, shard, tbs
+
+    def _record(self, staged: list[tuple[str, _Builder, int, int, bytes]],
+                now: dt.datetime) -> list[IssuedCertificate]:
+        """Record signed certificates in one transaction (a taken serial: signed again
+        under a new one, in this thread)."""
+        out: list[IssuedCertificate] = []
+        store = self._store
+        with store.transaction():
+            for holder, b, serial, shard, der in staged:
+                h, profile = b.profile.hierarchy, b.profile
+                for _ in range(100):
+                    cert = x509.load_der_x509_certificate(der)
+                    if store.add_if_absent(cert, hierarchy=h.value, profile=profile.value,
+                                           holder_id=holder, shard=shard,
+                                           issued_at=now, der=der):
+                        break
+                    serial, shard, tbs = self._tbs(b, now)
+                    der = assemble_rsa_sha256(tbs, self._rsa_signer(h).sign(
+                        tbs, padding.PKCS1v15(), hashes.SHA256()))
+                else:  # pragma: no cover
+                    raise CAError("could not find an unused serial number")
+                out.append(IssuedCertificate(cert, serial, h, profile, shard))
+        return out
+
     def _issue(self, builder: SigningCertificateBuilder | UserAuthenticationCertificateBuilder,
                *, holder_id: str, replaces: int | None) -> IssuedCertificate:
         if not isinstance(holder_id, str) or not holder_id:
             raise ValueError("holder_id must be a non-empty str")
         profile: Profile = builder.profile
         h = profile.hierarchy
-        hc = self._config.hierarchies[h]
         if replaces is not None:
             # a stored certificate's hierarchy never changes: checked before signing
             old = self._store.get(replaces)
             if old.hierarchy != h.value:
                 raise CAError("a certificate can only replace one of the same hierarchy")
         now = self._clock()
-        signer = self._signers[h]
+        signer = self._rsa_signer(h)
         store = self._store
         for _ in range(100):
-            serial = _serial()
-            shard = self._config.shard_of(serial)
-            cert, der = (builder.serial_number(serial)
-                         .distribution(crl_url=self._crl_urls[(h, shard)],
-                                       ocsp_url=self._config.ocsp_url)
-                         .build_der(issuer=hc.root_cert, signer=signer, now=now))
+            serial, shard, tbs = self._tbs(builder, now)
+            der = assemble_rsa_sha256(tbs, signer.sign(tbs, padding.PKCS1v15(), hashes.SHA256()))
+            cert = x509.load_der_x509_certificate(der)
             if replaces is None:
                 # one INSERT is one transaction (autocommit): no BEGIN/COMMIT round trips
                 if not store.add_if_absent(cert, hierarchy=h.value, profile=profile.value,

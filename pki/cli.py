@@ -168,6 +168,68 @@ def _ca_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ca_issue_batch(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from pki.ca import CertificateRequest, IssuingCA
+    from pki.identity import Identity
+    from pki.profiles import Profile
+    from pki.store import open_store
+
+    if args.parallel < 1:
+        raise PkiError("--parallel must be at least 1")
+    requests: list[CertificateRequest] = []
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PkiError(f"cannot read {args.file}: {exc}") from exc
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            pub = serialization.load_pem_public_key(item["public_key"].encode("ascii"))
+            if not isinstance(pub, rsa.RSAPublicKey):
+                raise ValueError("public_key is not an RSA key")
+            requests.append(CertificateRequest(
+                profile=Profile(item["profile"]), public_key=pub,
+                identity=Identity.from_json(item["identity"]), holder_id=str(item["holder_id"]),
+                card_expiry=dt.date.fromisoformat(item["card_expiry"])))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise PkiError(f"{args.file} line {number}: {type(exc).__name__}: {exc}"
+                           " (nothing was issued)") from None
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with _key_manager(args) as km, open_store(_db(args)) as store:
+        ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
+        issued = []
+        step = 1000  # progress on stderr per thousand; each chunk is its own call
+        for start in range(0, len(requests), step):
+            issued += ca.issue_many(requests[start:start + step], parallel=args.parallel)
+            if len(requests) > step:
+                print(f"issued {len(issued):,} of {len(requests):,}", file=sys.stderr)
+    rows = []
+    for r, c in zip(requests, issued, strict=True):
+        path = None
+        if out_dir is not None:
+            path = out_dir / f"{c.serial:x}.pem"
+            path.write_bytes(c.certificate.public_bytes(serialization.Encoding.PEM))
+        rows.append({"serial": format(c.serial, "x"), "profile": c.profile.value,
+                     "holder_id": r.holder_id, "shard": c.shard,
+                     "not_after": c.certificate.not_valid_after_utc.isoformat(),
+                     "out": str(path) if path else None})
+    if args.json:
+        _print_json({"issued": rows})
+    else:
+        for row in rows:
+            print(f"{row['serial']}  {row['profile']:<20} {row['holder_id']}"
+                  + (f"  -> {row['out']}" if row["out"] else ""))
+        print(f"issued {len(rows)} certificates", file=sys.stderr)
+    return 0
+
+
 def _parse_serial(text: str) -> int:
     try:
         return int(text.replace(":", ""), 16)
@@ -436,6 +498,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="write the certificate (PEM) here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_guarded(_ca_issue))
+
+    p = ca_sub.add_parser(
+        "issue-batch", help="issue many certificates from a JSON Lines file, pipelined",
+        description="Issue a certificate for each line of FILE, as a card factory does for a "
+                    "batch of cards whose keys were generated on the cards. Each line: "
+                    '{"profile": "signing" | "user-authentication", "public_key": "<PEM>", '
+                    '"identity": {four facts, as for issue --identity}, "holder_id": "...", '
+                    '"card_expiry": "YYYY-MM-DD"}. Every line is checked first: one bad line '
+                    "(or a signing certificate for a holder under 15) issues nothing. The HSM "
+                    "signs the next certificates while the last ones are recorded.")
+    _add_hsm_options(p)
+    _add_db_option(p)
+    p.add_argument("file", metavar="FILE", help="JSON Lines, one certificate per line")
+    p.add_argument("--out-dir", metavar="DIR", help="write each certificate as DIR/<serial>.pem")
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="HSM signing threads (sessions); default 1")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_guarded(_ca_issue_batch))
 
     p = ca_sub.add_parser("revoke", help="revoke (or --hold) a certificate by serial")
     _add_db_option(p)

@@ -501,11 +501,18 @@ class _HolderCertificateBuilder:
 
     def _build_rsa_sha256(self, *, issuer: x509.Certificate, signer: rsa.RSAPrivateKey,
                           now: dt.datetime) -> bytes:
+        tbs = self.tbs_der(issuer=issuer, now=now)
+        return assemble_rsa_sha256(tbs, signer.sign(tbs, padding.PKCS1v15(), hashes.SHA256()))
+
+    def tbs_der(self, *, issuer: x509.Certificate, now: dt.datetime) -> bytes:
+        """The DER TBSCertificate for sha256WithRSAEncryption (to be signed by the issuer's
+        RSA key; `assemble_rsa_sha256` makes the certificate). Lets a caller sign in
+        another thread, e.g. while it builds the next certificate."""
         iv, not_before, not_after, extensions = self._fields(issuer, now)
         o = self._o
         assert o.public_key and o.serial_number
         serial = o.serial_number
-        tbs = _der.tlv(0x30, b"".join((
+        return _der.tlv(0x30, b"".join((
             _TBS_VERSION_3,
             _der.integer(serial),
             _SHA256_WITH_RSA,
@@ -515,8 +522,22 @@ class _HolderCertificateBuilder:
             o.public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
             _der.tlv(0xA3, _der.tlv(0x30, b"".join([e.der for e in extensions]))),
         )))
-        signature = signer.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
-        return _der.tlv(0x30, tbs + _SHA256_WITH_RSA + _der.tlv(0x03, b"\x00" + signature))
+
+    def check(self, now: dt.datetime) -> None:
+        """Raise what building at `now` would raise for the holder's options (a missing
+        key, identity or card expiry; a broken rule, such as a signing certificate for a
+        holder under 15) before the serial number and URLs are set, and sign nothing."""
+        missing = [f for f in ("public_key", "identity", "card_expiry")
+                   if getattr(self._o, f) is None]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
+        self._extra_checks(now)
+        self.validity(now)
+
+
+def assemble_rsa_sha256(tbs: bytes, signature: bytes) -> bytes:
+    """The DER certificate from a TBSCertificate and its PKCS#1 v1.5 SHA-256 signature."""
+    return _der.tlv(0x30, tbs + _SHA256_WITH_RSA + _der.tlv(0x03, b"\x00" + signature))
 
 
 class SigningCertificateBuilder(_HolderCertificateBuilder):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -225,3 +226,33 @@ def test_ocsp_serve_with_two_workers(home: Path) -> None:
             assert "Response verify OK" in res.stderr + res.stdout
     finally:
         next(server, None)
+
+
+def test_issue_batch_issues_every_line_or_none(home: Path, tmp_path: Path) -> None:
+    pub = (home / "holder.pub").read_text()
+    ident = json.loads((home / "id.json").read_text())
+    child = dict(ident, birth_date=(dt.date.today() - dt.timedelta(days=3650)).isoformat())
+    lines = [{"profile": "signing" if i % 2 else "user-authentication", "public_key": pub,
+              "identity": ident, "holder_id": f"BATCH{i}", "card_expiry": "2034-01-01"}
+             for i in range(5)]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(json.dumps(x) for x in [*lines, dict(lines[1], identity=child)]))
+    res = run(home, "ca", "issue-batch", *HSM, str(bad), "--json")
+    assert res.returncode == 1 and "under 15" in res.stderr and "Traceback" not in res.stderr
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(lines[0]) + "\n{not json\n")
+    res = run(home, "ca", "issue-batch", *HSM, str(broken))
+    assert res.returncode == 1 and "line 2" in res.stderr and "nothing was issued" in res.stderr
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    res = run(home, "ca", "issue-batch", *HSM, str(good), "--parallel", "2", "--out-dir",
+              str(tmp_path / "out"), "--json", check=True)
+    issued = json.loads(res.stdout)["issued"]
+    assert [r["holder_id"] for r in issued] == [f"BATCH{i}" for i in range(5)]
+    assert [r["profile"] for r in issued] == [x["profile"] for x in lines]
+    for r in issued:
+        cert = x509.load_pem_x509_certificate(Path(r["out"]).read_bytes())
+        assert format(cert.serial_number, "x") == r["serial"]
+        status = json.loads(run(home, "ca", "status", r["serial"], "--json",
+                                check=True).stdout)
+        assert status["holder_id"] == r["holder_id"] and status["status"] == "good"

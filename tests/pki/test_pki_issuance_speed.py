@@ -175,3 +175,76 @@ def test_signers_are_resolved_once(km, session_ca, store, clock) -> None:
     for t in threads:
         t.join()
     assert len(calls) == n == 2 and store.count() == 2
+
+
+def _requests(holder_key, adult, n: int):
+    from pki.ca import CertificateRequest
+    from pki.profiles import Profile
+
+    return [CertificateRequest(
+        profile=Profile.SIGNING if i % 3 == 0 else Profile.USER_AUTHENTICATION,
+        public_key=holder_key.public_key(), identity=adult, holder_id=f"B{i}",
+        card_expiry=dt.date(2035, 1, 1)) for i in range(n)]
+
+
+@pytest.mark.parametrize(("parallel", "commit_every"), [(1, 1), (2, 3), (3, 64)])
+def test_issue_many_is_pipelined_in_order_and_recorded(issuing, store, holder_key, adult,
+                                                       session_ca, parallel,
+                                                       commit_every) -> None:
+    requests = _requests(holder_key, adult, 8)
+    issued = issuing.issue_many(requests, parallel=parallel, commit_every=commit_every)
+    assert [c.profile for c in issued] == [r.profile for r in requests]
+    assert len({c.serial for c in issued}) == 8 and store.count() == 8
+    single = issuing.issue_user_authentication(public_key=holder_key.public_key(),
+                                               identity=adult, holder_id="S",
+                                               card_expiry=dt.date(2035, 1, 1))
+    for i, c in enumerate(issued):
+        rec = store.get(c.serial)
+        assert (rec.holder_id, rec.profile, rec.shard) == (f"B{i}", c.profile.value, c.shard)
+        assert rec.der == c.certificate.public_bytes(Encoding.DER)
+        assert c.certificate.serial_number == c.serial
+        c.certificate.verify_directly_issued_by(session_ca.hierarchies[c.hierarchy].root_cert)
+    # the same profile as one issued on its own: extensions and validity
+    auth = issued[1].certificate
+    assert [e.oid for e in auth.extensions] == [e.oid for e in single.certificate.extensions]
+    for oid in (x509.KeyUsage.oid, x509.CertificatePolicies.oid,
+                x509.SubjectKeyIdentifier.oid):
+        assert auth.extensions.get_extension_for_oid(oid) == \
+            single.certificate.extensions.get_extension_for_oid(oid)
+    assert auth.not_valid_after_utc == single.certificate.not_valid_after_utc
+
+
+def test_issue_many_checks_every_request_before_signing(issuing, store, holder_key,
+                                                        adult) -> None:
+    from pki.ca import CertificateRequest
+    from pki.errors import ProfileError
+    from pki.profiles import Profile
+
+    child = Identity(name="子", birth_date=dt.date(2020, 1, 1), sex=1, address="東京都")
+    bad = CertificateRequest(profile=Profile.SIGNING, public_key=holder_key.public_key(),
+                             identity=child, holder_id="C", card_expiry=dt.date(2030, 1, 1))
+    with pytest.raises(ProfileError):
+        issuing.issue_many([*_requests(holder_key, adult, 4), bad], parallel=2)
+    assert store.count() == 0
+    assert issuing.issue_many([]) == []
+    with pytest.raises(ValueError):
+        issuing.issue_many(_requests(holder_key, adult, 1), parallel=0)
+    with pytest.raises(TypeError):
+        issuing.issue_many(["not a request"])  # type: ignore[list-item]
+
+
+def test_issue_many_signs_a_taken_serial_again(issuing, store, holder_key, adult,
+                                               monkeypatch) -> None:
+    import pki.ca
+
+    first = issuing.issue_user_authentication(public_key=holder_key.public_key(),
+                                              identity=adult, holder_id="R1",
+                                              card_expiry=dt.date(2035, 1, 1))
+    fresh = [(1 << 90) + k for k in range(1, 4)]
+    serials = iter([fresh[0], first.serial, fresh[1], fresh[2]])
+    monkeypatch.setattr(pki.ca, "_serial", lambda: next(serials))
+    issued = issuing.issue_many(_requests(holder_key, adult, 3), parallel=2, commit_every=3)
+    assert [c.serial for c in issued] == [fresh[0], fresh[2], fresh[1]]
+    assert store.get(first.serial).holder_id == "R1"  # the taken row is untouched
+    assert [store.get(s).holder_id for s in fresh] == ["B0", "B2", "B1"]
+    assert all(c.certificate.serial_number == c.serial for c in issued)
