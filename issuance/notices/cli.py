@@ -3,6 +3,10 @@
 Notices are JSON Lines, one notice per line (schema: issuance/notices/schema.json, also
 printed by `mynacard notices schema`). Exit codes as every issuance command: 0 done,
 1 some notices rejected, 2 usage (no operator), 3 storage or file problem.
+
+A large file (8 MiB or more, or with --apply-alongside always) is applied while it is
+stored: a second process applies what has been committed, so a million notices take
+about as long as storing them or applying them, whichever is longer, not the sum.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from issuance.audit.cli_support import (
     operator_or_none,
 )
 from issuance.audit.log import AuditLog
+from issuance.notices.alongside import ApplyAlongside, ApplyAlongsideError
 from issuance.notices.certificates import CertificateGateway, CertificateStoreError
 from issuance.notices.intake import IntakeReport, NoticeIntake
 from issuance.notices.model import SCHEMA_PATH
@@ -36,6 +41,7 @@ from issuance.registry.dates import japan_date, utc_now
 
 Clock = Callable[[], datetime]
 STORE_DEFAULT = "store.sqlite"  # pki's default: HOME/store.sqlite
+ALONGSIDE_MIN_BYTES = 8 << 20  # about 40,000 notices: worth a second process
 
 
 def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
@@ -54,6 +60,10 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     ingest.add_argument("--no-process", action="store_true", help="store only")
     ingest.add_argument("--batch", type=int, default=None, metavar="N",
                         help="lines per transaction (default 500; 5000 for bulk files)")
+    ingest.add_argument(
+        "--apply-alongside", choices=["auto", "always", "never"], default="auto",
+        help="apply in a second process while storing (about halves the time of a large "
+             f"file on 2 cores); auto: for files of {ALONGSIDE_MIN_BYTES >> 20} MiB or more")
     _store_option(ingest)
     add_common_options(ingest)
     ingest.set_defaults(func=guarded(lambda a: _ingest(a, clock)))
@@ -119,6 +129,9 @@ def _ingest(args: argparse.Namespace, clock: Clock) -> int:
         log = AuditLog(db, clock=clock)
         intake = NoticeIntake(db, clock=clock, **({"batch": args.batch} if args.batch else {}))
         show = _progress("ingest") if not args.json else None
+        applier = None
+        if not args.no_process and _alongside(args):
+            applier = ApplyAlongside(db.url, store_location(args))
         try:
             if subject == "-":
                 report = intake.accept_lines(sys.stdin.buffer, progress=show)
@@ -126,17 +139,26 @@ def _ingest(args: argparse.Namespace, clock: Clock) -> int:
                 with args.file.open("rb") as fh:
                     report = intake.accept_lines(fh, progress=show)
         except OSError as exc:
+            if applier is not None:
+                applier.abort()
             log.append(operator=operator, action="notices.ingest", subject=subject,
                        outcome="refused", detail={"reason": str(exc)})
             fail(f"{args.file}: {exc.strerror or exc}")
             return EXIT_ERROR
+        except BaseException:
+            if applier is not None:
+                applier.abort()
+            raise
         processed: ProcessReport | None = None
         if not args.no_process:
             try:
-                with CertificateGateway.open(store_location(args)) as certs:
-                    processed = NoticeProcessor(db, certs, clock=clock).process(
-                        progress=_progress("process") if not args.json else None)
-            except CertificateStoreError as exc:
+                if applier is not None:
+                    processed = applier.finish()
+                else:
+                    with CertificateGateway.open(store_location(args)) as certs:
+                        processed = NoticeProcessor(db, certs, clock=clock).process(
+                            progress=_progress("process") if not args.json else None)
+            except (CertificateStoreError, ApplyAlongsideError) as exc:
                 log.append(operator=operator, action="notices.ingest", subject=subject,
                            outcome="stored_not_applied",
                            detail={**report.counts, "lines": report.lines,
@@ -163,6 +185,15 @@ def _ingest(args: argparse.Namespace, clock: Clock) -> int:
         if processed:
             _print_processed(processed)
     return EXIT_OK if not report.counts["rejected"] else EXIT_REFUSED
+
+
+def _alongside(args: argparse.Namespace) -> bool:
+    if args.apply_alongside != "auto":
+        return bool(args.apply_alongside == "always")
+    try:
+        return str(args.file) != "-" and args.file.stat().st_size >= ALONGSIDE_MIN_BYTES
+    except OSError:
+        return False  # reported when the file is opened
 
 
 def _print_processed(p: ProcessReport) -> None:

@@ -143,3 +143,53 @@ def test_unusable_certificate_store_keeps_the_notices(tmp_path: Path,
         assert AuditLog(db).entries()[-1].outcome == "stored_not_applied"
     assert run(["notices", "status", "--json", "--operator", "c"], home) == 0
     assert out_json(capsys)["waiting"] == 1
+
+
+def test_ingest_applies_alongside_in_a_second_process(
+        db_url: str, backend: str, store_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    store_opts = [] if backend == "sqlite" else ["--store", store_url]
+    store_loc: Any = home / "store.sqlite" if backend == "sqlite" else store_url
+    common = ["--operator", "clerk-1", "--db", db_url]
+    people = [resident() for _ in range(12)]
+    with open_database(db_url) as db:
+        ResidentStore(db).put(*people)
+    serials = {}
+    with open_store(store_loc) as store:
+        for p in people:
+            serials[p.resident_code] = issue_pair(store, p.resident_code)
+    lines = []
+    for i, p in enumerate(people):
+        kind = "death" if i % 2 else "address_change"
+        facts = {"address": "大阪府大阪市北区梅田1丁目1番1号"} if kind == "address_change" else None
+        lines.append(line(notice(kind, p.resident_code, nid=f"al-{i}",
+                                 **({"facts": facts} if facts else {}))))
+    file = tmp_path / "many.jsonl"
+    file.write_text("\n".join(lines + lines[:3]) + "\n", encoding="utf-8")  # 3 resent
+    argv = ["notices", "ingest", str(file), "--json", "--batch", "4",
+            "--apply-alongside", "always"]
+    assert run([*argv, *store_opts, *common], home) == 0
+    report = out_json(capsys)
+    assert (report["intake"]["accepted"], report["intake"]["duplicate"]) == (12, 3)
+    assert report["processed"]["applied"] == 12
+    assert report["processed"]["revoked"] == 6 * 2 + 6  # deaths: both; moves: signing
+    with open_store(store_loc) as store:
+        for i, p in enumerate(people):
+            sign, auth = serials[p.resident_code]
+            assert store.get(sign).status.value == "revoked"
+            assert store.get(auth).status.value == ("revoked" if i % 2 else "good")
+    assert run(["notices", "status", "--json", *common], home) == 0
+    assert out_json(capsys)["applied"] == 12
+
+    # the processor cannot open the certificate store: stored, not applied, said so
+    more = tmp_path / "more.jsonl"
+    more.write_text(line(notice("death", people[0].resident_code, nid="al-x")) + "\n")
+    bad_store = ["--store", "postgresql://nobody@127.0.0.1:1/none"]
+    assert run(["notices", "ingest", str(more), "--apply-alongside", "always", *bad_store,
+                *common], home) == 3
+    err = capsys.readouterr().err
+    assert "stored but not applied" in err and "Traceback" not in err
+    assert run(["notices", "status", "--json", *common], home) == 0
+    assert out_json(capsys)["waiting"] == 1
