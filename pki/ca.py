@@ -382,8 +382,9 @@ class IssuingCA:
                     signer.sign, tbs, padding.PKCS1v15(), hashes.SHA256())))
                 return True
 
-            # keep every signing thread busy, and one more certificate ready behind them
-            while len(pending) <= parallel and submit():
+            # keep every signing thread busy, also while a transaction of certificates is
+            # being recorded: as many ready to sign as one transaction holds
+            while len(pending) < parallel + commit_every and submit():
                 pass
             while pending:
                 holder, b, serial, shard, tbs, signed = pending.popleft()
