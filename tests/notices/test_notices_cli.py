@@ -31,14 +31,20 @@ def out_json(capsys: pytest.CaptureFixture[str]) -> Any:
     return json.loads(capsys.readouterr().out)
 
 
-def test_ingest_status_unmatched_process(db_url: str, backend: str, store_url: str,
-                                         tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def _setting(tmp_path: Path, db_url: str, backend: str, store_url: str
+             ) -> tuple[Path, list[str], Any, list[str]]:
+    """(home, store options, store location, common options) for one backend."""
     home = tmp_path / "home"
     home.mkdir()
     store_opts = [] if backend == "sqlite" else ["--store", store_url]
     store_loc: Any = home / "store.sqlite" if backend == "sqlite" else store_url
-    common = ["--operator", "clerk-1", "--db", db_url]
+    return home, store_opts, store_loc, ["--operator", "clerk-1", "--db", db_url]
+
+
+def test_ingest_status_unmatched_process(db_url: str, backend: str, store_url: str,
+                                         tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    home, store_opts, store_loc, common = _setting(tmp_path, db_url, backend, store_url)
     known, stranger = resident(), resident()
     with open_database(db_url) as db:
         ResidentStore(db).put(known)
@@ -148,11 +154,7 @@ def test_unusable_certificate_store_keeps_the_notices(tmp_path: Path,
 def test_ingest_applies_alongside_in_a_second_process(
         db_url: str, backend: str, store_url: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    store_opts = [] if backend == "sqlite" else ["--store", store_url]
-    store_loc: Any = home / "store.sqlite" if backend == "sqlite" else store_url
-    common = ["--operator", "clerk-1", "--db", db_url]
+    home, store_opts, store_loc, common = _setting(tmp_path, db_url, backend, store_url)
     people = [resident() for _ in range(12)]
     with open_database(db_url) as db:
         ResidentStore(db).put(*people)
