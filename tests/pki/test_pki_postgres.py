@@ -111,6 +111,23 @@ def test_revoke_many_and_by_holders_on_postgres(pg_url, km, session_ca, clock, h
         check_revoke_many_is_revoke_in_order(store, a, b, c, clock)
 
 
+def test_issue_many_on_postgres(pg_url, km, session_ca, clock, holder_key, adult) -> None:
+    from pki.ca import CertificateRequest
+    from pki.profiles import Profile
+
+    with open_store(pg_url) as store:
+        ca = IssuingCA(key_source=km, ca=session_ca, store=store, clock=clock)
+        requests = [CertificateRequest(
+            profile=Profile.SIGNING if i % 2 else Profile.USER_AUTHENTICATION,
+            public_key=holder_key.public_key(), identity=adult, holder_id=f"P{i}",
+            card_expiry=dt.date(2035, 1, 1)) for i in range(5)]
+        issued = ca.issue_many(requests, parallel=2, commit_every=2)
+        assert [store.get(c.serial).holder_id for c in issued] == [f"P{i}" for i in range(5)]
+        assert all(store.get(c.serial).der == c.certificate.public_bytes(Encoding.DER)
+                   for c in issued)
+        assert store.count() == 5
+
+
 def test_readonly_on_postgres_refuses_writes(pg_url) -> None:
     open_store(pg_url).close()
     ro = open_readonly_store(pg_url)
