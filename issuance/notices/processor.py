@@ -53,6 +53,8 @@ from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
 from issuance.registry.store import _from_row as _resident_from_row
 from issuance.registry.store import update_residents
 from issuance.storage import Database, SqliteDatabase, Transaction
+from issuance.workflow.migrations import migrate_workflow
+from issuance.workflow.records import live_card_of, put_card
 
 JST = timezone(timedelta(hours=9), "JST")
 Clock = Callable[[], datetime]
@@ -113,6 +115,7 @@ class NoticeProcessor:
         self.batch = batch
         self._revocations = 0
         migrate_notices(db)
+        migrate_workflow(db)  # the cards a notice abolishes are in the workflow's tables
         if isinstance(db, SqliteDatabase):
             # a batch touches notices, effects, facts and residents all over their indexes
             with db.transaction() as tx:
@@ -331,14 +334,28 @@ class NoticeProcessor:
             if app.state in CARD_IN_HAND:
                 set_state(tx, app.id, State.ABOLISHED, now=now)
                 mine[i] = replace(app, state=State.ABOLISHED)
+                effects.extend(_abolish_card(tx, app.id, notice, now))
                 effects.append((f"application:{app.id}", f"card_{decision.card.value}", None,
                                 None, "abolished"))
             elif app.state in IN_PROGRESS:
                 set_state(tx, app.id, State.CANCELLED, now=now)
                 mine[i] = replace(app, state=State.CANCELLED)
+                effects.extend(_abolish_card(tx, app.id, notice, now))
                 effects.append((f"application:{app.id}", "cancel_application", None, None,
                                 "cancelled"))
         return effects
+
+
+def _abolish_card(tx: Transaction, application_id: str, notice: Notice,
+                  now: str) -> list[_Effect]:
+    """The application's live card (in the holder's hands, or still at the center) is
+    abolished in the workflow's records too: no counter serves it again."""
+    card = live_card_of(tx, application_id)
+    if card is None:
+        return []
+    put_card(tx, card.serial, application_id, "abolished", now=now,
+             note=f"notice {notice.source.value}:{notice.id}")
+    return [(f"card:{card.serial}", "abolish_card", None, None, "abolished")]
 
 
 def _states(tx: Transaction, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from typing import Any
 
@@ -27,6 +28,8 @@ from issuance.notices.queries import effects_of, notice_counts, notice_state
 from issuance.registry.model import Nationality, Resident, ResidentStatus
 from issuance.registry.store import ResidentStore
 from issuance.storage import Database
+from issuance.workflow.migrations import migrate_workflow
+from issuance.workflow.records import get_card, put_card
 from pki.profiles import Profile
 from pki.store import CertificateStore
 
@@ -45,7 +48,21 @@ def add_card(db: Database, code: str, *, state: str = "activated",
             " state, photo_less, signing_certificate, user_certificate, validity_years,"
             " card_expiry, operator) VALUES (?, ?, ?, ?, ?, ?, 0, 1, 1, 10, ?, 'test')",
             (app_id, code, applied_on, applied_on, applied_on, state, "2035-07-01"))
+    migrate_workflow(db)
+    with db.transaction() as tx:  # the card the workflow issued for it
+        put_card(tx, card_serial_of(app_id), app_id, "active", now=applied_on)
     return app_id
+
+
+def card_serial_of(app_id: str) -> str:
+    return f"{int(hashlib.sha256(app_id.encode()).hexdigest(), 16) % 10**15:015d}"
+
+
+def card_row_state(db: Database, app_id: str) -> str:
+    with db.transaction() as tx:
+        row = get_card(tx, card_serial_of(app_id))
+    assert row is not None
+    return row.state
 
 
 def card_state(db: Database, app_id: str) -> str:
@@ -83,14 +100,14 @@ def test_each_rule_row_end_to_end(kind: str, source: str, db: Database,
     if kind in ("death", "record_deleted"):
         assert status(store, sign) == ("revoked", CESSATION, cause)
         assert status(store, auth) == ("revoked", CESSATION, cause)
-        assert card_state(db, app) == "abolished"
+        assert card_state(db, app) == "abolished" and card_row_state(db, app) == "abolished"
         assert after.status is (ResidentStatus.DECEASED if kind == "death"
                                 else ResidentStatus.DELETED)
         assert after.status_date == dt.date(2026, 6, 1) and after.fuhyo is None
     elif kind in FACTS_FOR:
         assert status(store, sign) == ("revoked", AFFILIATION, cause)
         assert status(store, auth) == ("good", None, None)
-        assert card_state(db, app) == "activated"
+        assert card_state(db, app) == "activated" and card_row_state(db, app) == "active"
         assert after.status is person.status
         changed = {k: v for k, v in after.to_row().items() if v != person.to_row()[k]}
         expected = dict(FACTS_FOR[kind])
@@ -108,7 +125,7 @@ def test_each_rule_row_end_to_end(kind: str, source: str, db: Database,
         assert status(store, sign) == ("revoked", CESSATION, cause)
         assert status(store, auth) == ("revoked", CESSATION, cause)
         assert store.get(auth).revoked_at == dt.datetime(2026, 5, 31, 15, 0, tzinfo=dt.UTC)
-        assert card_state(db, app) == "abolished"
+        assert card_state(db, app) == "abolished" and card_row_state(db, app) == "abolished"
         assert after.status is ResidentStatus.EMIGRATED
         assert after.fuhyo is not None and not after.fuhyo.continued_use
     effects = effects_of(db, source, n["id"])
