@@ -320,25 +320,21 @@ class IssuingCA:
         `renewing`: notAfter of the certificate being renewed (6th-birthday rule);
         `replaces`: serial of a certificate this one supersedes (revoked as superseded
         and linked to the new one, in the same transaction)."""
-        b = SigningCertificateBuilder().public_key(public_key).identity(identity)
-        b = b.adult_ward(adult_ward)
-        b = b.card_expiry(card_expiry)
-        if user_certificate_not_after is not None:
-            b = b.user_certificate_not_after(user_certificate_not_after)
-        if renewing is not None:
-            b = b.renewing(renewing)
-        return self._issue(b, holder_id=holder_id, replaces=replaces)
+        return self._issue(CertificateRequest(
+            profile=Profile.SIGNING, public_key=public_key, identity=identity,
+            holder_id=holder_id, card_expiry=card_expiry, renewing=renewing,
+            user_certificate_not_after=user_certificate_not_after, adult_ward=adult_ward),
+            replaces=replaces)
 
     def issue_user_authentication(
         self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
         card_expiry: dt.date, renewing: dt.datetime | None = None, replaces: int | None = None,
     ) -> IssuedCertificate:
         """Issue a user-authentication certificate (no personal data in it)."""
-        b = UserAuthenticationCertificateBuilder().public_key(public_key).identity(identity)
-        b = b.card_expiry(card_expiry)
-        if renewing is not None:
-            b = b.renewing(renewing)
-        return self._issue(b, holder_id=holder_id, replaces=replaces)
+        return self._issue(CertificateRequest(
+            profile=Profile.USER_AUTHENTICATION, public_key=public_key, identity=identity,
+            holder_id=holder_id, card_expiry=card_expiry, renewing=renewing),
+            replaces=replaces)
 
     def issue_many(self, requests: Iterable[CertificateRequest], *, parallel: int = 1,
                    commit_every: int = 64) -> list[IssuedCertificate]:
@@ -436,6 +432,13 @@ class IssuingCA:
                .tbs_der(issuer=self._config.hierarchies[h].root_cert, now=now))
         return serial, shard, tbs
 
+    def _signed(self, builder: _Builder, now: dt.datetime) -> tuple[int, int, bytes]:
+        """A fresh serial, its shard, and the certificate signed in this thread (DER)."""
+        serial, shard, tbs = self._tbs(builder, now)
+        signer = self._rsa_signer(builder.profile.hierarchy)
+        return serial, shard, assemble_rsa_sha256(
+            tbs, signer.sign(tbs, padding.PKCS1v15(), hashes.SHA256()))
+
     def _record(self, staged: list[tuple[str, _Builder, int, int, bytes]],
                 now: dt.datetime) -> list[IssuedCertificate]:
         """Record signed certificates in one transaction (a taken serial: signed again
@@ -451,18 +454,15 @@ class IssuingCA:
                                            holder_id=holder, shard=shard,
                                            issued_at=now, der=der):
                         break
-                    serial, shard, tbs = self._tbs(b, now)
-                    der = assemble_rsa_sha256(tbs, self._rsa_signer(h).sign(
-                        tbs, padding.PKCS1v15(), hashes.SHA256()))
+                    serial, shard, der = self._signed(b, now)
                 else:  # pragma: no cover
                     raise CAError("could not find an unused serial number")
                 out.append(IssuedCertificate(cert, serial, h, profile, shard))
         return out
 
-    def _issue(self, builder: SigningCertificateBuilder | UserAuthenticationCertificateBuilder,
-               *, holder_id: str, replaces: int | None) -> IssuedCertificate:
-        if not isinstance(holder_id, str) or not holder_id:
-            raise ValueError("holder_id must be a non-empty str")
+    def _issue(self, request: CertificateRequest, *, replaces: int | None) -> IssuedCertificate:
+        builder = self._builder(request)
+        holder_id = request.holder_id
         profile: Profile = builder.profile
         h = profile.hierarchy
         if replaces is not None:
@@ -471,11 +471,9 @@ class IssuingCA:
             if old.hierarchy != h.value:
                 raise CAError("a certificate can only replace one of the same hierarchy")
         now = self._clock()
-        signer = self._rsa_signer(h)
         store = self._store
         for _ in range(100):
-            serial, shard, tbs = self._tbs(builder, now)
-            der = assemble_rsa_sha256(tbs, signer.sign(tbs, padding.PKCS1v15(), hashes.SHA256()))
+            serial, shard, der = self._signed(builder, now)
             cert = x509.load_der_x509_certificate(der)
             if replaces is None:
                 # one INSERT is one transaction (autocommit): no BEGIN/COMMIT round trips

@@ -87,12 +87,9 @@ def applications_of_many(tx: Transaction, resident_codes: list[str]
                          ) -> dict[str, list[Application]]:
     """`applications_of` for many residents, in set queries (one per 500 residents)."""
     out: dict[str, list[Application]] = {code: [] for code in resident_codes}
-    codes = sorted(out)
-    for i in range(0, len(codes), 500):
-        part = tuple(codes[i:i + 500])
-        for row in tx.query("SELECT * FROM applications WHERE resident_code IN"
-                            f" ({', '.join('?' * len(part))})", part):
-            out[row["resident_code"]].append(_from_row(row))
+    for row in tx.query_in("SELECT * FROM applications WHERE resident_code IN ({values})",
+                           resident_codes):
+        out[row["resident_code"]].append(_from_row(row))
     for apps in out.values():
         apps.sort(key=lambda a: (a.applied_on, a.created_at))
     return out

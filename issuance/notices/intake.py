@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import Notice, NoticeError, claimed_identity, parse_notice
+from issuance.notices.queries import stored_notices
 from issuance.storage import Database, SqliteDatabase, Transaction
 
 Outcome = Literal["accepted", "duplicate", "unmatched", "rejected"]
@@ -182,29 +183,12 @@ NO_RESIDENT = "no resident with this resident code"
 
 def _stored_payloads(tx: Transaction, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """The payloads already stored under these (source, id), in set queries."""
-    by_source: dict[str, set[str]] = {}
-    for source, nid in keys:
-        by_source.setdefault(source, set()).add(nid)
-    out: dict[tuple[str, str], str] = {}
-    for source, id_set in by_source.items():
-        ids = sorted(id_set)
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            for row in tx.query("SELECT id, payload FROM notices WHERE source = ? AND id IN"
-                                f" ({', '.join('?' * len(part))})", (source, *part)):
-                out[(source, row["id"])] = row["payload"]
-    return out
+    return {key: row["payload"] for key, row in stored_notices(tx, keys, "payload").items()}
 
 
 def _known_residents(tx: Transaction, codes: list[str]) -> set[str]:
-    wanted = sorted(set(codes))
-    known: set[str] = set()
-    for i in range(0, len(wanted), 500):
-        part = wanted[i:i + 500]
-        known.update(row["resident_code"] for row in tx.query(
-            "SELECT resident_code FROM residents WHERE resident_code IN"
-            f" ({', '.join('?' * len(part))})", tuple(part)))
-    return known
+    return {row["resident_code"] for row in tx.query_in(
+        "SELECT resident_code FROM residents WHERE resident_code IN ({values})", codes)}
 
 
 def _rejected(rejects: list[tuple[Any, ...]], line: int, raw: str | bytes, text: str,

@@ -45,6 +45,7 @@ from issuance.applications.store import Application, applications_of_many, set_s
 from issuance.notices.certificates import CertificateGateway, Reason
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import EMIGRATIONS, FACT_CHANGES, Kind, Notice, notice_from_stored
+from issuance.notices.queries import stored_notices
 from issuance.notices.rules import CardAction, Decision, decide
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 
@@ -178,12 +179,9 @@ class NoticeProcessor:
         codes = sorted({n.resident_code for n in notices})
         nationality_of: dict[str, str] = {}
         with self.db.transaction() as tx:
-            for i in range(0, len(codes), 500):
-                part = codes[i:i + 500]
-                for row in tx.query(
-                        "SELECT resident_code, nationality FROM residents WHERE resident_code"
-                        f" IN ({', '.join('?' * len(part))})", tuple(part)):
-                    nationality_of[row["resident_code"]] = row["nationality"]
+            for row in tx.query_in("SELECT resident_code, nationality FROM residents"
+                                   " WHERE resident_code IN ({values})", codes):
+                nationality_of[row["resident_code"]] = row["nationality"]
         missing = [n for n in notices if n.resident_code not in nationality_of]
         if missing:
             with self.db.transaction() as tx:
@@ -360,17 +358,7 @@ def _abolish_card(tx: Transaction, application_id: str, notice: Notice,
 
 def _states(tx: Transaction, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """The current state of each (source, id), in set queries."""
-    by_source: dict[str, list[str]] = {}
-    for source, nid in keys:
-        by_source.setdefault(source, []).append(nid)
-    states: dict[tuple[str, str], str] = {}
-    for source, ids in by_source.items():
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            for row in tx.query(f"SELECT id, state FROM notices WHERE source = ? AND id IN"
-                                f" ({', '.join('?' * len(part))})", (source, *part)):
-                states[(source, row["id"])] = row["state"]
-    return states
+    return {key: row["state"] for key, row in stored_notices(tx, keys, "state").items()}
 
 
 class _BatchView:
@@ -389,17 +377,14 @@ class _BatchView:
     def load(cls, tx: Transaction, codes: list[str]) -> _BatchView:
         residents: dict[str, Resident] = {}
         facts: dict[tuple[str, str], tuple[str, str, str]] = {}
-        for i in range(0, len(codes), 500):
-            part = tuple(codes[i:i + 500])
-            marks = ", ".join("?" * len(part))
-            for row in tx.query(f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({marks})",
-                                part):
-                resident = _resident_from_row(row)
-                residents[resident.resident_code] = resident
-            for row in tx.query("SELECT resident_code, fact, effective_date, source, notice_id"
-                                f" FROM notice_facts WHERE resident_code IN ({marks})", part):
-                facts[(row["resident_code"], row["fact"])] = (
-                    row["effective_date"], row["source"], row["notice_id"])
+        for row in tx.query_in(f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({{values}})",
+                               codes):
+            resident = _resident_from_row(row)
+            residents[resident.resident_code] = resident
+        for row in tx.query_in("SELECT resident_code, fact, effective_date, source, notice_id"
+                               " FROM notice_facts WHERE resident_code IN ({values})", codes):
+            facts[(row["resident_code"], row["fact"])] = (
+                row["effective_date"], row["source"], row["notice_id"])
         return cls(residents, facts)
 
     def claim(self, notice: Notice, fact: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from issuance.notices.migrations import migrate_notices
-from issuance.storage import Database
+from issuance.storage import Database, Transaction
+from issuance.storage.db import Row
 
 
 def notice_counts(db: Database, *, today: str | None = None) -> dict[str, int]:
@@ -64,3 +65,15 @@ def notice_state(db: Database, source: str, notice_id: str) -> str | None:
         row = tx.query_one("SELECT state FROM notices WHERE source = ? AND id = ?",
                            (source, notice_id))
     return str(row["state"]) if row else None
+
+
+def stored_notices(tx: Transaction, keys: list[tuple[str, str]],
+                   columns: str) -> dict[tuple[str, str], Row]:
+    """`columns` (SQL, e.g. "state") of the stored notices among `keys` (source, id),
+    in set queries, inside the caller's transaction."""
+    by_source: dict[str, list[str]] = {}
+    for source, nid in keys:
+        by_source.setdefault(source, []).append(nid)
+    return {(source, row["id"]): row for source, ids in by_source.items()
+            for row in tx.query_in(f"SELECT id, {columns} FROM notices WHERE source = ?"
+                                   " AND id IN ({values})", ids, (source,))}

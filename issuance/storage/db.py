@@ -35,6 +35,9 @@ def default_url(home: Path) -> str:
     return f"sqlite:///{(home / DEFAULT_FILENAME).resolve()}"
 
 
+IN_CHUNK = 500  # values per IN (...) list: far below SQLite's and PostgreSQL's limits
+
+
 class Transaction(ABC):
     """One open transaction. Obtain it from `Database.transaction()` only."""
 
@@ -55,6 +58,19 @@ class Transaction(ABC):
     def query_one(self, sql: str, params: Params = ()) -> Row | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
+
+    def query_in(self, sql: str, values: Iterable[Any], params: Params = (), *,
+                 chunk: int = IN_CHUNK) -> list[Row]:
+        """A set query: `sql` holds one `IN ({values})`, filled with the distinct
+        `values`, one statement per `chunk` of them (bound parameters, never text);
+        `params` bind the placeholders before it."""
+        distinct = sorted(set(values))
+        rows: list[Row] = []
+        for i in range(0, len(distinct), chunk):
+            part = distinct[i:i + chunk]
+            rows += self.query(sql.replace("{values}", ", ".join("?" * len(part))),
+                               (*params, *part))
+        return rows
 
     @abstractmethod
     def lock(self, name: str) -> None:
