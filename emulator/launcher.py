@@ -157,26 +157,17 @@ def _stop_pids(procs: list[tuple[int, int | None]], timeout: float = 3.0) -> Non
 
     Each (pid, start time) is signalled only while it is still the same process.
     """
-    for pid, st in procs:
-        if pid_alive(pid, st):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p, s) for p, s in procs):
-        _reap()
-        time.sleep(0.02)
-    for pid, st in procs:
-        if pid_alive(pid, st):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p, s) for p, s in procs):
-        _reap()
-        time.sleep(0.02)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid, st in procs:
+            if pid_alive(pid, st):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(pid_alive(p, s) for p, s in procs):
+            _reap()
+            time.sleep(0.02)
 
 
 def _reap() -> None:

@@ -109,6 +109,14 @@ class _HsmKey:
     def __reduce__(self) -> NoReturn:
         raise TypeError("HSM signers cannot be pickled; open the key manager in the other process")
 
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _refuse("private_bytes()")
+
 
 class HsmRsaSigner(_HsmKey, rsa.RSAPrivateKey):
     """An RSA private key held in the HSM."""
@@ -185,16 +193,6 @@ class HsmRsaSigner(_HsmKey, rsa.RSAPrivateKey):
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _refuse("private_numbers()")
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _refuse("private_bytes()")
-
-
-
 
 class HsmEcSigner(_HsmKey, ec.EllipticCurvePrivateKey):
     """An EC private key held in the HSM (ECDSA only)."""
@@ -238,16 +236,6 @@ class HsmEcSigner(_HsmKey, ec.EllipticCurvePrivateKey):
 
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
         _refuse("private_numbers()")
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _refuse("private_bytes()")
-
-
 
 
 HsmSigner = HsmRsaSigner | HsmEcSigner

@@ -11,9 +11,10 @@ in the background. Refusals (401 no or unknown token, 413 body too large) are lo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,15 +56,32 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
             else None
         return JSONResponse({"error": reason}, status_code=status, headers=headers)
 
+    # opened on first use and kept for the server's life (under process_lock): a POST
+    # then costs no store connection and no migration check
+    processor: list[NoticeProcessor] = []
+
     def apply_waiting() -> None:
         if store is None:
             return
         with process_lock:
             try:
-                with CertificateGateway.open(store) as certs:
-                    NoticeProcessor(db, certs, clock=clock).process()
+                if not processor:
+                    processor.append(NoticeProcessor(db, CertificateGateway.open(store),
+                                                     clock=clock))
+                processor[0].process()
             except Exception:  # the notices stay accepted; the next run applies them
                 log.exception("applying notices failed")
+                close_processor()  # opened afresh next time (e.g. the store was away)
+
+    def close_processor() -> None:
+        while processor:
+            processor.pop().certificates.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        with process_lock:
+            close_processor()
 
     async def post_notices(request: Request) -> Any:
         auth = request.headers.get("authorization", "")
@@ -95,7 +113,7 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
         return JSONResponse({"ok": True})
 
     return Starlette(routes=[Route("/notices", post_notices, methods=["POST"]),
-                             Route("/health", health, methods=["GET"])])
+                             Route("/health", health, methods=["GET"])], lifespan=lifespan)
 
 
 def register_http(sub: Any, *, clock: Clock) -> None:

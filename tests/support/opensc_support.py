@@ -12,6 +12,7 @@ import pytest
 OPENSC_PKCS11 = Path("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
 AUTH_TOKEN = "JPKI (User Authentication PIN)"
 SIGN_TOKEN = "JPKI (Digital Signature PIN)"
+AUTH_KEY_ID = "01"  # CKA_ID of the user-authentication key and certificate
 
 
 def tool(name: str) -> str:
@@ -23,6 +24,7 @@ def tool(name: str) -> str:
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    # PCSCLITE_CSOCK_NAME (set by the emulator plugin) points OpenSC at the private pcscd.
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
