@@ -13,6 +13,10 @@ Tables (version 1):
   progress (applied, registered, personalised): a partial unique index enforces it.
 - `audit_log`: the append-only, hash-chained operator log; triggers refuse UPDATE and
   DELETE.
+
+Version 2: `audit_log.mac`, the hex HMAC-SHA256 of each entry's hash made by the audit
+key in the HSM (`issuance.audit.keyer`). Entries from version 1 keep a NULL MAC: the
+first keyed entry written after them covers them through the hash chain.
 """
 
 from __future__ import annotations
@@ -129,8 +133,11 @@ class Migration:
     postgresql: tuple[str, ...]
 
 
+_V2 = ("ALTER TABLE audit_log ADD COLUMN mac TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
+    Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
