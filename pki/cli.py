@@ -479,7 +479,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ocsp-url", default="http://ocsp.mynacard.test/jpki", metavar="URL",
                    help="OCSP responder URL written in every certificate")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_init))
+    p.set_defaults(func=_guarded(_ca_init), changes=True, audit_action="ca.init",
+                   audit_subject="token", audit_detail=("shards", "crl_base_url", "ocsp_url"))
 
     p = ca_sub.add_parser("issue", help="issue a certificate for a public key (tests, demos)",
                           description="Issue a signing or user-authentication certificate for "
@@ -497,7 +498,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--replaces", metavar="SERIAL", help="hex serial this certificate supersedes")
     p.add_argument("--out", metavar="FILE", help="write the certificate (PEM) here")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_issue))
+    p.set_defaults(func=_guarded(_ca_issue), changes=True, audit_action="ca.issue",
+                   audit_subject="holder_id",
+                   audit_detail=("profile", "card_expiry", "replaces", "out"))
 
     p = ca_sub.add_parser(
         "issue-batch", help="issue many certificates from a JSON Lines file, pipelined",
@@ -515,7 +518,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="HSM signing threads (sessions); default 1")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_issue_batch))
+    p.set_defaults(func=_guarded(_ca_issue_batch), changes=True,
+                   audit_action="ca.issue-batch", audit_subject="file",
+                   audit_detail=("parallel", "out_dir"))
 
     p = ca_sub.add_parser("revoke", help="revoke (or --hold) a certificate by serial")
     _add_db_option(p)
@@ -523,13 +528,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reason", default="unspecified", choices=REASONS)
     p.add_argument("--hold", action="store_true", help="put on hold (certificateHold) instead")
     p.add_argument("--cause", help="free text or notice id recorded with the revocation")
-    p.set_defaults(func=_guarded(_ca_revoke))
+    p.set_defaults(func=_guarded(_ca_revoke), changes=True, audit_action="ca.revoke",
+                   audit_subject="serial", audit_detail=("reason", "hold", "cause"))
 
     p = ca_sub.add_parser("status", help="show a certificate's record in the store")
     _add_db_option(p)
     p.add_argument("serial", metavar="SERIAL", help="hex serial number")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_status))
+    p.set_defaults(func=_guarded(_ca_status), changes=False)
 
     crl = subparsers.add_parser("crl", help="CRL shards")
     crl_sub = crl.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -545,7 +551,9 @@ def register(subparsers: Any) -> None:
                    help="publish now and then every DURATION (e.g. 15m, 1h) until Ctrl-C")
     p.add_argument("--count", type=int, metavar="N", help="with --every: stop after N runs")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=lambda a: _scheduled(_guarded(_crl_publish), a))
+    p.set_defaults(func=lambda a: _scheduled(_guarded(_crl_publish), a), changes=True,
+                   audit_action="crl.publish", audit_subject="out",
+                   audit_detail=("validity_hours", "every", "count"))
 
     ocsp = subparsers.add_parser("ocsp", help="OCSP responder")
     ocsp_sub = ocsp.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -564,7 +572,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--open", action="store_true",
                    help="answer anyone (tests, development); by default only registered "
                         "relying parties (Authorization: Bearer TOKEN, see `mynacard rp add`)")
-    p.set_defaults(func=_guarded(_ocsp_serve))
+    p.set_defaults(func=_guarded(_ocsp_serve), changes=False)
 
     p = subparsers.add_parser(
         "verify", help="verify a JPKI certificate or CMS signature", formatter_class=_RAW,
@@ -589,4 +597,4 @@ def register(subparsers: Any) -> None:
                         f"(`mynacard rp add`; default ${OCSP_TOKEN_ENV})")
     p.add_argument("--at", metavar="TIME", help="check validity at this ISO 8601 time")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_verify))
+    p.set_defaults(func=_guarded(_verify), changes=False)

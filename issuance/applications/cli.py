@@ -57,7 +57,9 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     parser.add_argument("--no-signing-certificate", action="store_true",
                         help="decline the signing certificate")
     add_common_options(parser)
-    parser.set_defaults(func=guarded(lambda a: _apply(a, clock)))
+    parser.set_defaults(func=guarded(lambda a: _apply(a, clock)), changes=True,
+                        audit_action="application.apply", audits_itself=True,
+                        audit_subject="resident_code")
 
 
 def _apply(args: argparse.Namespace, clock: Clock) -> int:

@@ -11,14 +11,12 @@ from typing import Any
 from issuance.audit.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
-    EXIT_USAGE,
     add_common_options,
     emit_json,
     guarded,
     open_store,
-    operator_or_none,
 )
-from issuance.audit.log import AuditLog
+from issuance.audit.log import AuditLog, head_ref
 from issuance.registry.dates import utc_now
 
 Clock = Callable[[], datetime]
@@ -29,35 +27,33 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     parser = subparsers.add_parser("audit", help="verify and read the operator audit log")
     sub = parser.add_subparsers(title="audit commands", metavar="COMMAND")
     verify = sub.add_parser(
-        "verify", help="check the hash chain; name every edited, removed or reordered entry",
-    )
-    verify.add_argument("--head", metavar="HASH",
-                        help="the last head you recorded: also detects a truncated log")
+        "verify", help="check the keyed hash chain; name every edited, removed, reordered "
+                       "or forged entry",
+        description="Walk the chain from seq 1: each entry's hash, its link to the one "
+                    "before, and its MAC made by the audit key in the center's HSM. Exit 0 "
+                    "when intact, 1 when not. Read-only: it records nothing.")
+    verify.add_argument("--head", metavar="SEQ:HASH",
+                        help="a head you recorded (printed by verify and show): the log must "
+                             "extend it, so removing entries from its end is found")
     add_common_options(verify)
-    verify.set_defaults(func=guarded(lambda a: _verify(a, clock)))
+    verify.set_defaults(func=guarded(lambda a: _verify(a, clock)), changes=False)
     show = sub.add_parser("show", help="print entries")
     show.add_argument("--since", type=int, default=1, metavar="SEQ")
     show.add_argument("--limit", type=int, metavar="N")
     add_common_options(show)
-    show.set_defaults(func=guarded(lambda a: _show(a, clock)))
+    show.set_defaults(func=guarded(lambda a: _show(a, clock)), changes=False)
 
 
 def _verify(args: argparse.Namespace, clock: Clock) -> int:
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
+    """Read-only: needs no operator and writes nothing, so it never breaks its own check."""
     with open_store(args) as db:
-        log = AuditLog(db, clock=clock)
-        result = log.verify(expected_head=args.head)
-        # Recorded after verifying, so the check covers the log as it was found.
-        log.append(operator=operator, action="audit.verify", subject="audit_log",
-                   outcome="ok" if result.ok else "broken",
-                   detail={"entries": result.count, "head": result.head,
-                           "problems": [p.seq for p in result.problems]})
+        result = AuditLog(db, clock=clock).verify(expected_head=args.head)
     if args.json:
         emit_json(result.to_json())
     elif result.ok:
-        print(f"audit log intact: {result.count} entries, head {result.head}")
+        keyed = (f", {result.macs} keyed by the HSM audit key" if result.keyed
+                 else ", not keyed (no center audit key here)")
+        print(f"audit log intact: {result.count} entries{keyed}; head {result.head_ref}")
     else:
         for p in result.problems:
             print(f"seq {p.seq}: {p.kind}: {p.message}", file=sys.stderr)
@@ -66,18 +62,13 @@ def _verify(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def _show(args: argparse.Namespace, clock: Clock) -> int:
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
+    """Read-only: needs no operator and writes nothing."""
     with open_store(args) as db:
-        log = AuditLog(db, clock=clock)
-        entries = log.entries(since=args.since, limit=args.limit)
-        log.append(operator=operator, action="audit.show", subject="audit_log", outcome="ok",
-                   detail={"since": args.since, "count": len(entries)})
+        entries = AuditLog(db, clock=clock).entries(since=args.since, limit=args.limit)
     if args.json:
         emit_json([e.to_json() for e in entries])
     else:
         for e in entries:
             print(f"{e.seq:>6} {e.at} {e.operator} {e.action} {e.subject} {e.outcome}"
-                  f" {e.hash[:16]}")
+                  f" {head_ref(e.seq, e.hash)}{'' if e.mac else ' (no MAC)'}")
     return EXIT_OK

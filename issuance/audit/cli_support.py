@@ -23,7 +23,8 @@ EXIT_ERROR = 3  # storage or file problems
 def add_common_options(parser: argparse.ArgumentParser, *, json_output: bool = True) -> None:
     parser.add_argument(
         "--operator", metavar="NAME",
-        help=f"who is acting (required; default ${OPERATOR_ENV})",
+        help=f"who is acting (required by commands that change anything; "
+             f"default ${OPERATOR_ENV})",
     )
     parser.add_argument(
         "--db", metavar="URL",

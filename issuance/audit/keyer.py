@@ -138,12 +138,10 @@ class LazyCenterKeyer:
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self._keyer: HsmKeyer | None = None
-        self._looked = False
 
     def resolve(self) -> HsmKeyer | None:
         if self._keyer is None:
-            self._keyer = center_keyer(self.home)
-            self._looked = True
+            self._keyer = center_keyer(self.home)  # None again until a center exists
         return self._keyer
 
     @property

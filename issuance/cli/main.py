@@ -4,14 +4,44 @@ Sub-command groups register themselves through the `mynacard.commands` entry-poi
 group: each names a function `register(subparsers)` that adds its parser and sets
 `func` (called with the parsed arguments, whose `home` is the resolved state
 directory). The root command therefore imports no package it may not import.
+
+Operators and the audit log are the root command's business, so that pki, hsm, card
+and emulator need not import issuance. Every command (every parser with a `func`)
+declares through `set_defaults` whether it changes anything:
+
+    p.set_defaults(func=..., changes=False)                     # read-only
+    p.set_defaults(func=..., changes=True, audit_action="ca.revoke",
+                   audit_subject="serial", audit_detail=("reason", "hold"))
+    p.set_defaults(func=..., changes=True, audit_action="registry.load",
+                   audits_itself=True)
+
+A command that changes anything needs an operator (`--operator NAME`, added to it here
+when it has none, else `$MYNACARD_OPERATOR`): without one it exits 2 and does nothing.
+After it ran, the root command appends one audit entry -- operator, action, subject
+(the argument `audit_subject` names), outcome (done for exit 0, refused for 1 and 2,
+failed otherwise) and the non-secret arguments `audit_detail` names. A command that
+`audits_itself` writes richer entries of its own into the issuance database its `--db`
+names; the root command adds an entry only when it wrote none (it stopped before).
+A command that declares nothing is treated as changing things (and the parser-tree
+test fails until it declares).
+
+The audit log: one per center, in the issuance database -- `--db` of the issuance
+commands, else `$MYNACARD_DB`, else HOME/issuance.sqlite3, created on demand. Commands
+of other components (`ca`, `crl`, `rp`, `hsm`, `emulator`) write theirs there too
+(their own `--db` names the certificate store, not the audit log). Entries are keyed
+by the audit key in the center's HSM once `center init` has made it (see
+`issuance.audit.keyer`).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Any
 
 from issuance.cli.home import HOME_ENV, load_emulator_env, resolve_home
 
@@ -19,11 +49,90 @@ EPILOG = f"""\
 State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_ENV},
 else ~/.local/share/mynacard.
 
+Operator: commands that change anything need --operator NAME (or $MYNACARD_OPERATOR)
+and are recorded in the audit log (`mynacard audit show`, `mynacard audit verify`).
+
 Examples:
-  mynacard emulator up --cards 1 --sample     start a working sample card
+  mynacard emulator up --cards 1 --sample --operator alice
   mynacard card info --reader "Virtual PCD 00 00"
-  mynacard emulator down
+  mynacard emulator down --operator alice
 """
+
+COMMAND_KEY = "mynacard_command"  # set on every command parser: its path, e.g. "ca issue"
+SECRET_NAMES = re.compile(r"pin|password|passphrase|secret|key_file|token_source", re.I)
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 3
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a command says about itself (its parser's own `set_defaults`)."""
+
+    changes: bool
+    action: str
+    subject: str | None = None
+    detail: tuple[str, ...] = ()
+    audits_itself: bool = False
+    declared: bool = True
+    named: bool = False  # audit_action given explicitly
+
+    @classmethod
+    def of(cls, path: str, defaults: Mapping[str, Any]) -> Declaration:
+        action = str(defaults.get("audit_action") or path.replace(" ", "."))
+        if "changes" not in defaults:  # undeclared: assume the worst
+            return cls(changes=True, action=action, declared=False)
+        return cls(
+            changes=bool(defaults["changes"]),
+            action=action,
+            subject=defaults.get("audit_subject"),
+            detail=tuple(defaults.get("audit_detail") or ()),
+            audits_itself=bool(defaults.get("audits_itself", False)),
+            named="audit_action" in defaults,
+        )
+
+    def problems(self) -> list[str]:
+        """Why this declaration is not usable (empty when it is)."""
+        out = []
+        if not self.declared:
+            out.append("declares no `changes=` in set_defaults")
+        if self.declared and self.changes and not self.named:
+            out.append("changes things but names no audit_action")
+        if self.changes and not re.fullmatch(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*",
+                                             self.action):
+            out.append(f"audit action {self.action!r} is not dotted lower case")
+        out += [f"records {name!r}, which may hold a secret" for name in self.detail
+                if SECRET_NAMES.search(name)]
+        return out
+
+
+def command_tree(parser: argparse.ArgumentParser, path: str = "") -> dict[str, Any]:
+    """Every parser that runs something (has a `func`), by its command path."""
+    out: dict[str, Any] = {}
+    if "func" in parser._defaults:
+        out[path] = parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out.update(command_tree(sub, f"{path} {name}".strip()))
+    return out
+
+
+def declaration(parser: argparse.ArgumentParser, path: str) -> Declaration:
+    return Declaration.of(path, parser._defaults)
+
+
+def _has_option(parser: argparse.ArgumentParser, option: str) -> bool:
+    return any(option in a.option_strings for a in parser._actions)
+
+
+def _prepare(parser: argparse.ArgumentParser) -> None:
+    """Mark every command with its path; give each that changes things `--operator`."""
+    for path, sub in command_tree(parser).items():
+        sub.set_defaults(**{COMMAND_KEY: path})
+        if declaration(sub, path).changes and not _has_option(sub, "--operator"):
+            sub.add_argument("--operator", metavar="NAME",
+                             help="who is acting (required; default $MYNACARD_OPERATOR)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +151,103 @@ def build_parser() -> argparse.ArgumentParser:
             print(f"mynacard: command group {ep.name!r} unavailable: {exc}", file=sys.stderr)
             continue
         register(sub)
+    _prepare(parser)
     return parser
+
+
+def outcome_of(code: int) -> str:
+    return "done" if code == 0 else "refused" if code in (1, 2) else "failed"
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _entry_fields(args: argparse.Namespace, decl: Declaration) -> tuple[str, dict[str, Any]]:
+    subject: Any = getattr(args, decl.subject, None) if decl.subject else None
+    if isinstance(subject, list | tuple):
+        subject = ",".join(str(s) for s in subject)
+    detail = {name: _plain(getattr(args, name)) for name in decl.detail
+              if not SECRET_NAMES.search(name) and getattr(args, name, None) is not None}
+    return (str(subject) if subject not in (None, "") else "-"), detail
+
+
+class _Audited:
+    """Runs one command that changes things: operator first, its audit entry after."""
+
+    def __init__(self, args: argparse.Namespace, decl: Declaration, path: str,
+                 keyer: Any) -> None:
+        self.args, self.decl, self.path, self.keyer = args, decl, path, keyer
+        from issuance.storage.config import resolve_db_url
+
+        own_db = getattr(args, "db", None) if decl.audits_itself else None
+        self.db_url = resolve_db_url(own_db, args.home)
+
+    def _open(self) -> Any:
+        from issuance.storage import open_database
+
+        return open_database(self.db_url)
+
+    def run(self) -> int:
+        from issuance.audit.log import AuditLog
+        from issuance.audit.operator import OperatorError, resolve_operator
+        from issuance.errors import IssuanceError
+
+        args = self.args
+        try:
+            operator = resolve_operator(getattr(args, "operator", None))
+        except OperatorError as exc:
+            print(f"mynacard {self.path}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        args.operator = operator
+        try:
+            with self._open() as db:  # created on demand; the log must be writable first
+                before = AuditLog(db).last_seq()
+            if not self.decl.audits_itself and hasattr(self.keyer, "resolve"):
+                self.keyer.resolve()  # a center whose audit key cannot be used: stop now
+        except IssuanceError as exc:
+            print(f"mynacard {self.path}: audit log unavailable, nothing done: {exc}",
+                  file=sys.stderr)
+            return EXIT_FAILURE
+        code = EXIT_FAILURE
+        try:
+            code = int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            code = 130
+            raise
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+            raise
+        finally:
+            code = self._record(operator, before, code)
+        return code
+
+    def _record(self, operator: str, before: int, code: int) -> int:
+        from issuance.audit.log import AuditLog
+        from issuance.errors import IssuanceError
+
+        try:
+            with self._open() as db:
+                log = AuditLog(db)
+                if self.decl.audits_itself:
+                    with db.transaction() as tx:
+                        own = tx.query_one("SELECT seq FROM audit_log WHERE seq > ?"
+                                           " AND operator = ? LIMIT 1", (before, operator))
+                    if own is not None:
+                        return code  # it wrote its own, richer entries
+                subject, detail = _entry_fields(self.args, self.decl)
+                log.append(operator=operator, action=self.decl.action, subject=subject,
+                           outcome=outcome_of(code),
+                           detail={"command": self.path, "exit": code, **detail})
+        except IssuanceError as exc:
+            print(f"mynacard {self.path}: the audit entry could not be written: {exc}",
+                  file=sys.stderr)
+            return code or EXIT_FAILURE
+        return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,12 +259,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.home = resolve_home(args.home)
     load_emulator_env(args.home)
+    from issuance.audit.keyer import LazyCenterKeyer, keyed_by
+
+    path = getattr(args, COMMAND_KEY, "")
+    tree = command_tree(parser)
+    decl = declaration(tree[path], path) if path in tree else Declaration(True, "unknown",
+                                                                           declared=False)
+    keyer = LazyCenterKeyer(args.home)
     try:
-        result = func(args)
+        with keyed_by(keyer):
+            if decl.changes:
+                return _Audited(args, decl, path, keyer).run()
+            return int(func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return int(result or 0)
+    finally:
+        keyer.close()
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def register(subparsers: Any) -> None:
     reset.add_argument("--keep-value", action="store_true",
                        help="reset only the retry counter, keep the value")
     add_common_options(reset)
-    reset.set_defaults(func=command(_pin_reset))
+    reset.set_defaults(func=command(_pin_reset), changes=True, audit_action="pin.reset",
+                       audits_itself=True, audit_subject="reader")
 
     card = _card_subparsers(subparsers)
     update = card.add_parser(
@@ -77,7 +78,8 @@ def register(subparsers: Any) -> None:
     update.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
                         help=PIN_SOURCE_HELP + " (text and sign are used)")
     add_common_options(update)
-    update.set_defaults(func=command(_card_update))
+    update.set_defaults(func=command(_card_update), changes=True, audit_action="card.update",
+                        audits_itself=True, audit_subject="reader")
 
     loss = card.add_parser(
         "report-loss", help="a card was lost: hold or revoke its certificates",
@@ -90,7 +92,9 @@ def register(subparsers: Any) -> None:
     loss.add_argument("--hold", action="store_true", help="hold instead of revoking")
     loss.add_argument("--identity-checked", metavar="REF", help="identity check reference")
     add_common_options(loss)
-    loss.set_defaults(func=command(_report_loss))
+    loss.set_defaults(func=command(_report_loss), changes=True,
+                      audit_action="card.report-loss", audits_itself=True,
+                      audit_subject="application", audit_detail=("resident_code", "hold"))
 
     reissue = card.add_parser(
         "reissue", help="apply for a new card after a loss (express reason 3)",
@@ -98,7 +102,8 @@ def register(subparsers: Any) -> None:
         "express issuance under rule 4.8(3), within 30 days of the loss report.")
     reissue.add_argument("--resident-code", required=True, metavar="CODE")
     add_common_options(reissue)
-    reissue.set_defaults(func=command(_reissue))
+    reissue.set_defaults(func=command(_reissue), changes=True, audit_action="card.reissue",
+                         audits_itself=True, audit_subject="resident_code")
 
 
 def _counter(args: argparse.Namespace, db: Any, operator: str, center: Any = None) -> Any:

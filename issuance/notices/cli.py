@@ -66,26 +66,28 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
              f"file on 2 cores); auto: for files of {ALONGSIDE_MIN_BYTES >> 20} MiB or more")
     _store_option(ingest)
     add_common_options(ingest)
-    ingest.set_defaults(func=guarded(lambda a: _ingest(a, clock)))
+    ingest.set_defaults(func=guarded(lambda a: _ingest(a, clock)), changes=True,
+                        audit_action="notices.ingest", audits_itself=True, audit_subject="file")
 
     process = sub.add_parser("process", help="apply the waiting (accepted) notices")
     _store_option(process)
     add_common_options(process)
-    process.set_defaults(func=guarded(lambda a: _process(a, clock)))
+    process.set_defaults(func=guarded(lambda a: _process(a, clock)), changes=True,
+                         audit_action="notices.process", audits_itself=True)
 
     status = sub.add_parser("status", help="counts: arrived, applied, waiting, unmatched, "
                             "rejected")
     add_common_options(status)
-    status.set_defaults(func=guarded(lambda a: _status(a, clock)))
+    status.set_defaults(func=guarded(lambda a: _status(a, clock)), changes=False)
 
     unmatched = sub.add_parser("unmatched", help="list unmatched notices and rejected ones "
                                "with their reasons")
     unmatched.add_argument("--limit", type=int, metavar="N", help="at most N of each")
     add_common_options(unmatched)
-    unmatched.set_defaults(func=guarded(lambda a: _unmatched(a, clock)))
+    unmatched.set_defaults(func=guarded(lambda a: _unmatched(a, clock)), changes=False)
 
     schema = sub.add_parser("schema", help="print the published JSON Schema of a notice")
-    schema.set_defaults(func=lambda a: _print_schema())
+    schema.set_defaults(func=lambda a: _print_schema(), changes=False)
 
     try:
         from issuance.notices.http import register_http
@@ -220,13 +222,9 @@ def _process(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def _status(args: argparse.Namespace, clock: Clock) -> int:
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
+    """Read-only: needs no operator and records nothing."""
     with open_store(args) as db:
         counts = notice_counts(db, today=japan_date(clock()).isoformat())
-        AuditLog(db, clock=clock).append(operator=operator, action="notices.status",
-                                         subject="notices", outcome="ok", detail=counts)
     if args.json:
         emit_json(counts)
     else:
@@ -236,14 +234,9 @@ def _status(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def _unmatched(args: argparse.Namespace, clock: Clock) -> int:
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
+    """Read-only: needs no operator and records nothing."""
     with open_store(args) as db:
         found = problem_notices(db, limit=args.limit)
-        AuditLog(db, clock=clock).append(
-            operator=operator, action="notices.unmatched", subject="notices", outcome="ok",
-            detail={"unmatched": len(found["unmatched"]), "rejected": len(found["rejected"])})
     if args.json:
         emit_json(found)
     else:

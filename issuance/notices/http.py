@@ -128,17 +128,20 @@ def register_http(sub: Any, *, clock: Clock) -> None:
 
     _store_option(serve)
     add_common_options(serve, json_output=False)
-    serve.set_defaults(func=guarded(lambda a: _serve(a, clock)))
+    serve.set_defaults(func=guarded(lambda a: _serve(a, clock)), changes=True,
+                       audit_action="notices.serve", audits_itself=True,
+                       audit_detail=("host", "port"))
 
     sender = sub.add_parser("sender", help="senders allowed to POST notices")
     sender_sub = sender.add_subparsers(title="sender commands", metavar="COMMAND")
     add = sender_sub.add_parser("add", help="add a sender; prints its token once")
     add.add_argument("name", metavar="NAME")
     add_common_options(add, json_output=False)
-    add.set_defaults(func=guarded(lambda a: _sender_add(a, clock)))
+    add.set_defaults(func=guarded(lambda a: _sender_add(a, clock)), changes=True,
+                     audit_action="notices.sender.add", audits_itself=True, audit_subject="name")
     lst = sender_sub.add_parser("list", help="list senders (never their tokens)")
     add_common_options(lst)
-    lst.set_defaults(func=guarded(lambda a: _sender_list(a, clock)))
+    lst.set_defaults(func=guarded(lambda a: _sender_list(a, clock)), changes=False)
 
 
 def _serve(args: argparse.Namespace, clock: Clock) -> int:
@@ -191,22 +194,12 @@ def _sender_add(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def _sender_list(args: argparse.Namespace, clock: Clock) -> int:
-    from issuance.audit.cli_support import (
-        EXIT_OK,
-        EXIT_USAGE,
-        emit_json,
-        open_store,
-        operator_or_none,
-    )
+    """Read-only: needs no operator and records nothing."""
+    from issuance.audit.cli_support import EXIT_OK, emit_json, open_store
     from issuance.notices.senders import list_senders
 
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
     with open_store(args) as db:
         senders = list_senders(db)
-        AuditLog(db, clock=clock).append(operator=operator, action="notices.sender.list",
-                                         subject="senders", outcome="ok")
     if args.json:
         emit_json(senders)
     else:

@@ -76,7 +76,8 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     load.add_argument("--no-rejects-file", action="store_true",
                       help="do not write the rejects file")
     add_common_options(load)
-    load.set_defaults(func=guarded(lambda a: _load(a, clock)))
+    load.set_defaults(func=guarded(lambda a: _load(a, clock)), changes=True,
+                      audit_action="registry.load", audits_itself=True, audit_subject="file")
 
     gen = sub.add_parser(
         "generate", help="write synthetic residents (Faker ja_JP)",
@@ -91,25 +92,21 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     gen.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
     gen.add_argument("--format", choices=("jsonl", "csv"), help="default: from --out, else jsonl")
     add_common_options(gen, json_output=False)
-    gen.set_defaults(func=guarded(lambda a: _generate(a, clock)))
+    gen.set_defaults(func=guarded(lambda a: _generate(a, clock)), changes=True,
+                     audit_action="registry.generate", audits_itself=True, audit_subject="out")
 
     show = sub.add_parser("show", help="print one resident's record")
     show.add_argument("resident_code", metavar="RESIDENT_CODE")
     add_common_options(show)
-    show.set_defaults(func=guarded(lambda a: _show(a, clock)))
+    show.set_defaults(func=guarded(lambda a: _show(a, clock)), changes=False)
 
     schema = sub.add_parser("schema", help="print the published JSON Schema of a row")
     add_common_options(schema, json_output=False)
-    schema.set_defaults(func=guarded(lambda a: _print_schema(a, clock)))
+    schema.set_defaults(func=guarded(lambda a: _print_schema(a, clock)), changes=False)
 
 
 def _print_schema(args: argparse.Namespace, clock: Clock) -> int:
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
-    with open_store(args) as db:
-        AuditLog(db, clock=clock).append(operator=operator, action="registry.schema",
-                                         subject="schema.json", outcome="ok")
+    """Read-only: needs no operator and records nothing."""
     sys.stdout.write(SCHEMA_PATH.read_text(encoding="utf-8"))
     return EXIT_OK
 
@@ -186,15 +183,9 @@ def _csv_cell(value: object) -> str:
 
 
 def _show(args: argparse.Namespace, clock: Clock) -> int:
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
+    """Read-only: needs no operator and records nothing."""
     with open_store(args) as db:
         resident = ResidentStore(db).get(args.resident_code)
-        AuditLog(db, clock=clock).append(
-            operator=operator, action="registry.show", subject=args.resident_code,
-            outcome="ok" if resident else "not_found",
-        )
     if resident is None:
         fail(f"no resident with code {args.resident_code}")
         return EXIT_REFUSED

@@ -25,6 +25,7 @@ from hsm import KeyManager, KeyNotFound, PinSource, open_key_manager
 from hsm.derive import HsmIssuerAuthenticator, create_master_key, import_master_key
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
+from issuance.audit.keyer import AUDIT_KEY_LABEL, ensure_audit_key
 from issuance.errors import IssuanceError
 from pki.ca import DEFAULT_CRL_BASE_URL, DEFAULT_OCSP_URL, IssuingCA, ca_exists, init_ca, load_ca
 from pki.store import CertificateStore, open_store
@@ -102,7 +103,8 @@ def init_center(
     crl_base_url: str = DEFAULT_CRL_BASE_URL,
     report: Callable[[str, str], None] = lambda what, outcome: None,
 ) -> CenterConfig:
-    """Create (or find) the token, the CA, the issuer master key and the integrity key.
+    """Create (or find) the token, the CA, the issuer master key, the integrity key and
+    the audit log key (the HMAC key that keys the audit chain).
 
     Idempotent: whatever exists is kept and reported as `found`; `report(what, outcome)`
     is called once per item with outcome `created` or `found`.
@@ -179,6 +181,9 @@ def init_center(
             km.create_key(INTEGRITY_LABEL)
             report(f"integrity-record signing key {INTEGRITY_LABEL!r} (RSA-2048, in the HSM)",
                    "created")
+        created = ensure_audit_key(km)
+        report(f"audit log key {AUDIT_KEY_LABEL!r} (HMAC-SHA256, in the HSM)",
+               "created" if created else "found")
     open_store(store_location).close()
     report(f"certificate store {store_location}", "ready")
     config.save(home)
