@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def mynacard(home: Path, *args: str, env: dict[str, str] | None = None,
              timeout: float = 120) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}
+    base["MYNACARD_OPERATOR"] = "bench"  # up and down change things: they need an operator
     return subprocess.run(
         [sys.executable, "-m", "issuance.cli.main", "--home", str(home), *args],
         capture_output=True, text=True, cwd=REPO, env={**base, **(env or {})}, timeout=timeout,

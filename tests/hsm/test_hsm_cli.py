@@ -20,6 +20,7 @@ from issuance.cli.main import main
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # the CLI points SOFTHSM2_CONF at the state directory; restore it after the test
     monkeypatch.setenv(SOFTHSM2_CONF_ENV, str(tmp_path / "unused.conf"))
+    monkeypatch.setenv("MYNACARD_OPERATOR", "key-custodian")  # init and create-key need one
     return tmp_path / "state"
 
 
@@ -132,6 +133,7 @@ def test_help_teaches(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_as_a_process(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != SOFTHSM2_CONF_ENV}
+    env["MYNACARD_OPERATOR"] = "key-custodian"
     home = tmp_path / "proc-home"
     cmd = [sys.executable, "-m", "issuance.cli.main", "--home", str(home), "hsm"]
     first = subprocess.run([*cmd, "init", "--token", "p"], env=env, capture_output=True,

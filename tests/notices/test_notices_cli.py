@@ -93,8 +93,8 @@ def test_ingest_status_unmatched_process(db_url: str, backend: str, store_url: s
 
     with open_database(db_url) as db:
         actions = [e.action for e in AuditLog(db).entries()]
-        assert actions == ["notices.ingest", "notices.status", "notices.unmatched",
-                           "notices.unmatched", "notices.process"]
+        # status and unmatched only read: they record nothing
+        assert actions == ["notices.ingest", "notices.process"]
         assert all(e.operator == "clerk-1" for e in AuditLog(db).entries())
         assert AuditLog(db).verify().ok
 
@@ -123,8 +123,10 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch.delenv("MYNACARD_OPERATOR", raising=False)
     home = tmp_path / "home"
     home.mkdir()
-    assert run(["notices", "status"], home) == 2
+    assert run(["notices", "ingest", str(tmp_path / "missing.jsonl")], home) == 2
     assert "no operator identity" in capsys.readouterr().err
+    assert run(["notices", "status"], home) == 0  # read-only: no operator needed
+    capsys.readouterr()
     assert run(["notices", "ingest", str(tmp_path / "missing.jsonl"), "--operator", "c"],
                home) == 3
     assert "missing.jsonl" in capsys.readouterr().err

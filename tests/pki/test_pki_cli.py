@@ -25,7 +25,8 @@ SO_PIN = "13579135"
 
 
 def run(home: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CLI_TEST_PIN=PIN, CLI_TEST_SO_PIN=SO_PIN)
+    env = dict(os.environ, CLI_TEST_PIN=PIN, CLI_TEST_SO_PIN=SO_PIN,
+               MYNACARD_OPERATOR="clerk-pki")  # commands that change things need one
     env.pop("SOFTHSM2_CONF", None)
     res = subprocess.run([MYNACARD, "--home", str(home), *args], capture_output=True,
                          text=True, env=env, timeout=60)

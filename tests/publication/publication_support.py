@@ -23,6 +23,7 @@ OPERATOR = ["--operator", "clerk-pub"]
 
 def env() -> dict[str, str]:
     e = dict(os.environ, PUB_TEST_PIN=PIN, PUB_TEST_SO_PIN=SO_PIN)
+    e.setdefault("MYNACARD_OPERATOR", "clerk-pub")  # commands that change things need one
     e.pop("SOFTHSM2_CONF", None)
     return e
 
