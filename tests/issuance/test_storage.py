@@ -69,7 +69,8 @@ def test_only_one_application_in_progress_per_resident(db: Database) -> None:
 def test_audit_log_refuses_update_and_delete(db: Database) -> None:
     with db.transaction() as tx:
         tx.execute("INSERT INTO audit_log (seq, at, operator, action, subject, outcome,"
-                   " detail, prev_hash, hash) VALUES (1, 't', 'op', 'a', 's', 'ok', '{}', 'p', 'h')")
+                   " detail, prev_hash, hash)"
+                   " VALUES (1, 't', 'op', 'a', 's', 'ok', '{}', 'p', 'h')")
     for sql in ("UPDATE audit_log SET outcome = 'x'", "DELETE FROM audit_log"):
         with pytest.raises(StorageError), db.transaction() as tx:
             tx.execute(sql)
