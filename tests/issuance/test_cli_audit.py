@@ -167,6 +167,7 @@ def test_walk_every_command(env: Path, capsys: pytest.CaptureFixture[str]) -> No
                 assert entry["outcome"] == ("done" if code == 0 else
                                             "refused" if code in (1, 2) else "failed"), path
                 assert json.loads(entry["detail"])["exit"] == code
+                assert "AUDIT_T_NONE" not in json.dumps(entry)  # no pin source recorded
         else:
             code = _run(argv)
             err = capsys.readouterr().err
