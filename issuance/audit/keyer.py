@@ -95,14 +95,15 @@ def ensure_audit_key(km: Any, label: str = AUDIT_KEY_LABEL) -> bool:
     return create_mac_key(km, label)
 
 
-def center_keyer(home: Path) -> HsmKeyer | None:
+def center_keyer(home: Path, *, create: bool = True) -> HsmKeyer | None:
     """The keyer of the center set up in `home`, or None when there is no center yet.
 
-    A center made before the audit key existed gets it here, on its own token: the
-    first keyed entry then covers every earlier one.
+    A center made before the audit key existed gets it here (`create`, for commands
+    that record), on its own token: the first keyed entry then covers every earlier
+    one. Without `create` (read-only commands) a missing key means no keyer.
     """
     from hsm import HsmError, PinSource, open_key_manager
-    from hsm.mac import HsmMac
+    from hsm.mac import HsmMac, has_mac_key
     from hsm.softhsm import use_softhsm
     from issuance.workflow.center import CONFIG_NAME, CenterConfig
 
@@ -116,7 +117,11 @@ def center_keyer(home: Path) -> HsmKeyer | None:
     except HsmError as exc:
         raise KeyerError(f"cannot open the center's HSM for the audit key: {exc}") from None
     try:
-        ensure_audit_key(km)
+        if create:
+            ensure_audit_key(km)
+        elif not has_mac_key(km, AUDIT_KEY_LABEL):
+            km.close()
+            return None
         return HsmKeyer(HsmMac(km, AUDIT_KEY_LABEL), owns=km)
     except HsmError as exc:
         km.close()
@@ -135,13 +140,15 @@ class LazyCenterKeyer:
 
     name = "center"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, create: bool = True) -> None:
         self.home = Path(home)
+        self.create = create
         self._keyer: HsmKeyer | None = None
 
     def resolve(self) -> HsmKeyer | None:
         if self._keyer is None:
-            self._keyer = center_keyer(self.home)  # None again until a center exists
+            # None again until a center exists
+            self._keyer = center_keyer(self.home, create=self.create)
         return self._keyer
 
     @property

@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tree = command_tree(parser)
     decl = declaration(tree[path], path) if path in tree else Declaration(True, "unknown",
                                                                            declared=False)
-    keyer = LazyCenterKeyer(args.home)
+    keyer = LazyCenterKeyer(args.home, create=decl.changes)  # reading makes no key
     try:
         with keyed_by(keyer):
             if decl.changes:

@@ -271,3 +271,45 @@ def test_cli_head_finds_truncation(tmp_path: Path, db_url: str,
     capsys.readouterr()
     assert main([*m, "audit", "verify", "--head", head]) == 1
     assert "seq 3: truncated" in capsys.readouterr().err
+
+
+def test_reading_never_makes_the_audit_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A center from before the audit key: `audit verify` leaves the HSM alone; the next
+    recorded command makes the key, and its keyed entry covers the older entries."""
+    from hsm import PinSource, open_key_manager
+    from hsm.mac import _find, has_mac_key
+    from issuance.audit.keyer import AUDIT_KEY_LABEL
+    from issuance.workflow.center import CenterConfig
+
+    home = _center(tmp_path, monkeypatch, "sqlite")  # about the HSM key: one database will do
+    assert main(["--home", str(home), "center", "init", "--master-key", "test",
+                 "--shards", "1", "--operator", "custodian"]) == 0
+    config = CenterConfig.load(home)
+
+    def key_present(destroy: bool = False) -> bool:
+        with open_key_manager(config.token_uri,
+                              pin_source=PinSource.from_spec(config.pin_source)) as km:
+            if destroy:
+                km._run("destroying", lambda ps: _find(ps, AUDIT_KEY_LABEL).destroy())
+            return has_mac_key(km, AUDIT_KEY_LABEL)
+
+    assert key_present()
+    assert not key_present(destroy=True)
+    # the log of that older center: unkeyed entries only
+    url = f"sqlite:///{tmp_path / 'older.sqlite3'}"
+    monkeypatch.setenv("MYNACARD_DB", url)
+    with open_database(url) as db:
+        from issuance.audit import AuditLog
+
+        AuditLog(db).append(operator="old", action="center.init", subject="x", outcome="ok")
+    assert main(["--home", str(home), "audit", "verify"]) == 0  # unkeyed, nothing to check
+    capsys.readouterr()
+    assert not key_present()  # reading made no key
+    assert main(["--home", str(home), "rp", "add", "later", "--kind", "user-verifier",
+                 "--operator", "custodian"]) == 0
+    capsys.readouterr()
+    assert key_present()
+    assert main(["--home", str(home), "audit", "verify", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] and result["keyed"] and (result["entries"], result["macs"]) == (2, 1)
