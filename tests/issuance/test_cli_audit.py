@@ -184,6 +184,7 @@ def _center(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Pat
     else:
         monkeypatch.setenv("MYNACARD_DB", db_url)
     home = tmp_path / "center"
+    home.mkdir()
     return home
 
 
