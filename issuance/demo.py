@@ -244,7 +244,7 @@ def run(home: Path) -> None:
         ("Sign a document with the card's signing key", sign),
         ("Start the center's OCSP responder", ocsp),
         ("Verify the signature as a relying party, by OCSP", verify),
-        ("Check the hash-chained audit log", audit),
+        ("Check the keyed, hash-chained audit log", audit),
     ]
     demo.total = len(steps)
     print(f"mynacard demo — home {home}", flush=True)
