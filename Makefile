@@ -5,13 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc openssl openjdk-17-jdk-headless maven wrk \
-                postgresql libpcsclite-dev swig python3-venv
+                postgresql libpcsclite-dev swig python3-venv gcc libc6-dev
 MVN := mvn -q -B -Dstyle.color=never
 JAVA_STAMP := emulator/bridge/target/mynacard-bridge.jar
+LOOPBACK_SHIM := emulator/native/target/libloopback_bind.so
 
-.PHONY: setup apt venv java demo test lint bench clean
+.PHONY: setup apt venv java native demo test lint bench clean
 
-setup: apt venv java
+setup: apt venv java native
 
 # apt-get only when a package is missing, so setup stays fast and idempotent.
 apt:
@@ -38,6 +39,13 @@ $(JAVA_STAMP): $(shell find card/applet/src card/applet/pom.xml emulator/bridge/
 	@$(MVN) -f emulator/bridge/pom.xml package -DskipTests
 	@test -f $@
 
+native: $(LOOPBACK_SHIM)
+
+# Preloaded into the emulator's pcscd: vpcd's card ports listen on loopback only.
+$(LOOPBACK_SHIM): emulator/native/loopback_bind.c
+	@mkdir -p $(@D)
+	@cc -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
 demo: setup
 	@$(PY) -m issuance.demo
 
@@ -57,4 +65,4 @@ bench: setup
 	@$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) card/applet/target emulator/bridge/target
+	rm -rf $(VENV) card/applet/target emulator/bridge/target emulator/native/target

@@ -13,9 +13,18 @@ Layout of a runtime directory (everything the emulator owns lives there):
     state.json                pids, ports, readers and serials of the running emulator
 
 Readers and ports: card I sits in vpcd entry I // 2, slot I % 2, on TCP port BASE + I
-(vpcd listens on CHANNELID + slot, so entries are spaced two ports apart). Entry 0 is
+(vpcd uses the entry's port + slot, so entries are spaced two ports apart). Entry 0 is
 named "Virtual PCD" (readers "Virtual PCD 00 00", "Virtual PCD 00 01"), entry E > 0
 "Virtual PCD E" (readers "Virtual PCD E 00 00", ...).
+
+Card ports listen on loopback only. vpcd binds its card port to the wildcard address
+(every interface), so any host on the network could attach a card to our readers. The
+private pcscd therefore runs with emulator/native/libloopback_bind.so preloaded, which
+turns a bind to the wildcard address into a bind to loopback, and after start-up the
+launcher checks every TCP socket pcscd listens on (`exposed_listeners`) and refuses to
+run when one is not on loopback. (vpcd's reverse mode, `DEVICENAME host:port`, would have
+the driver connect to the card instead, but in vsmartcard-vpcd 3.3 a reverse-mode reader
+aborts pcscd the first time it must reconnect, i.e. on the first card swap.)
 
 A private pcscd: pcscd 1.9 ignores PCSCLITE_CSOCK_NAME and always creates
 /run/pcscd/pcscd.comm, so it runs in its own mount namespace (`unshare`) in which the
@@ -27,6 +36,7 @@ appears at `<runtime>/run/pcscd/pcscd.comm` for every client that sets
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -51,7 +61,9 @@ SYSTEM_DRIVER_DIR = Path("/usr/lib/pcsc/drivers")
 SYSTEM_SOCKET_DIR = Path("/run/pcscd")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BRIDGE_JAR = REPO_ROOT / "emulator" / "bridge" / "target" / "mynacard-bridge.jar"
+LOOPBACK_SHIM = REPO_ROOT / "emulator" / "native" / "target" / "libloopback_bind.so"
 STATE_FILE = "state.json"
+LOOPBACK = "127.0.0.1"  # the only address card ports listen on
 SETUP_HINT = "run `make setup`"
 JVM_OPTIONS = ("-XX:+UseSerialGC", "-Xmx192m", "-XX:+PerfDisableSharedMem")
 
@@ -69,6 +81,7 @@ class Components:
     java: Path
     bridge_jar: Path
     unshare: Path | None
+    loopback_shim: Path
 
 
 def find_components(bridge_jar: Path | None = None) -> Components:
@@ -90,11 +103,14 @@ def find_components(bridge_jar: Path | None = None) -> Components:
     jar = bridge_jar or Path(os.environ.get(BRIDGE_JAR_ENV) or DEFAULT_BRIDGE_JAR)
     if not jar.is_file():
         missing.append(f"the card bridge {jar} (built by Maven)")
+    if not LOOPBACK_SHIM.is_file():
+        missing.append(f"the loopback bind library {LOOPBACK_SHIM} (built by cc)")
     unshare = shutil.which("unshare")
     if missing:
         raise EmulatorError("emulator parts missing: " + "; ".join(missing) + f" — {SETUP_HINT}")
     assert pcscd is not None and java is not None
-    return Components(Path(pcscd), VPCD_DRIVER, Path(java), jar, Path(unshare) if unshare else None)
+    return Components(Path(pcscd), VPCD_DRIVER, Path(java), jar,
+                      Path(unshare) if unshare else None, LOOPBACK_SHIM)
 
 
 # --- keys and serials ---------------------------------------------------------------
@@ -285,7 +301,7 @@ def _friendly_name(entry: int) -> str:
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
-            s.bind(("0.0.0.0", port))
+            s.bind((LOOPBACK, port))
         except OSError:
             return False
     return True
@@ -407,6 +423,7 @@ class Emulator:
             self.state = replace(self.state, cards=tuple(cards))
             _save_state(self.runtime_dir, self.state)
             self._wait(self.readers, present=True, what="cards to appear")
+            self._check_loopback()
         except BaseException:
             self.stop()
             raise
@@ -450,6 +467,7 @@ class Emulator:
         argv = self._pcscd_argv(comp, conf_dir, empty)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
         env[SOCKET_ENV] = str(self.socket)
+        env["LD_PRELOAD"] = str(comp.loopback_shim)  # vpcd's card ports: loopback only
         pid, st = _spawn(argv, log, env, linger=self._linger)
         state = EmulatorState(
             runtime_dir=str(rt), socket=str(self.socket), pcscd_pid=pid, pcscd_start_time=st,
@@ -468,6 +486,20 @@ class Emulator:
                 raise EmulatorError(f"pcscd did not create {self.socket}: {_tail(log)}")
             time.sleep(0.01)
         return state
+
+    def _check_loopback(self) -> None:
+        """EmulatorError unless every TCP port pcscd listens on is bound to loopback."""
+        assert self.state is not None
+        try:
+            listening = listening_sockets(self.state.pcscd_pid)
+        except OSError as exc:
+            raise EmulatorError(f"cannot check where pcscd listens: {exc}") from None
+        exposed = [f"{a}:{p}" for a, p in listening if not ipaddress.ip_address(a).is_loopback]
+        if exposed:
+            raise EmulatorError(
+                f"pcscd listens beyond loopback on {', '.join(exposed)}: refusing to run "
+                f"(the card ports must not be reachable from the network)"
+            )
 
     def _pcscd_argv(self, comp: Components, conf_dir: Path, empty: Path) -> list[str]:
         if comp.unshare is None:
@@ -501,7 +533,7 @@ class Emulator:
             f"serial={serial}\n"
             f"card_key={derive_card_key(self._issuer_master, serial).hex()}\n"
             f"municipal_key={derive_card_key(self._municipal_master, serial).hex()}\n"
-            f"host=127.0.0.1\n"
+            f"host={LOOPBACK}\n"
             f"port={port}\n"
             f"connect_timeout_seconds={int(max(self.timeout, 5))}\n"
             f"control={control}\n"
@@ -659,6 +691,43 @@ def wait_readers(
             return left
         if alive is not None:
             alive()
+
+
+def listening_sockets(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket process `pid` listens on (from /proc).
+
+    OSError when the process's descriptors cannot be read.
+    """
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except FileNotFoundError:  # no IPv6
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: TCP_LISTEN
+                continue
+            address, port = local.split(":")
+            found.append((_proc_address(address), int(port, 16)))
+    return found
+
+
+def _proc_address(hexdigits: str) -> str:
+    """An address as /proc/net/tcp prints it: 32-bit words, each in host byte order."""
+    raw = bytes.fromhex(hexdigits)
+    if sys.byteorder == "little":
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(raw))
 
 
 def running_state(runtime_dir: Path) -> EmulatorState | None:
