@@ -46,7 +46,7 @@ class Server:
 
 @contextmanager
 def running(db: Database, store_url: str | None, ca: TestCa, *, client_ca: Path | None = None,
-            limits: Limits = Limits(), **app_options: Any) -> Iterator[Server]:
+            limits: Limits | None = None, **app_options: Any) -> Iterator[Server]:
     import uvicorn
 
     server_cert = ca.issue("server", server=True)
@@ -54,7 +54,7 @@ def running(db: Database, store_url: str | None, ca: TestCa, *, client_ca: Path 
     app = create_app(db, store_url, clock=clock(NOW), **app_options)
     config = uvicorn_config(app, host="127.0.0.1", port=port,
                             tls=Tls(server_cert.cert, server_cert.key, client_ca),
-                            limits=limits, refusals=app.state.refusals)
+                            limits=limits or Limits(), refusals=app.state.refusals)
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
