@@ -316,3 +316,56 @@ def test_sender_names_and_cli(db_url: str, tmp_path: Path,
     assert "juki-gw" in listed and token not in listed
     assert {s["name"]: s["sources"] for s in json.loads(listed)} == {
         "fuhyo-gw": ["fuhyo"], "juki-gw": ["juki"]}
+
+
+def _tls_socket(srv: Server) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    return srv.ca.client_context().wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def _health_ok(srv: Server) -> bool:
+    try:
+        return request(srv, "GET", "/health")[0] == 200
+    except (ssl.SSLError, ConnectionError, http.client.HTTPException):
+        return False
+
+
+def _closed_by_server(conn: ssl.SSLSocket, within: float) -> bool:
+    """True when the server closes `conn` (EOF) within `within` seconds."""
+    conn.settimeout(within)
+    try:
+        while conn.recv(4096):
+            pass
+    except (TimeoutError, socket.timeout):
+        return False
+    except (ssl.SSLError, ConnectionError):
+        return True
+    return True
+
+
+def test_idle_connections_are_closed_and_limits_hold(db: Database, ca: TestCa) -> None:
+    limits = Limits(keep_alive=1, max_connections=5, max_header_bytes=8 * 1024)
+    with running(db, None, ca, limits=limits) as srv:
+        # keep-alive: an idle connection after a request is closed after the idle timeout
+        conn = _tls_socket(srv)
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+        assert _closed_by_server(conn, within=5)
+        conn.close()
+        # headers beyond the cap: 431 and closed
+        conn = _tls_socket(srv)
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"a" * 9000)
+        assert conn.recv(4096).startswith(b"HTTP/1.1 431")
+        conn.close()
+        # beyond max_connections a new connection is closed at once; the others still work
+        held = [_tls_socket(srv) for _ in range(5)]
+        try:
+            extra = _tls_socket(srv)
+            assert _closed_by_server(extra, within=5)
+            extra.close()
+            for c in held:
+                c.close()
+            wait_for("a slot never came back", lambda: _health_ok(srv), timeout=10)
+        finally:
+            for c in held:
+                c.close()

@@ -241,3 +241,41 @@ def test_an_oversized_request_gets_413(authed: tuple[str, TokenAuthorizer],
     url, _ = authed
     status, _, _ = _post(url, b"0" * (64 * 1024), rp_token)
     assert status == 413
+
+
+def test_ocsp_serve_over_tls(pub_home: Path, rp_token: str, tmp_path: Path) -> None:
+    import http.client
+
+    from publication_support import MYNACARD
+    from tls_certs import TestCa
+
+    ca = TestCa(tmp_path / "tls", "ocsp")
+    server_cert = ca.issue("ocsp-server", server=True)
+    _, pem = issue(pub_home, "R-ACCESS-6")
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    root = x509.load_pem_x509_certificate((pub_home / "ca" / "sign-root.pem").read_bytes())
+    port = free_port()
+    proc = subprocess.Popen([MYNACARD, "--home", str(pub_home), "ocsp", "serve", *HSM,
+                             "--port", str(port), "--tls-cert", str(server_cert.cert),
+                             "--tls-key", str(server_cert.key)], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(port, proc)
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                           context=ca.client_context())
+        conn.request("POST", "/", body=_request(cert, root),
+                     headers={"Content-Type": "application/ocsp-request",
+                              "Authorization": f"Bearer {rp_token}"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert ocsp.load_der_ocsp_response(resp.read()).certificate_status \
+            is ocsp.OCSPCertStatus.GOOD
+        conn.close()
+        # plain HTTP to the TLS port gets no OCSP answer
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            _post(f"http://127.0.0.1:{port}", _request(cert, root), rp_token)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err and rp_token not in err
+    assert f"https://127.0.0.1:{port}/" in err
