@@ -336,7 +336,7 @@ def _closed_by_server(conn: ssl.SSLSocket, within: float) -> bool:
     try:
         while conn.recv(4096):
             pass
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False
     except (ssl.SSLError, ConnectionError):
         return True
