@@ -285,6 +285,8 @@ def guarded_protocol(limits: Limits, refusals: RefusalCounter | None = None) -> 
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():
+                return  # refused (too many connections) or past its deadline: read nothing
             if not self._in_headers and (self.cycle is None or self.cycle.response_complete):
                 # the first bytes of the next request on a kept-alive connection
                 self._in_headers = True
