@@ -1,5 +1,5 @@
 """`notices serve`: a real uvicorn server (behind pki.serving's guard, over TLS with
-certificates made here) on a free port, real databases, real sockets."""
+certificates made here, see notices_server) on a free port, real databases, real sockets."""
 
 from __future__ import annotations
 
@@ -9,103 +9,29 @@ import json
 import logging
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from notices_server import Server, free_port, post, request, running, wait_for
 from notices_support import NOW, clock, issue_pair, line, notice, resident
-from tls_certs import Issued, TestCa
+from tls_certs import TestCa
 
 from issuance.audit.log import AuditLog
 from issuance.notices import cli
-from issuance.notices.http import create_app
 from issuance.notices.queries import notice_counts, notice_state
 from issuance.notices.senders import SenderError, add_sender, list_senders
 from issuance.registry.store import ResidentStore
 from issuance.storage import Database
-from pki.serving import Limits, Tls, uvicorn_config
+from pki.serving import Limits
 from pki.store import CertificateStore
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, url: str, ca: TestCa) -> None:
-        self.url = url
-        self.ca = ca
-        self.port = int(url.rsplit(":", 1)[1])
-
-
-@contextmanager
-def running(db: Database, store_url: str | None, ca: TestCa, *, client_ca: Path | None = None,
-            limits: Limits | None = None, **app_options: Any) -> Iterator[Server]:
-    import uvicorn
-
-    server_cert = ca.issue("server", server=True)
-    port = _free_port()
-    app = create_app(db, store_url, clock=clock(NOW), **app_options)
-    config = uvicorn_config(app, host="127.0.0.1", port=port,
-                            tls=Tls(server_cert.cert, server_cert.key, client_ca),
-                            limits=limits or Limits(), refusals=app.state.refusals)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield Server(f"https://127.0.0.1:{port}", ca)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=20)
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> TestCa:
-    return TestCa(tmp_path / "tls", "notices")
 
 
 @pytest.fixture
 def server(db: Database, store_url: str, ca: TestCa) -> Iterator[Server]:
     with running(db, store_url, ca, max_body=64 * 1024, refusal_window=0.3) as srv:
         yield srv
-
-
-def request(srv: Server, method: str, path: str, body: bytes | None = None,
-            token: str | None = None, client: Issued | None = None) -> tuple[int, Any]:
-    conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=30,
-                                       context=srv.ca.client_context(client))
-    headers = {"Content-Type": "application/x-ndjson"}
-    if token is not None:
-        headers["Authorization"] = token if " " in token else f"Bearer {token}"
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-        return resp.status, json.loads(raw) if raw.startswith(b"{") else raw
-    finally:
-        conn.close()
-
-
-def post(srv: Server, body: bytes, token: str | None,
-         client: Issued | None = None) -> tuple[int, Any]:
-    return request(srv, "POST", "/notices", body, token, client)
-
-
-def wait_for(what: str, done: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_authenticated_sender_posts_notices(db: Database, store: CertificateStore,
@@ -236,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
 def test_plain_http_with_tokens_refuses_to_start(db_url: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     args = _parser().parse_args(["notices", "serve", "--operator", "admin", "--db", db_url,
-                                 "--port", str(_free_port())])
+                                 "--port", str(free_port())])
     args.home = tmp_path
     assert args.func(args) == 2
     err = capsys.readouterr().err

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from notices_server import request, running, wait_for
 from notices_support import issue_pair, line, notice, resident
-from test_notices_http import ca, request, running, wait_for  # noqa: F401 - the ca fixture
 from tls_certs import TestCa
 
 from issuance.notices.intake import NoticeIntake
@@ -79,7 +79,7 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_server_survives_a_database_restart(cluster: Cluster, ca: TestCa) -> None:  # noqa: F811
+def test_server_survives_a_database_restart(cluster: Cluster, ca: TestCa) -> None:
     db = open_database(cluster.url())
     try:
         token = add_sender(db, "gw", sources=["juki"])
@@ -109,7 +109,7 @@ def test_server_survives_a_database_restart(cluster: Cluster, ca: TestCa) -> Non
 
 
 def test_waiting_notices_are_applied_at_start_up_and_on_a_timer(
-        cluster: Cluster, ca: TestCa, tmp_path: Path) -> None:  # noqa: F811
+        cluster: Cluster, ca: TestCa, tmp_path: Path) -> None:
     db = open_database(cluster.url())
     store_path = tmp_path / "store.sqlite"
     store = open_store(store_path)

@@ -1,54 +1,18 @@
-"""Notices bound to their sender: the file intake's `--source` and `local` sender, and the
-migration (notices v4) that gives notices stored before senders existed that sender."""
+"""Notices bound to their sender: the migration (notices v4) that gives notices stored
+before senders existed the sender `local` (the file intake's)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import pytest
 from notices_support import clock, line, notice, resident
-from test_notices_cli import _setting, run
 
 from issuance.notices.intake import NoticeIntake
 from issuance.notices.migrations import MIGRATIONS, migrate_notices
 from issuance.notices.model import parse_notice
-from issuance.notices.queries import effects_of, notice_state, problem_notices
+from issuance.notices.queries import effects_of, notice_state
 from issuance.notices.senders import authenticate, list_senders
 from issuance.registry.store import ResidentStore
-from issuance.storage import Database, open_database
+from issuance.storage import Database
 from issuance.storage.migrations import apply_migrations
-
-
-def test_ingest_takes_source_and_records_the_local_sender(
-        db_url: str, backend: str, store_url: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    home, store_opts, _loc, common = _setting(tmp_path, db_url, backend, store_url)
-    person = resident()
-    with open_database(db_url) as db:
-        ResidentStore(db).put(person)
-    file = tmp_path / "notices.jsonl"
-    file.write_text(line(notice("death", person.resident_code, nid="L-1")) + "\n"
-                    + line(notice("address_change", person.resident_code, source="fuhyo",
-                                  nid="L-2")) + "\n", encoding="utf-8")
-    code = run(["notices", "ingest", str(file), "--source", "juki", "--no-process", "--json",
-                *store_opts, *common], home)
-    assert code == 1  # a line refused by the rule
-    report = json.loads(capsys.readouterr().out)["intake"]
-    assert (report["accepted"], report["rejected"]) == (1, 1)
-    assert "'local' may not send fuhyo" in report["problems"][0]["reason"]
-    with open_database(db_url) as db:
-        assert notice_state(db, "juki", "L-1") == "accepted"
-        assert notice_state(db, "juki", "L-1", sender="gw") is None
-        assert notice_state(db, "fuhyo", "L-2") is None
-        [rejected] = problem_notices(db)["rejected"]
-        assert rejected["sender"] == "local"
-    # without --source the file intake takes both networks' notices
-    assert run(["notices", "ingest", str(file), "--no-process", "--json", *store_opts,
-                *common], home) == 0
-    capsys.readouterr()
-    with open_database(db_url) as db:
-        assert notice_state(db, "fuhyo", "L-2") == "accepted"
 
 
 def test_notices_from_before_senders_belong_to_local(db: Database) -> None:
