@@ -210,10 +210,6 @@ async def _plain(send: Send, status: int, text: str,
     await send({"type": "http.response.body", "body": body})
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class Guard:
     """ASGI middleware: requests in flight (503) and the body (413)."""
 
@@ -236,28 +232,37 @@ class Guard:
                 await _plain(send, 413, "413 Content Too Large\n")
                 return
         started = False
+        refused = False
         seen = 0
 
         async def counted_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if limit is not None and message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _BodyTooLarge
+                    # answer 413 now; the app sees the client gone and its answer is dropped
+                    refused = True
+                    if not started:
+                        await _plain(send, 413, "413 Content Too Large\n")
+                    return {"type": "http.disconnect"}
             return message
 
         async def watched_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         self.in_flight += 1
         try:
             await self.app(scope, counted_receive, watched_send)
-        except _BodyTooLarge:
-            if not started:
-                await _plain(send, 413, "413 Content Too Large\n")
+        except Exception:
+            if not refused:
+                raise  # the app's own failure; a refused body only ends in a disconnect
         finally:
             self.in_flight -= 1
 

@@ -279,3 +279,17 @@ def test_ocsp_serve_over_tls(pub_home: Path, rp_token: str, tmp_path: Path) -> N
         _, err = proc.communicate(timeout=10)
     assert "Traceback" not in err and rp_token not in err
     assert f"https://127.0.0.1:{port}/" in err
+
+
+def test_an_oversized_chunked_request_gets_413(authed: tuple[str, TokenAuthorizer],
+                                               rp_token: str) -> None:
+    """No Content-Length to refuse by: the body is counted as it arrives."""
+    import http.client
+
+    url, _ = authed
+    conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+    conn.request("POST", "/", body=iter([b"0" * 8192] * 8), encode_chunked=True,
+                 headers={"Content-Type": "application/ocsp-request",
+                          "Authorization": f"Bearer {rp_token}"})
+    assert conn.getresponse().status == 413
+    conn.close()
