@@ -123,6 +123,9 @@ def check_transport(tls: Tls, *, tokens: bool, insecure_http: bool) -> None:
                            "--tls-key (or --insecure-http for development)")
 
 
+SHUTDOWN_GRACE = 10  # seconds a stopping server waits for open connections, then closes them
+
+
 # -- refusals, counted --------------------------------------------------------------------
 Report = Callable[[str, str, int, float], None]  # peer, reason, count, window start (epoch)
 
@@ -232,14 +235,16 @@ class Guard:
                 await _plain(send, 413, "413 Content Too Large\n")
                 return
         started = False
-        refused = False
+        refused = False  # the body went over the limit: answered 413 here
+        gone = False  # the client went away: what the app raises about it is not news
         seen = 0
 
         async def counted_receive() -> Message:
-            nonlocal seen, refused
+            nonlocal seen, refused, gone
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
+            gone = gone or message["type"] == "http.disconnect"
             if limit is not None and message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
@@ -261,8 +266,9 @@ class Guard:
         try:
             await self.app(scope, counted_receive, watched_send)
         except Exception:
-            if not refused:
-                raise  # the app's own failure; a refused body only ends in a disconnect
+            if not (refused or gone):
+                raise  # the app's own failure, not a client that left or was refused
+            log.debug("request ended: %s", "body too large" if refused else "client left")
         finally:
             self.in_flight -= 1
 
@@ -366,7 +372,8 @@ def uvicorn_config(app: Asgi, *, host: str, port: int, tls: Tls, limits: Limits,
     return uvicorn.Config(
         Guard(app, limits), host=host, port=port, log_level=log_level,
         http=guarded_protocol(limits, refusals), timeout_keep_alive=int(max(1, limits.keep_alive)),
-        limit_concurrency=None, **ssl_options, **extra)
+        limit_concurrency=None, **ssl_options,
+        **{"timeout_graceful_shutdown": SHUTDOWN_GRACE, **extra})
 
 
 LIMITS_ENV = "MYNACARD_SERVING_LIMITS"

@@ -295,3 +295,29 @@ def test_idle_connections_are_closed_and_limits_hold(db: Database, ca: TestCa) -
         finally:
             for c in held:
                 c.close()
+
+
+def test_requests_beyond_the_in_flight_cap_get_503(db: Database, ca: TestCa,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    token = add_sender(db, "gw", sources=["juki"])
+    with running(db, None, ca, limits=Limits(max_in_flight=1)) as srv:
+        slow = _tls_socket(srv)  # a sender whose body never comes holds the one slot
+        slow.sendall(b"POST /notices HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
+        wait_for("the slow request never took the slot",
+                 lambda: request(srv, "GET", "/health")[0] == 503)
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=10,
+                                           context=ca.client_context())
+        conn.request("GET", "/health")
+        busy = conn.getresponse()
+        assert busy.status == 503 and busy.getheader("Retry-After") == "1"
+        busy.read()
+        conn.close()
+        uvicorn_log = logging.getLogger("uvicorn.error")  # it does not propagate to root
+        uvicorn_log.addHandler(caplog.handler)
+        try:
+            slow.close()  # a client leaving mid-body is no application error
+            wait_for("the slot never came back", lambda: _health_ok(srv))
+        finally:
+            uvicorn_log.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
