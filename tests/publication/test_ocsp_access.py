@@ -47,7 +47,7 @@ def authed(pub_home: Path) -> Iterator[tuple[str, TokenAuthorizer]]:
     from pki.serving import RefusalCounter, Tls, uvicorn_config
 
     port = free_port()
-    refusals = RefusalCounter(window=0.2)  # refusals are logged once per window, counted
+    refusals = RefusalCounter(window=2.0)  # refusals are logged once per window, counted
     server = uvicorn.Server(uvicorn_config(
         build_app(responder, authorizer=authorizer, refusals=refusals), host="127.0.0.1",
         port=port, tls=Tls(), limits=LIMITS, refusals=refusals))
