@@ -325,3 +325,51 @@ def test_requests_beyond_the_in_flight_cap_get_503(db: Database, ca: TestCa,
         finally:
             uvicorn_log.removeHandler(caplog.handler)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_the_notices_serve_command_over_mutual_tls(db: Database, db_url: str, ca: TestCa,
+                                                   tmp_path: Path) -> None:
+    """`mynacard notices serve` itself (its options wired to the guard), in a process."""
+    import os
+    import subprocess
+    import sys
+
+    clients = TestCa(tmp_path / "clients", "senders")
+    client = clients.issue("gw-cli")
+    server_cert = ca.issue("server", server=True)
+    token = add_sender(db, "gw-cli", sources=["juki"])
+    person = resident()
+    ResidentStore(db).put(person)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "issuance.cli.main", "--home", str(home), "notices", "serve",
+         "--operator", "ops-1", "--db", db_url, "--no-process", "--port", str(port),
+         "--tls-cert", str(server_cert.cert), "--tls-key", str(server_cert.key),
+         "--client-ca", str(clients.cert_path), "--header-timeout", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    try:
+        srv = Server(f"https://127.0.0.1:{port}", ca)
+        wait_for("notices serve did not start", lambda: proc.poll() is not None
+                 or _connects(port), timeout=30)
+        assert proc.poll() is None
+        body = line(notice("death", person.resident_code, nid="CLI-1")).encode()
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            post(srv, body, token)  # no client certificate
+        status, answer = post(srv, body, token, client=client)
+        assert status == 200 and (answer["sender"], answer["accepted"]) == ("gw-cli", 1)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err and token not in err
+    assert notice_state(db, "juki", "CLI-1", sender="gw-cli") == "accepted"
+
+
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
