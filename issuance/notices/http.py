@@ -73,7 +73,6 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
     refusals = RefusalCounter(refusal_window)
     process_lock = threading.Lock()
     intakes: dict[Sender, NoticeIntake] = {}
-    database_up = [True]
 
     def intake_for(sender: Sender) -> NoticeIntake:
         if sender not in intakes:
@@ -101,9 +100,10 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
                      outcome="refused", detail={"status": status, "reason": reason})
         return JSONResponse({"error": reason}, status_code=status)
 
-    def unavailable(exc: Exception) -> Any:
-        database_up[0] = False
-        log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+    def unavailable(request: Request) -> Any:
+        """503 while the database is away; counted like a refusal, as anyone can cause it
+        (kept until the audit log can be written again)."""
+        refusals.count(peer_of(request), "database unavailable")
         return JSONResponse({"error": "database unavailable, retry later"}, status_code=503,
                             headers={"Retry-After": RETRY_AFTER})
 
@@ -176,8 +176,8 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
             refusals.count(peer_of(request), exc.reason)
             return JSONResponse({"error": exc.reason}, status_code=exc.status,
                                 headers={"WWW-Authenticate": 'Bearer realm="mynacard-notices"'})
-        except StorageError as exc:
-            return unavailable(exc)
+        except StorageError:
+            return unavailable(request)
         try:
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_body:
@@ -192,14 +192,13 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
             lines = bytes(body).split(b"\n")
             intake = await run_in_threadpool(intake_for, sender)
             report = await run_in_threadpool(intake.accept_lines, lines)
-            database_up[0] = True
             await run_in_threadpool(
                 audit.append, operator=f"http:{sender.name}", action="notices.http",
                 subject=peer_of(request),
                 outcome="ok" if not report.counts["rejected"] else "partial",
                 detail={**report.counts, "lines": report.lines})
-        except StorageError as exc:
-            return unavailable(exc)
+        except StorageError:
+            return unavailable(request)
         return JSONResponse({"sender": sender.name, **report.to_json()},
                             background=BackgroundTask(apply_waiting))
 
@@ -208,9 +207,7 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
             with db.transaction() as tx:
                 tx.query_one("SELECT 1 AS one")
         except StorageError:
-            database_up[0] = False
             return False
-        database_up[0] = True
         return True
 
     async def health(request: Request) -> Any:
@@ -226,7 +223,8 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
 
 
 # connection-level refusals counted by the guard (pki.serving); the others are 401
-_STATUS = {"header timeout": 408, "headers too large": 431, "too many connections": 503}
+_STATUS = {"header timeout": 408, "headers too large": 431, "too many connections": 503,
+           "database unavailable": 503}
 
 
 def register_http(sub: Any, *, clock: Clock) -> None:

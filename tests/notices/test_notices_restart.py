@@ -19,6 +19,7 @@ from notices_server import request, running, wait_for
 from notices_support import issue_pair, line, notice, resident
 from tls_certs import TestCa
 
+from issuance.audit.log import AuditLog
 from issuance.notices.intake import NoticeIntake
 from issuance.notices.queries import notice_state
 from issuance.notices.senders import add_sender
@@ -104,6 +105,10 @@ def test_server_survives_a_database_restart(cluster: Cluster, ca: TestCa) -> Non
                 status, answer = post(person, f"R{i + 1}")
                 assert status == 200, answer
             assert notice_state(db, "juki", "R2", sender="gw") == "accepted"
+        # the 503s were counted, and written once the audit log could be written again
+        [outage] = [e for e in AuditLog(db).entries()
+                    if e.detail.get("reason") == "database unavailable"]
+        assert outage.outcome == "refused" and outage.detail["count"] == 1
     finally:
         db.close()
 
