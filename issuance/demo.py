@@ -198,7 +198,9 @@ def run(home: Path) -> None:
         log = open(home / "ocsp.log", "w")  # noqa: SIM115 - closed by the cleanup
         proc = subprocess.Popen(
             [sys.executable, "-m", "issuance.cli.main", "--home", str(home), "ocsp", "serve",
-             "--port", str(port), "--pin-source", hsm_pin],
+             # the demo's certificates name an http:// responder on localhost; a
+             # deployment serves OCSP with --tls-cert/--tls-key
+             "--port", str(port), "--pin-source", hsm_pin, "--insecure-http"],
             env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
         def stop() -> None:

@@ -343,6 +343,7 @@ def ocsp_app_from_env() -> Any:
     import os
 
     from pki.ocsp.server import build_app
+    from pki.serving import Guard, Limits
 
     cfg = json.loads(os.environ[_OCSP_ENV])
     responder, _resources = _ocsp_responder(Path(cfg["home"]), cfg["token"], cfg["pin_source"],
@@ -350,7 +351,7 @@ def ocsp_app_from_env() -> Any:
     app = build_app(responder, authorizer=_ocsp_authorizer(cfg["db"], Path(cfg["home"]),
                                                            cfg.get("open", False)))
     app.state.resources = _resources  # keep the HSM session and store open
-    return app
+    return Guard(app, Limits(**cfg["limits"]))
 
 
 def _ocsp_serve(args: argparse.Namespace) -> int:
@@ -358,17 +359,34 @@ def _ocsp_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from pki.ocsp.server import serve
+    from pki.ocsp.server import MAX_REQUEST, serve
+    from pki.serving import (
+        LIMITS_ENV,
+        ServingError,
+        check_transport,
+        limits_from_args,
+        limits_to_env,
+        tls_from_args,
+    )
 
+    tls = tls_from_args(args)
+    limits = limits_from_args(args, max_body=MAX_REQUEST)
+    try:
+        check_transport(tls, tokens=not args.open, insecure_http=args.insecure_http)
+    except ServingError as exc:
+        print(f"mynacard: {exc}", file=sys.stderr)
+        return 2
     # open everything once in this process first, so configuration errors surface here
     responder, (km, store) = _ocsp_responder(Path(args.home), args.token, args.pin_source,
                                              args.db, args.validity)
-    print(f"OCSP responder on http://{args.host}:{args.port}/ ({args.workers} worker(s))",
+    scheme = "https" if tls.enabled else "http"
+    print(f"OCSP responder on {scheme}://{args.host}:{args.port}/ ({args.workers} worker(s))",
           file=sys.stderr, flush=True)
     if args.workers <= 1:
         try:
             serve(responder, host=args.host, port=args.port,
-                  authorizer=_ocsp_authorizer(args.db, Path(args.home), args.open))
+                  authorizer=_ocsp_authorizer(args.db, Path(args.home), args.open),
+                  tls=tls, limits=limits)
         finally:
             store.close()
             km.close()
@@ -378,10 +396,15 @@ def _ocsp_serve(args: argparse.Namespace) -> int:
     os.environ[_OCSP_ENV] = json.dumps({
         "home": str(args.home), "token": args.token, "pin_source": args.pin_source,
         "db": str(args.db) if args.db else None, "validity": args.validity,
-        "open": args.open})
+        "open": args.open, "limits": limits.__dict__})
+    os.environ[LIMITS_ENV] = limits_to_env(limits)
+    ssl_options: dict[str, Any] = {}
+    if tls.enabled:
+        ssl_options = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
     uvicorn.run("pki.cli:ocsp_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning", access_log=False,
-                server_header=False)
+                server_header=False, http="pki.serving:protocol_from_env",
+                timeout_keep_alive=int(max(1, limits.keep_alive)), **ssl_options)
     return 0
 
 
@@ -572,6 +595,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--open", action="store_true",
                    help="answer anyone (tests, development); by default only registered "
                         "relying parties (Authorization: Bearer TOKEN, see `mynacard rp add`)")
+    from pki.serving import add_serving_options
+
+    add_serving_options(p, client_ca=False)
     p.set_defaults(func=_guarded(_ocsp_serve), changes=False)
 
     p = subparsers.add_parser(

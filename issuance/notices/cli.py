@@ -58,6 +58,11 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
         "notices for unknown residents as unmatched; both are listed.")
     ingest.add_argument("file", type=Path, metavar="FILE", help="JSON Lines; - for stdin")
     ingest.add_argument("--no-process", action="store_true", help="store only")
+    ingest.add_argument("--source", action="append", choices=["juki", "fuhyo"],
+                        dest="sources", metavar="SOURCE",
+                        help="accept only notices of this source (juki, fuhyo; repeatable); "
+                             "others are rejected for their line (default: both). The file "
+                             "intake's notices are stored as sent by 'local'")
     ingest.add_argument("--batch", type=int, default=None, metavar="N",
                         help="lines per transaction (default 500; 5000 for bulk files)")
     ingest.add_argument(
@@ -129,7 +134,8 @@ def _ingest(args: argparse.Namespace, clock: Clock) -> int:
     subject = str(args.file)
     with open_store(args) as db:
         log = AuditLog(db, clock=clock)
-        intake = NoticeIntake(db, clock=clock, **({"batch": args.batch} if args.batch else {}))
+        intake = NoticeIntake(db, clock=clock, sources=args.sources,
+                              **({"batch": args.batch} if args.batch else {}))
         show = _progress("ingest") if not args.json else None
         applier = None
         if not args.no_process and _alongside(args):

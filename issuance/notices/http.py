@@ -1,21 +1,35 @@
 """`mynacard notices serve`: POST JSON Lines of notices from authenticated senders.
 
 `POST /notices` with `Authorization: Bearer <token>` (see `mynacard notices sender add`)
-and a JSON Lines body. The notices are stored (committed) before the 200 answer, which
-lists the outcome counts and every line not accepted; the accepted ones are then applied
-in the background. Refusals (401 no or unknown token, 413 body too large) are logged
-(logger `mynacard.notices.http`) and written to the audit log, never with the token.
-`GET /health` answers 200 without authentication.
+and a JSON Lines body; under mutual TLS (`--client-ca`) a client certificate registered
+for a sender (`sender add --client-cert`) stands for that sender, with or without a
+token (a token naming another sender is refused). Each sender may send the sources it was
+added with (juki, fuhyo): a notice of another source is rejected for its line, with the
+reason, and the rest stored. The notices are stored (committed) under the sender's name
+before the 200 answer, which lists the outcome counts and every line not accepted.
+
+Accepted notices are applied in the background after each POST, at start-up, and every
+`apply_interval` seconds (so notices a crash or a database outage left accepted are not
+waiting for the next POST). While the database is unreachable every request gets 503
+with Retry-After and `GET /health` (no authentication) says so; the PostgreSQL
+connection is opened afresh once the server is back, without a restart.
+
+Refusals of unauthenticated clients (401) are counted per source address and reason and
+written to the audit log (and logger `mynacard.notices.http`) once per window with the
+count, never per request and never with the token; refusals of a known sender (413) are
+written each time. The connection guard of `pki.serving` (TLS, header deadline, idle
+timeout, connection and in-flight limits) stands in front.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +37,31 @@ from issuance.audit.log import AuditLog
 from issuance.notices.certificates import CertificateGateway
 from issuance.notices.intake import NoticeIntake
 from issuance.notices.processor import NoticeProcessor
-from issuance.notices.senders import authenticate
-from issuance.storage import Database
+from issuance.notices.senders import Sender, authenticate, sender_for_certificate
+from issuance.storage import Database, StorageError
+from pki.serving import RefusalCounter, client_certificate
 
 log = logging.getLogger("mynacard.notices.http")
 MAX_BODY = 32 * 1024 * 1024
+APPLY_INTERVAL = 30.0  # seconds between runs of the processor when no POST comes
+REFUSAL_WINDOW = 60.0  # seconds over which unauthenticated refusals are counted
+RETRY_AFTER = "5"
 Clock = Callable[[], datetime]
 
 
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 def create_app(db: Database, store: str | Path | None, *, clock: Clock,
-               max_body: int = MAX_BODY) -> Any:
-    """The Starlette app over an open issuance database; `store` None: store only."""
+               max_body: int = MAX_BODY, apply_interval: float = APPLY_INTERVAL,
+               refusal_window: float = REFUSAL_WINDOW) -> Any:
+    """The Starlette app over an open issuance database; `store` None: store only.
+    `app.state.refusals` is its refusal counter (hand it to `pki.serving.uvicorn_config`
+    so connection-level refusals, e.g. header timeouts, are counted with the rest)."""
     from starlette.applications import Starlette
     from starlette.background import BackgroundTask
     from starlette.concurrency import run_in_threadpool
@@ -41,20 +69,43 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    intake = NoticeIntake(db, clock=clock)
     audit = AuditLog(db, clock=clock)
+    refusals = RefusalCounter(refusal_window)
     process_lock = threading.Lock()
+    intakes: dict[Sender, NoticeIntake] = {}
 
-    def refuse(request: Request, status: int, reason: str, sender: str | None = None) -> Any:
-        peer = request.client.host if request.client else "?"
-        log.warning("refused notices from %s (sender %s): %s", peer, sender or "unknown",
-                    reason)
-        audit.append(operator=f"http:{sender or 'anonymous'}", action="notices.http",
-                     subject=peer, outcome="refused", detail={"status": status,
-                                                              "reason": reason})
-        headers = {"WWW-Authenticate": 'Bearer realm="mynacard-notices"'} if status == 401 \
-            else None
-        return JSONResponse({"error": reason}, status_code=status, headers=headers)
+    def intake_for(sender: Sender) -> NoticeIntake:
+        if sender not in intakes:
+            intakes[sender] = NoticeIntake(db, clock=clock, sender=sender.name,
+                                           sources=sender.sources)
+        return intakes[sender]
+
+    def peer_of(request: Request) -> str:
+        return request.client.host if request.client else "?"
+
+    def report_refusals(peer: str, reason: str, count: int, since: float) -> None:
+        """One audit entry per window, address and reason (RefusalCounter)."""
+        log.warning("refused %d request(s) from %s: %s", count, peer, reason)
+        audit.append(operator="http:anonymous", action="notices.http", subject=peer,
+                     outcome="refused", detail={
+                         "status": _STATUS.get(reason, 401),
+                         "reason": reason, "count": count, "window_s": refusal_window,
+                         "since": datetime.fromtimestamp(since, UTC).isoformat()})
+
+    def refuse_sender(request: Request, status: int, reason: str, sender: str) -> Any:
+        """A refusal of an authenticated sender: logged and audited each time."""
+        peer = peer_of(request)
+        log.warning("refused notices from %s (sender %s): %s", peer, sender, reason)
+        audit.append(operator=f"http:{sender}", action="notices.http", subject=peer,
+                     outcome="refused", detail={"status": status, "reason": reason})
+        return JSONResponse({"error": reason}, status_code=status)
+
+    def unavailable(request: Request) -> Any:
+        """503 while the database is away; counted like a refusal, as anyone can cause it
+        (kept until the audit log can be written again)."""
+        refusals.count(peer_of(request), "database unavailable")
+        return JSONResponse({"error": "database unavailable, retry later"}, status_code=503,
+                            headers={"Retry-After": RETRY_AFTER})
 
     # opened on first use and kept for the server's life (under process_lock): a POST
     # then costs no store connection and no migration check
@@ -69,51 +120,111 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
                     processor.append(NoticeProcessor(db, CertificateGateway.open(store),
                                                      clock=clock))
                 processor[0].process()
-            except Exception:  # the notices stay accepted; the next run applies them
-                log.exception("applying notices failed")
+            except Exception as exc:  # the notices stay accepted; the next run applies them
+                log.warning("applying notices failed (they stay accepted): %s",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 close_processor()  # opened afresh next time (e.g. the store was away)
 
     def close_processor() -> None:
         while processor:
-            processor.pop().certificates.close()
+            with contextlib.suppress(Exception):
+                processor.pop().certificates.close()
+
+    async def apply_forever() -> None:
+        """At start-up, then every `apply_interval` seconds."""
+        while True:
+            await run_in_threadpool(apply_waiting)
+            await asyncio.sleep(apply_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        yield
-        with process_lock:
-            close_processor()
+        tasks = [asyncio.create_task(refusals.report_forever(report_refusals))]
+        if store is not None:
+            tasks.append(asyncio.create_task(apply_forever()))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with process_lock:
+                close_processor()
+
+    def identify(request: Request) -> Sender:
+        """The sender of this request, from its client certificate and/or bearer token."""
+        der = client_certificate(request.scope)
+        by_cert = sender_for_certificate(db, der) if der is not None else None
+        auth = request.headers.get("authorization")
+        if auth is None and by_cert is not None:
+            return by_cert
+        scheme, _, token = (auth or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _Refused(401, "no bearer token")
+        by_token = authenticate(db, token.strip())
+        if by_token is None:
+            raise _Refused(401, "unknown or disabled token")
+        if by_cert is not None and by_cert.name != by_token.name:
+            raise _Refused(401, "token and client certificate of different senders")
+        return by_token
 
     async def post_notices(request: Request) -> Any:
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return await run_in_threadpool(refuse, request, 401, "no bearer token")
-        sender = await run_in_threadpool(authenticate, db, token.strip())
-        if sender is None:
-            return await run_in_threadpool(refuse, request, 401, "unknown or disabled token")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body:
-            return await run_in_threadpool(refuse, request, 413, "body too large", sender)
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > max_body:
-                return await run_in_threadpool(refuse, request, 413, "body too large", sender)
-        lines = bytes(body).split(b"\n")
-        report = await run_in_threadpool(intake.accept_lines, lines)
-        peer = request.client.host if request.client else "?"
-        await run_in_threadpool(
-            audit.append, operator=f"http:{sender}", action="notices.http", subject=peer,
-            outcome="ok" if not report.counts["rejected"] else "partial",
-            detail={**report.counts, "lines": report.lines})
-        return JSONResponse({"sender": sender, **report.to_json()},
+        try:
+            sender = await run_in_threadpool(identify, request)
+        except _Refused as exc:
+            refusals.count(peer_of(request), exc.reason)
+            return JSONResponse({"error": exc.reason}, status_code=exc.status,
+                                headers={"WWW-Authenticate": 'Bearer realm="mynacard-notices"'})
+        except StorageError:
+            return unavailable(request)
+        try:
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > max_body:
+                return await run_in_threadpool(refuse_sender, request, 413, "body too large",
+                                               sender.name)
+            body = bytearray()
+            async for chunk in request.stream():
+                body.extend(chunk)
+                if len(body) > max_body:
+                    return await run_in_threadpool(refuse_sender, request, 413,
+                                                   "body too large", sender.name)
+            lines = bytes(body).split(b"\n")
+            intake = await run_in_threadpool(intake_for, sender)
+            report = await run_in_threadpool(intake.accept_lines, lines)
+            await run_in_threadpool(
+                audit.append, operator=f"http:{sender.name}", action="notices.http",
+                subject=peer_of(request),
+                outcome="ok" if not report.counts["rejected"] else "partial",
+                detail={**report.counts, "lines": report.lines})
+        except StorageError:
+            return unavailable(request)
+        return JSONResponse({"sender": sender.name, **report.to_json()},
                             background=BackgroundTask(apply_waiting))
 
-    async def health(request: Request) -> Any:
-        return JSONResponse({"ok": True})
+    def database_state() -> bool:
+        try:
+            with db.transaction() as tx:
+                tx.query_one("SELECT 1 AS one")
+        except StorageError:
+            return False
+        return True
 
-    return Starlette(routes=[Route("/notices", post_notices, methods=["POST"]),
-                             Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    async def health(request: Request) -> Any:
+        up = await run_in_threadpool(database_state)
+        return JSONResponse({"ok": up, "database": "up" if up else "down"},
+                            status_code=200 if up else 503,
+                            headers=None if up else {"Retry-After": RETRY_AFTER})
+
+    app = Starlette(routes=[Route("/notices", post_notices, methods=["POST"]),
+                            Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    app.state.refusals = refusals
+    return app
+
+
+# connection-level refusals counted by the guard (pki.serving); the others are 401
+_STATUS = {"header timeout": 408, "headers too large": 431, "too many connections": 503,
+           "database unavailable": 503}
 
 
 def register_http(sub: Any, *, clock: Clock) -> None:
@@ -124,9 +235,14 @@ def register_http(sub: Any, *, clock: Clock) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8470)
     serve.add_argument("--no-process", action="store_true", help="store only, apply later")
+    serve.add_argument("--apply-every", type=float, default=APPLY_INTERVAL, metavar="SECONDS",
+                       help="apply waiting notices at start-up and this often, besides after "
+                            f"each POST (default {APPLY_INTERVAL:g})")
     from issuance.notices.cli import _store_option
+    from pki.serving import add_serving_options
 
     _store_option(serve)
+    add_serving_options(serve, client_ca=True)
     add_common_options(serve, json_output=False)
     serve.set_defaults(func=guarded(lambda a: _serve(a, clock)), changes=True,
                        audit_action="notices.serve", audits_itself=True,
@@ -136,6 +252,11 @@ def register_http(sub: Any, *, clock: Clock) -> None:
     sender_sub = sender.add_subparsers(title="sender commands", metavar="COMMAND")
     add = sender_sub.add_parser("add", help="add a sender; prints its token once")
     add.add_argument("name", metavar="NAME")
+    add.add_argument("--source", action="append", choices=["juki", "fuhyo"], required=True,
+                     dest="sources", metavar="SOURCE",
+                     help="a source this sender may send (juki, fuhyo); repeatable")
+    add.add_argument("--client-cert", type=Path, metavar="PEM",
+                     help="mutual TLS: a client presenting this certificate is this sender")
     add_common_options(add, json_output=False)
     add.set_defaults(func=guarded(lambda a: _sender_add(a, clock)), changes=True,
                      audit_action="notices.sender.add", audits_itself=True, audit_subject="name")
@@ -145,22 +266,42 @@ def register_http(sub: Any, *, clock: Clock) -> None:
 
 
 def _serve(args: argparse.Namespace, clock: Clock) -> int:
-    import uvicorn
-
-    from issuance.audit.cli_support import EXIT_OK, EXIT_USAGE, open_store, operator_or_none
+    from issuance.audit.cli_support import (
+        EXIT_OK,
+        EXIT_USAGE,
+        fail,
+        open_store,
+        operator_or_none,
+    )
     from issuance.notices.cli import store_location
+    from pki.serving import (
+        ServingError,
+        check_transport,
+        limits_from_args,
+        run,
+        tls_from_args,
+        uvicorn_config,
+    )
 
+    tls = tls_from_args(args)
+    try:
+        check_transport(tls, tokens=True, insecure_http=args.insecure_http)
+    except ServingError as exc:
+        fail(str(exc))
+        return EXIT_USAGE
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
     with open_store(args) as db:
         AuditLog(db, clock=clock).append(
             operator=operator, action="notices.serve", subject=f"{args.host}:{args.port}",
-            outcome="ok")
+            outcome="ok", detail={"tls": tls.enabled, "mutual_tls": tls.client_ca is not None})
         store = None if args.no_process else store_location(args)
-        app = create_app(db, store, clock=clock)
+        app = create_app(db, store, clock=clock, apply_interval=args.apply_every)
         logging.basicConfig(level=logging.INFO)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        run(uvicorn_config(app, host=args.host, port=args.port, tls=tls,
+                           limits=limits_from_args(args), refusals=app.state.refusals,
+                           log_level="info"))
     return EXIT_OK
 
 
@@ -181,14 +322,16 @@ def _sender_add(args: argparse.Namespace, clock: Clock) -> int:
     with open_store(args) as db:
         audit = AuditLog(db, clock=clock)
         try:
-            token = add_sender(db, args.name)
+            der = _certificate_der(args.client_cert) if args.client_cert else None
+            token = add_sender(db, args.name, sources=args.sources, cert_der=der)
         except SenderError as exc:
             audit.append(operator=operator, action="notices.sender.add", subject=args.name,
                          outcome="refused", detail={"reason": str(exc)})
             fail(str(exc))
             return EXIT_REFUSED
         audit.append(operator=operator, action="notices.sender.add", subject=args.name,
-                     outcome="ok")
+                     outcome="ok", detail={"sources": sorted(args.sources),
+                                           "client_certificate": bool(args.client_cert)})
     print(token)
     return EXIT_OK
 
@@ -204,5 +347,25 @@ def _sender_list(args: argparse.Namespace, clock: Clock) -> int:
         emit_json(senders)
     else:
         for s in senders:
-            print(f"{s['name']}\t{s['created_at']}" + ("\tdisabled" if s["disabled"] else ""))
+            print(f"{s['name']}\t{','.join(s['sources'])}\t{s['created_at']}"  # type: ignore[arg-type]
+                  + ("\tdisabled" if s["disabled"] else ""))
     return EXIT_OK
+
+
+def _certificate_der(path: Path) -> bytes:
+    """The DER of a PEM (or DER) certificate file, for `sender add --client-cert`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from issuance.notices.senders import SenderError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SenderError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data \
+            else x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise SenderError(f"{path}: not a certificate (PEM or DER)") from None
+    return cert.public_bytes(Encoding.DER)

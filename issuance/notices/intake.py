@@ -1,12 +1,19 @@
-"""Notice intake: store first, then acknowledge; idempotent by (source, id); never lose one.
+"""Notice intake: store first, then acknowledge; idempotent by (sender, source, id); never lose
+one.
+
+Each intake stores for one sender (`local` for the file intake, `notices ingest`; an HTTP
+sender's name for `notices serve`) and accepts only the sources that sender may send; a
+notice of another source is rejected for that line, with the reason. The sender is part
+of a stored notice's key, so two senders may use the same id without touching each
+other's notices.
 
 `NoticeIntake.accept_lines` takes JSON Lines text in batches. Every line of a batch is
 written in one transaction, and a line's result is returned (acknowledged) only after
 that transaction committed. Outcomes:
 
 - `accepted`: stored, waiting to be applied by `issuance.notices.processor`;
-- `duplicate`: a notice with this (source, id) and the same content is already stored;
-  nothing changes;
+- `duplicate`: a notice of this sender with this (source, id) and the same content is
+  already stored; nothing changes;
 - `unmatched`: well formed, but no resident has the resident code: kept (state
   unmatched) and listed; `NoticeProcessor` re-matches it once the resident is loaded;
 - `rejected`: malformed (not UTF-8, not JSON, schema or semantic failure) or a reused
@@ -24,7 +31,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from issuance.notices.migrations import migrate_notices
-from issuance.notices.model import Notice, NoticeError, claimed_identity, parse_notice
+from issuance.notices.model import (
+    LOCAL_SENDER,
+    Notice,
+    NoticeError,
+    Source,
+    claimed_identity,
+    parse_notice,
+)
 from issuance.notices.queries import stored_notices
 from issuance.storage import Database, SqliteDatabase, Transaction
 
@@ -90,9 +104,14 @@ def rejected_id(raw: str | bytes) -> str:
 class NoticeIntake:
     """Stores notices in the issuance database (SQLite or PostgreSQL)."""
 
-    def __init__(self, db: Database, *, clock: Clock = _utc_now, batch: int = BATCH) -> None:
+    def __init__(self, db: Database, *, clock: Clock = _utc_now, batch: int = BATCH,
+                 sender: str = LOCAL_SENDER, sources: Iterable[str] | None = None) -> None:
+        """Store for `sender`, accepting the `sources` it may send (default: all)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
+        self.sender = sender
+        self.sources = frozenset(s.value for s in Source) if sources is None \
+            else frozenset(sources)
         self.db = db
         self.clock = clock
         self.batch = batch
@@ -138,7 +157,7 @@ class NoticeIntake:
         rows: list[tuple[Any, ...]] = []
         rejects: list[tuple[Any, ...]] = []
         with self.db.transaction() as tx:
-            stored = _stored_payloads(tx, [(n.source.value, n.id) for n in good])
+            stored = _stored_payloads(tx, self.sender, [(n.source.value, n.id) for n in good])
             known = _known_residents(tx, [n.resident_code for n in good])
             for line, raw, item in parsed:
                 if isinstance(item, NoticeError):
@@ -148,6 +167,12 @@ class NoticeIntake:
                                              source, nid))
                     continue
                 source = item.source.value
+                if source not in self.sources:
+                    results.append(_rejected(
+                        rejects, line, raw, _decode(raw).rstrip("\r\n"),
+                        f"sender {self.sender!r} may not send {source} notices", received,
+                        source, item.id))
+                    continue
                 payload = item.canonical()
                 have = stored.get((source, item.id))
                 if have is not None:  # stored before, or earlier in this chunk
@@ -156,34 +181,37 @@ class NoticeIntake:
                     else:
                         results.append(_rejected(
                             rejects, line, raw, _decode(raw).rstrip("\r\n"),
-                            "id already used by a different notice from this source",
+                            "id already used by a different notice from this sender and source",
                             received, source, item.id))
                     continue
                 stored[(source, item.id)] = payload
                 reason = None if item.resident_code in known else NO_RESIDENT
                 state: Outcome = "accepted" if reason is None else "unmatched"
-                rows.append((source, item.id, item.kind.value, item.resident_code,
+                rows.append((self.sender, source, item.id, item.kind.value, item.resident_code,
                              item.effective_date.isoformat(), received, payload, state, reason))
                 results.append(IntakeResult(line, state, source, item.id, reason))
             if rows:
                 tx.executemany(
-                    "INSERT INTO notices (source, id, kind, resident_code, effective_date,"
-                    " received_at, payload, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows)
+                    "INSERT INTO notices (sender, source, id, kind, resident_code, effective_date,"
+                    " received_at, payload, state, reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             if rejects:
                 tx.executemany(
-                    "INSERT INTO notices (source, id, received_at, payload, state, reason)"
-                    " VALUES (?, ?, ?, ?, 'rejected', ?) ON CONFLICT (source, id) DO NOTHING",
-                    rejects)
+                    "INSERT INTO notices (sender, source, id, received_at, payload, state, reason)"
+                    " VALUES (?, ?, ?, ?, ?, 'rejected', ?)"
+                    " ON CONFLICT (sender, source, id) DO NOTHING",
+                    [(self.sender, *r) for r in rejects])
         return results
 
 
 NO_RESIDENT = "no resident with this resident code"
 
 
-def _stored_payloads(tx: Transaction, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The payloads already stored under these (source, id), in set queries."""
-    return {key: row["payload"] for key, row in stored_notices(tx, keys, "payload").items()}
+def _stored_payloads(tx: Transaction, sender: str,
+                     keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The payloads `sender` already stored under these (source, id), in set queries."""
+    return {(source, nid): row["payload"] for (_s, source, nid), row in stored_notices(
+        tx, [(sender, source, nid) for source, nid in keys], "payload").items()}
 
 
 def _known_residents(tx: Transaction, codes: list[str]) -> set[str]:

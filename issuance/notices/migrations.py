@@ -17,10 +17,18 @@ Tables (version 1):
   address_abroad), the effective date and notice of the value last applied, so an
   earlier-dated notice arriving late never overwrites a later one.
 - `notice_senders`: HTTP senders and the SHA-256 of their bearer tokens.
+
+Version 4 binds notices to their sender: `notices` and `notice_effects` gain a `sender`
+column and are keyed by (sender, source, id), so one sender can never take over or
+pre-empt another's ids; `notice_facts` records the sender of the notice that set a fact;
+`notice_sender_sources` lists the sources (juki, fuhyo) each sender may send. Rows stored
+before version 4 get the sender `local` (the file intake, `notices ingest`), and every
+existing sender may send both sources until an operator narrows it.
 """
 
 from __future__ import annotations
 
+from issuance.notices.model import LOCAL_SENDER
 from issuance.storage import Database
 from issuance.storage.migrations import apply_migrations
 
@@ -86,10 +94,71 @@ V3 = (
     "DROP INDEX notice_effects_serial",
 )
 
+# Version 4: (sender, source, id) identifies a notice. SQLite cannot change a primary key,
+# so both tables are rebuilt (the same statements on both databases); the effects table
+# first, as it refers to the notices.
+V4 = (
+    f"""CREATE TABLE notices_v4 (
+        sender         TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        id             TEXT NOT NULL,
+        kind           TEXT,
+        resident_code  TEXT,
+        effective_date TEXT,
+        received_at    TEXT NOT NULL,
+        payload        TEXT NOT NULL,
+        state          TEXT NOT NULL CHECK (state IN ({_states})),
+        reason         TEXT,
+        applied_at     TEXT,
+        PRIMARY KEY (sender, source, id)
+    )""",
+    f"INSERT INTO notices_v4 (sender, source, id, kind, resident_code, effective_date,"
+    f" received_at, payload, state, reason, applied_at) SELECT '{LOCAL_SENDER}', source, id,"
+    f" kind, resident_code, effective_date, received_at, payload, state, reason, applied_at"
+    f" FROM notices",
+    """CREATE TABLE notice_effects_v4 (
+        sender    TEXT NOT NULL,
+        source    TEXT NOT NULL,
+        notice_id TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        serial    TEXT,
+        reason    TEXT,
+        outcome   TEXT NOT NULL,
+        at        TEXT NOT NULL,
+        PRIMARY KEY (sender, source, notice_id, target, action),
+        FOREIGN KEY (sender, source, notice_id) REFERENCES notices_v4 (sender, source, id)
+    )""",
+    f"INSERT INTO notice_effects_v4 (sender, source, notice_id, target, action, serial,"
+    f" reason, outcome, at) SELECT '{LOCAL_SENDER}', source, notice_id, target, action,"
+    f" serial, reason, outcome, at FROM notice_effects",
+    "DROP TABLE notice_effects",
+    "DROP TABLE notices",
+    "ALTER TABLE notices_v4 RENAME TO notices",
+    "ALTER TABLE notice_effects_v4 RENAME TO notice_effects",
+    "CREATE INDEX notices_due ON notices (state, effective_date, received_at, sender, source,"
+    " id)",
+    "CREATE INDEX notices_resident ON notices (resident_code)",
+    f"ALTER TABLE notice_facts ADD COLUMN sender TEXT NOT NULL DEFAULT '{LOCAL_SENDER}'",
+    """CREATE TABLE notice_sender_sources (
+        sender TEXT NOT NULL REFERENCES notice_senders (name),
+        source TEXT NOT NULL CHECK (source IN ('juki', 'fuhyo')),
+        PRIMARY KEY (sender, source)
+    )""",
+    "INSERT INTO notice_sender_sources (sender, source) SELECT name, 'juki'"
+    " FROM notice_senders",
+    "INSERT INTO notice_sender_sources (sender, source) SELECT name, 'fuhyo'"
+    " FROM notice_senders",
+    # a client certificate (mutual TLS) may stand for a sender: SHA-256 of its DER
+    "ALTER TABLE notice_senders ADD COLUMN cert_sha256 TEXT",
+    "CREATE UNIQUE INDEX notice_senders_cert ON notice_senders (cert_sha256)",
+)
+
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "notices, effects, fact dates, senders", V1),
     (2, "index for paging through due notices", V2),
     (3, "drop two indexes no query needs", V3),
+    (4, "notices keyed by (sender, source, id); the sources each sender may send", V4),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

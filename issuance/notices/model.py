@@ -55,6 +55,9 @@ EMIGRATIONS = frozenset({Kind.EMIGRATION_CONTINUED_USE, Kind.EMIGRATION_WITHOUT_
 RECORD_ENDS = frozenset({Kind.DEATH, Kind.RECORD_DELETED})
 
 
+LOCAL_SENDER = "local"  # the file intake (`notices ingest`) and notices stored before senders
+
+
 @dataclass(frozen=True)
 class Notice:
     id: str
@@ -65,6 +68,9 @@ class Notice:
     facts: dict[str, Any] = field(default_factory=dict)
     nationality: str | None = None
     sent_at: datetime | None = None
+    # who delivered it (not part of the notice's text): (sender, source, id) identifies a
+    # stored notice, so one sender's ids never collide with another's
+    sender: str = LOCAL_SENDER
 
     def to_json(self) -> dict[str, Any]:
         """The notice as the schema describes it (keys in a stable order)."""
@@ -255,10 +261,11 @@ def claimed_identity(text: str) -> tuple[str | None, str | None]:
     return (source if isinstance(source, str) else None, nid if isinstance(nid, str) else None)
 
 
-def notice_from_stored(payload: str) -> Notice:
+def notice_from_stored(payload: str, sender: str = LOCAL_SENDER) -> Notice:
     """A notice from its stored canonical payload (validated when it was accepted)."""
     obj = json.loads(payload)
     return Notice(
+        sender=sender,
         id=obj["id"],
         source=Source(obj["source"]),
         kind=Kind(obj["kind"]),

@@ -3,7 +3,7 @@
 `NoticeProcessor.process()`:
 1. re-matches unmatched notices whose resident has since been loaded (→ accepted);
 2. pages through the accepted notices whose effective date has come (today in Japan;
-   later ones wait), in effective-date order (then arrival, source, id), with a keyset
+   later ones wait), in effective-date order (then arrival, sender, source, id), with a keyset
    cursor on the `notices_due` index; batches grow from 1 to `batch` (default 5,000), so
    a lone notice is applied at once and a backlog in large batches;
 3. for each batch: one set query for the residents; then ONE certificate-store
@@ -22,7 +22,7 @@ it), else `already_revoked`. The effects table's primary key (notice, target, ac
 keeps every effect once.
 
 Order tolerance: certificate scope is by date (see `rules`), and every fact and the
-status in the registry view carry the (effective date, source, id) of the notice that
+status in the registry view carry the (effective date, source, id, sender) of the notice that
 set them (`notice_facts`): a notice never overwrites a value set by a later-dated one, so
 any arrival order gives the same registry view and the same certificate statuses. Notices
 of one batch see each other's changes (applied in order in memory, written once). Which
@@ -44,7 +44,14 @@ from issuance.applications.rules import CARD_IN_HAND, IN_PROGRESS, State
 from issuance.applications.store import Application, applications_of_many, set_state
 from issuance.notices.certificates import CertificateGateway, Reason
 from issuance.notices.migrations import migrate_notices
-from issuance.notices.model import EMIGRATIONS, FACT_CHANGES, Kind, Notice, notice_from_stored
+from issuance.notices.model import (
+    EMIGRATIONS,
+    FACT_CHANGES,
+    LOCAL_SENDER,
+    Kind,
+    Notice,
+    notice_from_stored,
+)
 from issuance.notices.queries import stored_notices
 from issuance.notices.rules import CardAction, Decision, decide
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
@@ -69,8 +76,17 @@ def _utc_now() -> datetime:
 
 
 def cause_of(notice: Notice) -> str:
-    """The revocation cause recorded in the certificate store."""
-    return f"notice:{notice.source.value}:{notice.id}"
+    """The revocation cause recorded in the certificate store: `notice:SOURCE:ID` for the
+    file intake's notices (as before senders existed), `notice@SENDER:SOURCE:ID` for an
+    HTTP sender's (a sender name holds no ':', so the two forms never meet)."""
+    if notice.sender == LOCAL_SENDER:
+        return f"notice:{notice.source.value}:{notice.id}"
+    return f"notice@{notice.sender}:{notice.source.value}:{notice.id}"
+
+
+def key_of(notice: Notice) -> tuple[str, str, str]:
+    """A stored notice's key: (sender, source, id)."""
+    return (notice.sender, notice.source.value, notice.id)
 
 
 @dataclass
@@ -135,7 +151,7 @@ class NoticeProcessor:
                 "SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
                 " AND effective_date > ?", (today,))
         report.waiting_until_effective = int(waiting["n"]) if waiting else 0
-        cursor: tuple[str, str, str, str] | None = None
+        cursor: tuple[str, str, str, str, str] | None = None
         size, done, shown = 1, 0, 0
         while limit is None or done < limit:
             want = size if limit is None else min(size, limit - done)
@@ -143,8 +159,10 @@ class NoticeProcessor:
             if not rows:
                 break
             last = rows[-1]
-            cursor = (last["effective_date"], last["received_at"], last["source"], last["id"])
-            self._apply_batch([notice_from_stored(r["payload"]) for r in rows], report)
+            cursor = (last["effective_date"], last["received_at"], last["sender"],
+                      last["source"], last["id"])
+            self._apply_batch([notice_from_stored(r["payload"], r["sender"]) for r in rows],
+                              report)
             done += len(rows)
             size = min(size * 2, self.batch)  # slow start: the first notices go out at once
             if progress is not None and done // 1000 > shown:
@@ -152,17 +170,18 @@ class NoticeProcessor:
                 progress(report)
         return report
 
-    def _due(self, today: str, cursor: tuple[str, str, str, str] | None,
+    def _due(self, today: str, cursor: tuple[str, str, str, str, str] | None,
              n: int) -> list[Any]:
-        """The next `n` accepted, effective notices in (effective date, arrival, source, id)
-        order after `cursor` (keyset paging on the `notices_due` index)."""
-        sql = ("SELECT source, id, effective_date, received_at, payload FROM notices"
+        """The next `n` accepted, effective notices in (effective date, arrival, sender,
+        source, id) order after `cursor` (keyset paging on the `notices_due` index)."""
+        sql = ("SELECT sender, source, id, effective_date, received_at, payload FROM notices"
                " WHERE state = 'accepted' AND effective_date <= ?")
         params: tuple[Any, ...] = (today,)
         if cursor is not None:
-            sql += " AND (effective_date, received_at, source, id) > (?, ?, ?, ?)"
+            sql += (" AND (effective_date, received_at, sender, source, id)"
+                    " > (?, ?, ?, ?, ?)")
             params += cursor
-        sql += f" ORDER BY effective_date, received_at, source, id LIMIT {int(n)}"
+        sql += f" ORDER BY effective_date, received_at, sender, source, id LIMIT {int(n)}"
         with self.db.transaction() as tx:
             return tx.query(sql, params)
 
@@ -186,8 +205,8 @@ class NoticeProcessor:
         if missing:
             with self.db.transaction() as tx:
                 tx.executemany("UPDATE notices SET state = 'unmatched', reason = ? WHERE"
-                               " source = ? AND id = ? AND state = 'accepted'",
-                               [("no resident with this resident code", n.source.value, n.id)
+                               " sender = ? AND source = ? AND id = ? AND state = 'accepted'",
+                               [("no resident with this resident code", *key_of(n))
                                 for n in missing])
             report.unmatched += len(missing)
         matched = [n for n in notices if n.resident_code in nationality_of]
@@ -250,14 +269,14 @@ class NoticeProcessor:
         applied: list[tuple[Notice, Decision]] = []
         with self.db.transaction() as tx:
             tx.lock("mynacard.notices.apply")
-            states = _states(tx, [(n.source.value, n.id) for n, _d, _e in plans])
+            states = _states(tx, [key_of(n) for n, _d, _e in plans])
             batch = _BatchView.load(tx, sorted({n.resident_code for n, _d, _e in plans}))
             apps = applications_of_many(tx, sorted({n.resident_code for n, d, _e in plans
                                                     if d.card is not CardAction.NONE}))
             rows: list[tuple[Any, ...]] = []
             marks: list[tuple[Any, ...]] = []
             for notice, decision, effects in plans:
-                key = (notice.source.value, notice.id)
+                key = key_of(notice)
                 if states.get(key) != "accepted":
                     continue  # another processor applied it meanwhile
                 states[key] = "applied"  # a duplicate in the same batch is applied once
@@ -266,24 +285,24 @@ class NoticeProcessor:
                 cards = self._update_card(tx, notice, decision, apps)
                 report.cards += len(cards)
                 effects.extend(cards)
-                rows.extend((notice.source.value, notice.id, target, action, serial, reason,
-                             outcome, stamp) for target, action, serial, reason, outcome
-                            in effects)
-                marks.append((stamp, decision.rule, notice.source.value, notice.id))
+                rows.extend((*key, target, action, serial, reason, outcome, stamp)
+                            for target, action, serial, reason, outcome in effects)
+                marks.append((stamp, decision.rule, *key))
                 applied.append((notice, decision))
             batch.save(tx)
             if rows:
                 tx.executemany(
-                    "INSERT INTO notice_effects (source, notice_id, target, action, serial,"
-                    " reason, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (source, notice_id, target, action) DO NOTHING", rows)
+                    "INSERT INTO notice_effects (sender, source, notice_id, target, action,"
+                    " serial, reason, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (sender, source, notice_id, target, action) DO NOTHING", rows)
             if marks:
                 tx.executemany("UPDATE notices SET state = 'applied', applied_at = ?, reason = ?"
-                               " WHERE source = ? AND id = ?", marks)
+                               " WHERE sender = ? AND source = ? AND id = ?", marks)
         report.applied += len(applied)
         if self.keep_details:
             for notice, decision in applied:
-                report.notices.append({"source": notice.source.value, "id": notice.id,
+                report.notices.append({"sender": notice.sender,
+                                       "source": notice.source.value, "id": notice.id,
                                        **decision.to_json()})
 
     # -- registry view ----------------------------------------------------------------
@@ -352,12 +371,14 @@ def _abolish_card(tx: Transaction, application_id: str, notice: Notice,
     if card is None:
         return []
     put_card(tx, card.serial, application_id, "abolished", now=now,
-             note=f"notice {notice.source.value}:{notice.id}")
+             note=f"notice {notice.source.value}:{notice.id}"
+             + ("" if notice.sender == LOCAL_SENDER else f" from {notice.sender}"))
     return [(f"card:{card.serial}", "abolish_card", None, None, "abolished")]
 
 
-def _states(tx: Transaction, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The current state of each (source, id), in set queries."""
+def _states(tx: Transaction,
+            keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """The current state of each (sender, source, id), in set queries."""
     return {key: row["state"] for key, row in stored_notices(tx, keys, "state").items()}
 
 
@@ -366,30 +387,32 @@ class _BatchView:
     the batch's issuance transaction; notices of the batch see each other's changes."""
 
     def __init__(self, residents: dict[str, Resident], facts: dict[tuple[str, str],
-                 tuple[str, str, str]]) -> None:
+                 tuple[str, str, str, str]]) -> None:
         self.residents = residents
         self._loaded = dict(residents)
         self.facts = facts
         self._dirty_residents: dict[str, Resident] = {}
-        self._dirty_facts: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._dirty_facts: dict[tuple[str, str], tuple[str, str, str, str]] = {}
 
     @classmethod
     def load(cls, tx: Transaction, codes: list[str]) -> _BatchView:
         residents: dict[str, Resident] = {}
-        facts: dict[tuple[str, str], tuple[str, str, str]] = {}
+        facts: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         for row in tx.query_in(f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({{values}})",
                                codes):
             resident = _resident_from_row(row)
             residents[resident.resident_code] = resident
-        for row in tx.query_in("SELECT resident_code, fact, effective_date, source, notice_id"
-                               " FROM notice_facts WHERE resident_code IN ({values})", codes):
+        for row in tx.query_in("SELECT resident_code, fact, effective_date, source, notice_id,"
+                               " sender FROM notice_facts WHERE resident_code IN ({values})",
+                               codes):
             facts[(row["resident_code"], row["fact"])] = (
-                row["effective_date"], row["source"], row["notice_id"])
+                row["effective_date"], row["source"], row["notice_id"], row["sender"])
         return cls(residents, facts)
 
     def claim(self, notice: Notice, fact: str) -> bool:
         """Take `fact` for this notice unless a later-ordered notice already set it."""
-        mine = (notice.effective_date.isoformat(), notice.source.value, notice.id)
+        mine = (notice.effective_date.isoformat(), notice.source.value, notice.id,
+                notice.sender)
         key = (notice.resident_code, fact)
         have = self.facts.get(key)
         if have is not None and have > mine:
@@ -405,9 +428,10 @@ class _BatchView:
         if self._dirty_facts:
             tx.executemany(
                 "INSERT INTO notice_facts (resident_code, fact, effective_date, source,"
-                " notice_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (resident_code, fact) DO UPDATE"
+                " notice_id, sender) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (resident_code, fact) DO UPDATE"
                 " SET effective_date = excluded.effective_date, source = excluded.source,"
-                " notice_id = excluded.notice_id",
+                " notice_id = excluded.notice_id, sender = excluded.sender",
                 [(code, fact, *mine) for (code, fact), mine in self._dirty_facts.items()])
         if self._dirty_residents:
             update_residents(tx, [(self._loaded[code], r)

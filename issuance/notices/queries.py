@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from issuance.notices.migrations import migrate_notices
+from issuance.notices.model import LOCAL_SENDER
 from issuance.storage import Database, Transaction
 from issuance.storage.db import Row
 
@@ -39,41 +40,47 @@ def problem_notices(db: Database, *, limit: int | None = None) -> dict[str, list
     suffix = f" LIMIT {int(limit)}" if limit is not None else ""
     with db.transaction() as tx:
         unmatched = tx.query(
-            "SELECT source, id, kind, resident_code, effective_date, received_at, reason"
-            " FROM notices WHERE state = 'unmatched' ORDER BY received_at, source, id" + suffix)
+            "SELECT sender, source, id, kind, resident_code, effective_date, received_at,"
+            " reason FROM notices WHERE state = 'unmatched'"
+            " ORDER BY received_at, sender, source, id" + suffix)
         rejected = tx.query(
-            "SELECT id, received_at, reason, payload FROM notices WHERE state = 'rejected'"
-            " ORDER BY received_at, id" + suffix)
+            "SELECT sender, id, received_at, reason, payload FROM notices"
+            " WHERE state = 'rejected' ORDER BY received_at, sender, id" + suffix)
     return {
         "unmatched": [dict(r) for r in unmatched],
-        "rejected": [{"stored_as": r["id"], "received_at": r["received_at"],
+        "rejected": [{"stored_as": r["id"], "sender": r["sender"],
+                      "received_at": r["received_at"],
                       "reason": r["reason"], "raw": r["payload"]} for r in rejected],
     }
 
 
-def effects_of(db: Database, source: str, notice_id: str) -> list[dict[str, Any]]:
+def effects_of(db: Database, source: str, notice_id: str, *,
+               sender: str = LOCAL_SENDER) -> list[dict[str, Any]]:
     migrate_notices(db)
     with db.transaction() as tx:
         return [dict(r) for r in tx.query(
             "SELECT target, action, serial, reason, outcome, at FROM notice_effects"
-            " WHERE source = ? AND notice_id = ? ORDER BY target, action", (source, notice_id))]
+            " WHERE sender = ? AND source = ? AND notice_id = ? ORDER BY target, action",
+            (sender, source, notice_id))]
 
 
-def notice_state(db: Database, source: str, notice_id: str) -> str | None:
+def notice_state(db: Database, source: str, notice_id: str, *,
+                 sender: str = LOCAL_SENDER) -> str | None:
     migrate_notices(db)
     with db.transaction() as tx:
-        row = tx.query_one("SELECT state FROM notices WHERE source = ? AND id = ?",
-                           (source, notice_id))
+        row = tx.query_one("SELECT state FROM notices WHERE sender = ? AND source = ?"
+                           " AND id = ?", (sender, source, notice_id))
     return str(row["state"]) if row else None
 
 
-def stored_notices(tx: Transaction, keys: list[tuple[str, str]],
-                   columns: str) -> dict[tuple[str, str], Row]:
-    """`columns` (SQL, e.g. "state") of the stored notices among `keys` (source, id),
-    in set queries, inside the caller's transaction."""
-    by_source: dict[str, list[str]] = {}
-    for source, nid in keys:
-        by_source.setdefault(source, []).append(nid)
-    return {(source, row["id"]): row for source, ids in by_source.items()
-            for row in tx.query_in(f"SELECT id, {columns} FROM notices WHERE source = ?"
-                                   " AND id IN ({values})", ids, (source,))}
+def stored_notices(tx: Transaction, keys: list[tuple[str, str, str]],
+                   columns: str) -> dict[tuple[str, str, str], Row]:
+    """`columns` (SQL, e.g. "state") of the stored notices among `keys` (sender, source,
+    id), in set queries, inside the caller's transaction."""
+    by_origin: dict[tuple[str, str], list[str]] = {}
+    for sender, source, nid in keys:
+        by_origin.setdefault((sender, source), []).append(nid)
+    return {(sender, source, row["id"]): row for (sender, source), ids in by_origin.items()
+            for row in tx.query_in(f"SELECT id, {columns} FROM notices WHERE sender = ?"
+                                   " AND source = ? AND id IN ({values})", ids,
+                                   (sender, source))}

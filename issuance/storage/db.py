@@ -237,13 +237,30 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
 
+    def _connection(self) -> Any:
+        """The open connection; a new one if the last was lost (the server restarted): a
+        transaction that failed with it failed, the next one starts on a fresh connection."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        if self._conn.closed or self._conn.broken:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            try:
+                self._conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+        return self._conn
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         import psycopg
 
         with self._lock:
             try:
-                with self._conn.transaction():
+                with self._connection().transaction():
                     yield _PostgresTransaction(self._conn)
             except psycopg.errors.IntegrityError as exc:  # raised at commit (deferred)
                 raise IntegrityViolation(str(exc)) from exc

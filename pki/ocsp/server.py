@@ -5,16 +5,23 @@ path, POST with ``application/ocsp-request``. Nonce-less answers carry caching h
 With an `authorizer` (see `pki.relying_parties.registry.TokenAuthorizer`), only
 registered relying parties are answered (jpki-rules 5.1): a request must carry
 ``Authorization: Bearer <token>`` of a party in the registry; anything else gets a plain
-HTTP 401, not an OCSP response. Refusals are logged without the token. Without one the
-responder answers anyone (tests, development: ``ocsp serve --open``)."""
+HTTP 401, not an OCSP response. Refusals are counted per source address and reason and
+logged once per window with the count (`pki.serving.RefusalCounter`), never with the
+token. Without one the responder answers anyone (tests, development: ``ocsp serve
+--open``). `serve` puts the connection guard of `pki.serving` in front (TLS, header
+deadline, idle timeout, connection, in-flight and body limits: a body over 16 KiB gets
+413)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import email.utils
 import logging
 import urllib.parse
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -23,6 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from pki.ocsp.responder import OcspResponder, OcspResult
+from pki.serving import Limits, RefusalCounter, Tls, log_refusals, run, uvicorn_config
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +84,34 @@ _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="mynacard-ocsp"',
                          "Cache-Control": "no-store"}
 
 
-def build_app(responder: OcspResponder, *, authorizer: Authorizer | None = None) -> Starlette:
+def build_app(responder: OcspResponder, *, authorizer: Authorizer | None = None,
+              refusals: RefusalCounter | None = None) -> Starlette:
     """The ASGI application for one responder (any path, GET or POST). With `authorizer`
-    (`party_for(Authorization header) -> name or None`) unregistered callers get 401."""
+    (`party_for(Authorization header) -> name or None`) unregistered callers get 401,
+    counted in `refusals` (logged once per window by the app while it runs)."""
+    counter = refusals if refusals is not None else RefusalCounter()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        task = asyncio.create_task(counter.report_forever(log_refusals(log, "OCSP")))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def handle(request: Request) -> Response:
         if authorizer is not None:
             header = request.headers.get("authorization")
             if authorizer.party_for(header) is None:
                 client = request.client.host if request.client else "?"
-                log.warning("OCSP request refused from %s: %s", client,
-                            "no bearer token" if not header else "unknown token")
+                counter.count(client, "no bearer token" if not header else "unknown token")
                 return PlainTextResponse("401 Unauthorized: OCSP is served to registered "
                                          "relying parties only\n", status_code=401,
                                          headers=_UNAUTHORIZED_HEADERS)
         if request.method == "POST":
-            body = await request.body()
+            body = await request.body()  # at most MAX_REQUEST: the guard answers 413 beyond
             der = body if len(body) <= MAX_REQUEST else b""
         else:
             der = _decode_get_path(request.scope.get("raw_path") or request.url.path.encode()) \
@@ -101,13 +121,17 @@ def build_app(responder: OcspResponder, *, authorizer: Authorizer | None = None)
     return Starlette(routes=[
         Route("/", handle, methods=["GET", "POST"]),
         Route("/{path:path}", handle, methods=["GET", "POST"]),
-    ])
+    ], lifespan=lifespan)
+
+
+LIMITS = Limits(max_body=MAX_REQUEST)
 
 
 def serve(responder: OcspResponder, *, host: str = "127.0.0.1", port: int = 8080,
-          authorizer: Authorizer | None = None) -> None:
-    """Run the responder with uvicorn until interrupted."""
-    import uvicorn
-
-    uvicorn.run(build_app(responder, authorizer=authorizer), host=host, port=port,
-                log_level="warning", access_log=False, server_header=False)
+          authorizer: Authorizer | None = None, tls: Tls | None = None,
+          limits: Limits = LIMITS) -> None:
+    """Run the responder with uvicorn, behind the connection guard, until interrupted."""
+    refusals = RefusalCounter()
+    run(uvicorn_config(build_app(responder, authorizer=authorizer, refusals=refusals),
+                       host=host, port=port, tls=tls or Tls(), limits=limits, refusals=refusals,
+                       access_log=False, server_header=False))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tls_certs import TestCa
 
 from issuance.notices.certificates import CertificateGateway
 from issuance.storage import Database, open_database
@@ -86,3 +87,9 @@ def store(store_url: str, certs: CertificateGateway) -> Iterator[CertificateStor
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> TestCa:
+    """A throw-away CA for the TLS of `notices serve` (its server and client certificates)."""
+    return TestCa(tmp_path / "tls", "notices")

@@ -13,6 +13,7 @@ from notices_support import NOW, clock, issue_pair, line, notice, resident
 
 from issuance.audit.log import AuditLog
 from issuance.notices import cli
+from issuance.notices.queries import notice_state, problem_notices
 from issuance.registry.store import ResidentStore
 from issuance.storage import open_database
 from pki.store import open_store
@@ -197,3 +198,34 @@ def test_ingest_applies_alongside_in_a_second_process(
     assert "stored but not applied" in err and "Traceback" not in err
     assert run(["notices", "status", "--json", *common], home) == 0
     assert out_json(capsys)["waiting"] == 1
+
+
+def test_ingest_takes_source_and_records_the_local_sender(
+        db_url: str, backend: str, store_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    home, store_opts, _loc, common = _setting(tmp_path, db_url, backend, store_url)
+    person = resident()
+    with open_database(db_url) as db:
+        ResidentStore(db).put(person)
+    file = tmp_path / "notices.jsonl"
+    file.write_text(line(notice("death", person.resident_code, nid="L-1")) + "\n"
+                    + line(notice("address_change", person.resident_code, source="fuhyo",
+                                  nid="L-2")) + "\n", encoding="utf-8")
+    code = run(["notices", "ingest", str(file), "--source", "juki", "--no-process", "--json",
+                *store_opts, *common], home)
+    assert code == 1  # a line refused by the rule
+    report = json.loads(capsys.readouterr().out)["intake"]
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+    assert "'local' may not send fuhyo" in report["problems"][0]["reason"]
+    with open_database(db_url) as db:
+        assert notice_state(db, "juki", "L-1") == "accepted"
+        assert notice_state(db, "juki", "L-1", sender="gw") is None
+        assert notice_state(db, "fuhyo", "L-2") is None
+        [rejected] = problem_notices(db)["rejected"]
+        assert rejected["sender"] == "local"
+    # without --source the file intake takes both networks' notices
+    assert run(["notices", "ingest", str(file), "--no-process", "--json", *store_opts,
+                *common], home) == 0
+    capsys.readouterr()
+    with open_database(db_url) as db:
+        assert notice_state(db, "fuhyo", "L-2") == "accepted"

@@ -43,9 +43,14 @@ def authed(pub_home: Path) -> Iterator[tuple[str, TokenAuthorizer]]:
     ro = open_readonly_store(pub_home / "store.sqlite")
     responder = OcspResponder.from_ca(key_source=km, ca=load_ca(pub_home / "ca"), store=ro)
     authorizer = TokenAuthorizer(pub_home / "store.sqlite", ttl=0)
+    from pki.ocsp.server import LIMITS
+    from pki.serving import RefusalCounter, Tls, uvicorn_config
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(responder, authorizer=authorizer),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    refusals = RefusalCounter(window=2.0)  # refusals are logged once per window, counted
+    server = uvicorn.Server(uvicorn_config(
+        build_app(responder, authorizer=authorizer, refusals=refusals), host="127.0.0.1",
+        port=port, tls=Tls(), limits=LIMITS, refusals=refusals))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_port(port)
@@ -97,7 +102,15 @@ def test_unregistered_callers_get_401_and_registered_ones_an_answer(
                 .startswith("Bearer")
             with pytest.raises(ValueError):
                 ocsp.load_der_ocsp_response(data)  # plain HTTP, not an OCSP response
-    assert any("refused" in r.getMessage() for r in caplog.records)
+        # one log line per address and reason per window, with the count
+        deadline = time.monotonic() + 10
+        while not any("refused 2 request(s)" in r.getMessage() and "unknown token"
+                      in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 2 and any("refused 1 request(s)" in m and "no bearer token" in m
+                                     for m in refused), refused
     assert "rp_not-a-registered-token" not in caplog.text and rp_token not in caplog.text
 
     status, data, _ = _post(url, body, rp_token)
@@ -161,7 +174,7 @@ def test_mynacard_ocsp_serve_requires_a_token_unless_open(pub_home: Path, rp_tok
     for extra in ([], ["--workers", "2"]):
         port = free_port()
         proc = subprocess.Popen([MYNACARD, "--home", str(pub_home), "ocsp", "serve", *HSM,
-                                 "--port", str(port), *extra], env=env(),
+                                 "--port", str(port), "--insecure-http", *extra], env=env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_port(port, proc)
@@ -185,3 +198,98 @@ def test_mynacard_ocsp_serve_requires_a_token_unless_open(pub_home: Path, rp_tok
             proc.terminate()
             _, err = proc.communicate(timeout=10)
         assert rp_token not in err and "Traceback" not in err
+
+
+def test_ocsp_serve_refuses_plain_http_with_tokens(pub_home: Path) -> None:
+    done = run(pub_home, "ocsp", "serve", *HSM, "--port", str(free_port()))
+    assert done.returncode == 2
+    assert "plain HTTP" in done.stderr and "--insecure-http" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_stalled_clients_do_not_starve_a_registered_party(
+        pub_home: Path, authed: tuple[str, TokenAuthorizer], rp_token: str) -> None:
+    """200 connections send half a request line and stall; a registered relying party is
+    still answered, long before the stalled ones' header deadline (10 s) frees them."""
+    import socket
+
+    from pki.ocsp.server import LIMITS
+
+    url, _ = authed
+    port = int(url.rsplit(":", 1)[1])
+    _, pem = issue(pub_home, "R-ACCESS-5")
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    root = x509.load_pem_x509_certificate((pub_home / "ca" / "sign-root.pem").read_bytes())
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"POST /ocsp HT")
+            stalled.append(s)
+        started = time.monotonic()
+        status, data, _ = _post(url, _request(cert, root), rp_token)
+        assert status == 200
+        assert ocsp.load_der_ocsp_response(data).certificate_status is ocsp.OCSPCertStatus.GOOD
+        assert time.monotonic() - started < LIMITS.header_timeout / 2
+    finally:
+        for s in stalled:
+            s.close()
+
+
+def test_an_oversized_request_gets_413(authed: tuple[str, TokenAuthorizer],
+                                       rp_token: str) -> None:
+    url, _ = authed
+    status, _, _ = _post(url, b"0" * (64 * 1024), rp_token)
+    assert status == 413
+
+
+def test_ocsp_serve_over_tls(pub_home: Path, rp_token: str, tmp_path: Path) -> None:
+    import http.client
+
+    from publication_support import MYNACARD
+    from tls_certs import TestCa
+
+    ca = TestCa(tmp_path / "tls", "ocsp")
+    server_cert = ca.issue("ocsp-server", server=True)
+    _, pem = issue(pub_home, "R-ACCESS-6")
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    root = x509.load_pem_x509_certificate((pub_home / "ca" / "sign-root.pem").read_bytes())
+    port = free_port()
+    proc = subprocess.Popen([MYNACARD, "--home", str(pub_home), "ocsp", "serve", *HSM,
+                             "--port", str(port), "--tls-cert", str(server_cert.cert),
+                             "--tls-key", str(server_cert.key)], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(port, proc)
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                           context=ca.client_context())
+        conn.request("POST", "/", body=_request(cert, root),
+                     headers={"Content-Type": "application/ocsp-request",
+                              "Authorization": f"Bearer {rp_token}"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert ocsp.load_der_ocsp_response(resp.read()).certificate_status \
+            is ocsp.OCSPCertStatus.GOOD
+        conn.close()
+        # plain HTTP to the TLS port gets no OCSP answer
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            _post(f"http://127.0.0.1:{port}", _request(cert, root), rp_token)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err and rp_token not in err
+    assert f"https://127.0.0.1:{port}/" in err
+
+
+def test_an_oversized_chunked_request_gets_413(authed: tuple[str, TokenAuthorizer],
+                                               rp_token: str) -> None:
+    """No Content-Length to refuse by: the body is counted as it arrives."""
+    import http.client
+
+    url, _ = authed
+    conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+    conn.request("POST", "/", body=iter([b"0" * 8192] * 8), encode_chunked=True,
+                 headers={"Content-Type": "application/ocsp-request",
+                          "Authorization": f"Bearer {rp_token}"})
+    assert conn.getresponse().status == 413
+    conn.close()
