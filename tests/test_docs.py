@@ -76,14 +76,26 @@ def test_no_tracked_file_points_outside_the_repository() -> None:
     assert not offending, "files pointing outside the repository: " + "; ".join(offending)
 
 
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
 def test_readme_links_only_files_in_the_repository() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
-    assert targets, "README.md links nothing"
-    for target in targets:
-        if re.match(r"[a-z]+://", target):
-            continue
-        assert (ROOT / target).exists(), f"README.md links {target}, which does not exist"
+    targets = LINK.findall(readme)
     assert "docs/ARCHITECTURE.md" in targets
     commands = re.findall(r"^(make \w+)", readme, re.MULTILINE)
     assert commands[:2] == ["make demo", "make test"], commands[:2]
+
+
+def test_every_markdown_link_resolves_inside_the_repository() -> None:
+    documents = [ROOT / "README.md", ROOT / "CONTRIBUTING.md",
+                 *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for doc in documents:
+        for target in LINK.findall(doc.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            resolved = (doc.parent / target).resolve()
+            if not resolved.exists() or ROOT not in resolved.parents:
+                broken.append(f"{doc.relative_to(ROOT)} -> {target}")
+    assert not broken, "links that do not resolve inside the repository: " + ", ".join(broken)
