@@ -1,1 +1,1 @@
-"""Benchmarks (DESIGN.md "Performance targets")."""
+"""Benchmarks (docs/ARCHITECTURE.md "Performance targets"; CONTRIBUTING.md "Benchmarks")."""

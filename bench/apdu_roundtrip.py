@@ -5,7 +5,7 @@
 One run: a private emulator with one card, personalised with the `sample` personaliser
 (timed); then N pairs of SELECT EF 0006 + READ BINARY (160 bytes of JPKI token info)
 through PC/SC, and the same pairs sent straight into an in-process jCardSim card by the
-bridge's Java baseline (jp.mynacard.bridge.ApduBaseline). Target (DESIGN.md): an APDU
+bridge's Java baseline (jp.mynacard.bridge.ApduBaseline). Target (docs/ARCHITECTURE.md): an APDU
 round trip through pcscd with a median of at most 1 ms.
 """
 

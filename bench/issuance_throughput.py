@@ -15,8 +15,8 @@ CA, issuer keys) and synthetic adult residents with applications. Measured:
   its first card pays the JIT warm-up of the on-card key generation (~1 s of CPU), the
   following ones do not.
 Compared with the national express capacity (10,000 cards/day, jpki-rules 4.7) and the
-target (DESIGN.md): that capacity in under one hour on one machine, i.e. >= 10,000
-cards/hour.
+target (docs/ARCHITECTURE.md): that capacity in under one hour on one machine, i.e.
+>= 10,000 cards/hour.
 
 CPU seconds per card, split by process, over the timed batches: `issuer` is this Python
 process (workflow, SQLite, SoftHSM2 in-process, pyscard), `pcscd` the private pcscd,

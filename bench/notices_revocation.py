@@ -5,7 +5,7 @@
 One run, on one machine, every figure beside a baseline measured in the same run:
 1. seed N synthetic certificate rows (N/2 holders, a signing and a user-authentication
    certificate each; no card, placeholder DER) in a fresh SQLite store; the rate of
-   `pki.bench_support.seed_certificates` on a sample is shown beside ours;
+   `bench._pki_support.seed_certificates` on a sample is shown beside ours;
 2. ingest M mixed notices (deaths, deletions, emigrations with and without continued use,
    changes of the four facts, from 住基ネット and 附票ネット, plus 2 % unknown persons,
    1 % duplicates, 0.5 % malformed) with `NoticeIntake` + `NoticeProcessor` as
@@ -96,7 +96,7 @@ def seed(store: Any, holders: int, *, chunk: int = 200_000) -> float:
 
 
 def bench_support_seed_rate(work: Path, n: int) -> float:
-    from pki.bench_support import seed_certificates
+    from bench._pki_support import seed_certificates
     from pki.store import open_store
 
     with open_store(work / "sample-store.sqlite") as s:
@@ -460,7 +460,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(r: dict[str, Any]) -> None:
     ok = "meets" if r["total_seconds"] <= r["target_seconds"] else "MISSES"
     print(f"store: {r['certificates']:,} certificate rows seeded at {r['seed_rows_per_s']:,.0f} "
-          f"rows/s ({r['seed_seconds']:.1f} s); baseline pki.bench_support.seed_certificates "
+          f"rows/s ({r['seed_seconds']:.1f} s); baseline bench._pki_support.seed_certificates "
           f"{r['seed_bench_support_rows_per_s']:,.0f} rows/s "
           f"(x{r['seed_rows_per_s'] / r['seed_bench_support_rows_per_s']:.2f})")
     print(f"notices: {r['notices']:,} in {r['total_seconds']:.1f} s = "

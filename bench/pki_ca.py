@@ -76,7 +76,7 @@ def ocsp_app() -> Any:
 def _issuance(km: Any, ca: Any, label: str, n: int, rounds: int) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from pki.bench_support import (
+    from bench._pki_support import (
         bare_pkcs11_sign_rate,
         issuance_rate,
         pipelined_issuance_rate,
@@ -130,7 +130,7 @@ def _issuance(km: Any, ca: Any, label: str, n: int, rounds: int) -> dict[str, An
         }
     # CPU time of the calling thread per operation (SoftHSM2 signs in this thread): the
     # same comparison, insensitive to other processes competing for the cores
-    from pki.bench_support import BENCH_IDENTITY
+    from bench._pki_support import BENCH_IDENTITY
 
     sign_cpu, issue_cpu = [], []
     for _ in range(rounds):
@@ -156,7 +156,7 @@ def _crl(km: Any, config: Any, store: Any, entries: int) -> dict[str, Any]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from pki.bench_support import seed_certificates
+    from bench._pki_support import seed_certificates
     from pki.crl import CrlPublisher, issuing_distribution_point
     from pki.profiles import Hierarchy
 
@@ -243,7 +243,7 @@ def _lat_ms(value: str, unit: str) -> float:
 def _ocsp(home: Path, config: Any, km: Any, store_path: Path, seconds: int) -> dict[str, Any]:
     from cryptography.x509 import ocsp as xocsp
 
-    from pki.bench_support import ocsp_core_rate, ocsp_requests
+    from bench._pki_support import ocsp_core_rate, ocsp_requests
     from pki.ocsp import OcspResponder
     from pki.profiles import Hierarchy
     from pki.store import open_readonly_store

@@ -2,7 +2,7 @@
 
 `card/applet/src/main/java/jp/mynacard/common/Contract.java` holds the same
 numbers for the applets; `tests/test_contract.py` checks that the two agree.
-Facts come from `shared/reference/card.md`; what the real card does not tell
+Facts come from `docs/card.md`; what the real card does not tell
 (issuer authentication, personalisation, life cycle) is this project's own
 design and is marked so.
 """

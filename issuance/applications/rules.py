@@ -1,8 +1,8 @@
 """Intake rules as pure functions over a registry record, the application date and the
 resident's existing applications. Each refusal names its rule.
 
-Rule numbers are those of the reference (`jpki-rules.md`) where it has one; the
-intake checks the reference leaves implicit carry mynacard's own numbers I1–I5:
+Rule numbers are those of `docs/rules.md` where the public rules have one; the
+intake checks the public rules leave implicit carry mynacard's own numbers I1–I5:
 
 | rule  | what it checks |
 |-------|----------------|

@@ -1,7 +1,7 @@
 """What a notice does to a person's certificates and card: a pure function.
 
-The table (DESIGN.md "Revocation rules"; reference/jpki-rules.md 2a, 2b, 6.6), the same
-for notices from 住基ネット (`juki`) and from 附票ネット (`fuhyo`, for emigrants):
+The table (docs/rules.md 2a, 2b, 6.6), the same for notices from 住基ネット (`juki`)
+and from 附票ネット (`fuhyo`, for emigrants):
 
 - death, record_deleted: signing and user authentication revoked
   (cessationOfOperation); the card is abolished; the person becomes deceased/deleted.

@@ -89,7 +89,7 @@ def test_large_shard_is_fast(km, session_ca, store, clock) -> None:
 
 
 def test_bench_support_seeds_a_shard(km, session_ca, store, clock, tmp_path: Path) -> None:
-    from pki.bench_support import seed_certificates
+    from bench._pki_support import seed_certificates
 
     serials = seed_certificates(store, count=1000, hierarchy="auth", shards=session_ca.shards,
                                 only_shard=2, revoked=True, now=clock.now)

@@ -120,7 +120,7 @@ def test_revoke_many_is_revoke_in_order(issuing, holder_key, adult, store, clock
 
 
 def test_by_holders_pages_through_long_lists(store) -> None:
-    from pki.bench_support import seed_certificates
+    from bench._pki_support import seed_certificates
 
     serials = seed_certificates(store, count=1200, hierarchy="auth", batch=400)
     holders = [f"seed-{s:x}" for s in serials] + ["nobody"]

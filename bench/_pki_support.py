@@ -1,7 +1,9 @@
 """Helpers for the benchmarks in bench/: rates measured the same way every run.
 
-Nothing here is used by the CA itself. `seed_certificates` writes synthetic rows (real
-column values, a placeholder DER) fast, for store, CRL and OCSP benchmarks at scale.
+Benchmark code, kept out of the product: the CA never imports it, and the leading
+underscore keeps `python -m bench` from running it as a benchmark. `seed_certificates`
+writes synthetic rows (real column values, a placeholder DER) fast, for store, CRL and
+OCSP benchmarks at scale.
 """
 
 from __future__ import annotations
