@@ -29,6 +29,9 @@ from hsm.pin_source import PinSource
 from hsm.signers import HsmEcSigner, HsmRsaSigner, HsmSigner
 from hsm.uri import Pkcs11Uri, format_uri, parse_uri
 
+# Registers the CKA_ALLOWED_MECHANISMS packer before any session exists.
+import hsm.derive  # noqa: E402,F401,I001
+
 __all__ = [
     "DeviceError",
     "HsmEcSigner",
