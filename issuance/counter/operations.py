@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from card import contract, formats
+from card.attestation import AttestationFailed
 from card.contract import LifeCycle, Tag
 from card.errors import CardError, PinBlocked, PinIncorrect
 from card.formats import BasicFour
@@ -265,6 +266,11 @@ class Counter:
         self.progress(f"old signing certificate {old_sign.serial_hex} revoked "
                       "(affiliationChanged)")
         public = client.generate_key(contract.JPKI_SIGN_KEY)
+        try:
+            center.attestation.require(client.key_attestation, serial=card_serial,
+                                       key_fid=contract.JPKI_SIGN_KEY, public_key=public)
+        except AttestationFailed as exc:
+            self._refuse_unattested(client, app, card_serial, str(exc))
         auth = next((c for c in current if c.kind == "user_authentication"), None)
         auth_after = center.store.get(auth.serial).not_after if auth else None
         issued = center.ca.issue_signing(
@@ -280,6 +286,26 @@ class Counter:
         self.progress(f"new signing key generated on the card; certificate {issued.serial:x} "
                       "issued and linked to the old one")
         return issued.serial
+
+    def _refuse_unattested(self, client: IssuerClient, app: Application, card_serial: str,
+                           reason: str) -> NoReturn:
+        """The card did not prove its new key: nothing certified; audit, terminate, spoil."""
+        now = self.clock()
+        self._audit("card.attestation", app.id, "refused",
+                    {"card_serial": card_serial, "reason": reason[:500]})
+        try:
+            client.authenticate(self._center().authenticator)
+            client.terminate()
+        except CardError:
+            pass
+        with self.db.transaction() as tx:
+            records.put_card(tx, card_serial, app.id, "spoiled", now=stamp(now),
+                             note=f"key attestation failed at a card update: {reason}"[:500])
+        exc = Refused("C8", f"card {card_serial} did not prove that its new signing key was "
+                            f"generated on it ({reason}); nothing was certified, the card is "
+                            "terminated and marked spoiled: the holder needs a reissue")
+        exc.subject = app.id  # type: ignore[attr-defined]
+        raise exc
 
     def _revoke_unrecorded_successor(self, application_id: str, serial: int,
                                      now: datetime) -> None:

@@ -20,9 +20,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from card.attestation import AttestationGate
 from card.issuer import IssuerAuthenticator
 from hsm import KeyManager, KeyNotFound, PinSource, open_key_manager
-from hsm.derive import HsmIssuerAuthenticator, create_master_key, import_master_key
+from hsm.derive import (
+    HsmAttestationVerifier,
+    HsmIssuerAuthenticator,
+    create_master_key,
+    import_master_key,
+)
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
 from issuance.errors import IssuanceError
@@ -199,15 +205,17 @@ def _read_master(path: Path) -> bytes:
 
 
 class Center:
-    """The opened center: HSM session, issuing CA, certificate store, issuer keys."""
+    """The opened center: HSM session, issuing CA, certificate store, issuer keys, and the
+    attestation gate every card key passes before the CA certifies it."""
 
     def __init__(self, *, km: KeyManager, ca: IssuingCA, store: CertificateStore,
                  authenticator: IssuerAuthenticator, integrity_signer: rsa.RSAPrivateKey,
-                 owns: tuple[Any, ...] = ()) -> None:
+                 attestation: AttestationGate, owns: tuple[Any, ...] = ()) -> None:
         self.km = km
         self.ca = ca
         self.store = store
         self.authenticator = authenticator
+        self.attestation = attestation
         self.integrity_signer = integrity_signer
         self._owns = owns
 
@@ -222,6 +230,8 @@ class Center:
             try:
                 ca = IssuingCA(key_source=km, ca=config.ca_dir, store=store)
                 authenticator = HsmIssuerAuthenticator(km, config.master_label)
+                verifier = HsmAttestationVerifier(km, config.master_label)
+                attestation = AttestationGate(verifier, random=verifier.random)
                 signer = km.signer(config.integrity_label)
                 if not isinstance(signer, rsa.RSAPrivateKey):
                     raise CenterError(f"key {config.integrity_label!r} is not an RSA key")
@@ -232,7 +242,7 @@ class Center:
             km.close()
             raise
         return cls(km=km, ca=ca, store=store, authenticator=authenticator,
-                   integrity_signer=signer, owns=(store, km))
+                   integrity_signer=signer, attestation=attestation, owns=(store, km))
 
     def close(self) -> None:
         for thing in self._owns:
