@@ -142,7 +142,7 @@ class SampleCa:
         """A callback for `IssuerClient.personalise` certifying the keys of card `serial`
         once the card attested them (`gate`: by default the test master key's)."""
         now = now or datetime.now(UTC)
-        gate = gate or test_attestation_gate()
+        gate = gate or sample_attestation_gate()
         facts = profile.facts
         # Valid until the earlier of the fifth birthday after issuance and the card's expiry.
         fifth = _fifth_birthday_after(facts.birth_date, now.date())
@@ -219,7 +219,7 @@ class SampleCa:
         return issue
 
 
-def test_attestation_gate() -> AttestationGate:
+def sample_attestation_gate() -> AttestationGate:
     """A gate checking attestations with the emulator's test master key (on the host)."""
     return AttestationGate(HostAttestationVerifier(contract.TEST_ISSUER_MASTER_KEY))
 

@@ -7,6 +7,8 @@
         signer = km.signer("jpki-sign-root")   # plugs into cryptography's builders
 """
 
+# Registers the CKA_ALLOWED_MECHANISMS packer before any session exists.
+import hsm.derive  # noqa: E402,F401,I001
 from hsm.errors import (
     DeviceError,
     HsmError,
@@ -28,9 +30,6 @@ from hsm.module import default_module_path
 from hsm.pin_source import PinSource
 from hsm.signers import HsmEcSigner, HsmRsaSigner, HsmSigner
 from hsm.uri import Pkcs11Uri, format_uri, parse_uri
-
-# Registers the CKA_ALLOWED_MECHANISMS packer before any session exists.
-import hsm.derive  # noqa: E402,F401,I001
 
 __all__ = [
     "DeviceError",
