@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pki.attestation import AttestationPolicy, CardKeyEvidence
 from pki.errors import CAError
 from pki.identity import Identity
 from pki.keys import Clock, KeyCeremonySource, KeySource, utc_now
@@ -266,6 +267,7 @@ class CertificateRequest:
     renewing: dt.datetime | None = None
     user_certificate_not_after: dt.datetime | None = None  # signing only
     adult_ward: bool = False  # signing only
+    evidence: CardKeyEvidence | None = None  # the card's key attestation (AttestationPolicy)
 
 
 _Builder = SigningCertificateBuilder | UserAuthenticationCertificateBuilder
@@ -280,16 +282,22 @@ class IssuingCA:
     Serial numbers are random (at least 64 bits) and unique by the store's primary key:
     in the (astronomically unlikely) case that a fresh serial is taken, the certificate
     is never recorded or returned, and it is signed again under a new serial.
+
+    With `attestation` (the issuance center's CA), every request must carry the card's
+    key attestation for exactly that key and key slot, checked before anything is
+    signed (`pki.attestation.AttestationRefused` otherwise).
     """
 
     def __init__(self, *, key_source: KeySource, ca: CAConfig | Path | str,
-                 store: CertificateStore, clock: Clock = utc_now) -> None:
+                 store: CertificateStore, clock: Clock = utc_now,
+                 attestation: AttestationPolicy | None = None) -> None:
         if not isinstance(store, CertificateStore):
             raise TypeError("store must be a read-write CertificateStore")
         self._config = ca if isinstance(ca, CAConfig) else load_ca(ca)
         self._keys = key_source
         self._store = store
         self._clock = clock
+        self._attestation = attestation
         self._signers: dict[Hierarchy, CertificateIssuerPrivateKeyTypes] = {}
         self._crl_urls: dict[tuple[Hierarchy, int], str] = {}
         for h, hc in self._config.hierarchies.items():
@@ -313,7 +321,7 @@ class IssuingCA:
         self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
         card_expiry: dt.date, user_certificate_not_after: dt.datetime | None = None,
         renewing: dt.datetime | None = None, replaces: int | None = None,
-        adult_ward: bool = False,
+        adult_ward: bool = False, evidence: CardKeyEvidence | None = None,
     ) -> IssuedCertificate:
         """Issue a signing certificate (refused for holders under 15 and adult wards).
 
@@ -323,18 +331,19 @@ class IssuingCA:
         return self._issue(CertificateRequest(
             profile=Profile.SIGNING, public_key=public_key, identity=identity,
             holder_id=holder_id, card_expiry=card_expiry, renewing=renewing,
-            user_certificate_not_after=user_certificate_not_after, adult_ward=adult_ward),
-            replaces=replaces)
+            user_certificate_not_after=user_certificate_not_after, adult_ward=adult_ward,
+            evidence=evidence), replaces=replaces)
 
     def issue_user_authentication(
         self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
         card_expiry: dt.date, renewing: dt.datetime | None = None, replaces: int | None = None,
+        evidence: CardKeyEvidence | None = None,
     ) -> IssuedCertificate:
         """Issue a user-authentication certificate (no personal data in it)."""
         return self._issue(CertificateRequest(
             profile=Profile.USER_AUTHENTICATION, public_key=public_key, identity=identity,
-            holder_id=holder_id, card_expiry=card_expiry, renewing=renewing),
-            replaces=replaces)
+            holder_id=holder_id, card_expiry=card_expiry, renewing=renewing,
+            evidence=evidence), replaces=replaces)
 
     def issue_many(self, requests: Iterable[CertificateRequest], *, parallel: int = 1,
                    commit_every: int = 64) -> list[IssuedCertificate]:
@@ -418,6 +427,8 @@ class IssuingCA:
             b = b.identity(r.identity).card_expiry(r.card_expiry)
         else:
             raise TypeError("profile must be a pki.profiles.Profile")
+        if self._attestation is not None:
+            self._attestation.check(r.profile, r.public_key, r.evidence)
         if r.renewing is not None:
             b = b.renewing(r.renewing)
         return b

@@ -38,7 +38,7 @@ from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.store import get_resident
 from issuance.storage import Database
 from issuance.workflow import records
-from issuance.workflow.center import Center
+from issuance.workflow.center import Center, ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
 from issuance.workflow.migrations import migrate_workflow
 from pki.errors import PkiError
@@ -267,8 +267,8 @@ class Counter:
                       "(affiliationChanged)")
         public = client.generate_key(contract.JPKI_SIGN_KEY)
         try:
-            center.attestation.require(client.key_attestation, serial=card_serial,
-                                       key_fid=contract.JPKI_SIGN_KEY, public_key=public)
+            proof = center.attestation.require(client.key_attestation, serial=card_serial,
+                                               key_fid=contract.JPKI_SIGN_KEY, public_key=public)
         except AttestationFailed as exc:
             self._refuse_unattested(client, app, card_serial, str(exc))
         auth = next((c for c in current if c.kind == "user_authentication"), None)
@@ -276,7 +276,8 @@ class Counter:
         issued = center.ca.issue_signing(
             public_key=public, identity=identity_of(resident), holder_id=resident.resident_code,
             card_expiry=expiry, adult_ward=resident.adult_ward,
-            user_certificate_not_after=auth_after, replaces=old_sign.serial)
+            user_certificate_not_after=auth_after, replaces=old_sign.serial,
+            evidence=ca_evidence(proof))
         self.on_step("new_signing_issued")
         with self.db.transaction() as tx:
             records.add_certificate(tx, issued.serial, application_id=app.id,

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from card.attestation import AttestationGate
+from card.attestation import AttestationGate, KeyAttestation
 from card.issuer import IssuerAuthenticator
 from hsm import KeyManager, KeyNotFound, PinSource, open_key_manager
 from hsm.derive import (
@@ -32,6 +32,7 @@ from hsm.derive import (
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
 from issuance.errors import IssuanceError
+from pki.attestation import AttestationPolicy, CardKeyEvidence
 from pki.ca import DEFAULT_CRL_BASE_URL, DEFAULT_OCSP_URL, IssuingCA, ca_exists, init_ca, load_ca
 from pki.store import CertificateStore, open_store
 
@@ -204,6 +205,13 @@ def _read_master(path: Path) -> bytes:
     return value
 
 
+def ca_evidence(attestation: KeyAttestation) -> CardKeyEvidence:
+    """What the center's CA needs of a card's attestation to check it again itself."""
+    return CardKeyEvidence(card_serial=attestation.serial, key_fid=attestation.key_fid,
+                           challenge=attestation.challenge, mac=attestation.mac,
+                           aid=attestation.aid)
+
+
 class Center:
     """The opened center: HSM session, issuing CA, certificate store, issuer keys, and the
     attestation gate every card key passes before the CA certifies it."""
@@ -228,10 +236,12 @@ class Center:
         try:
             store = open_store(config.store)
             try:
-                ca = IssuingCA(key_source=km, ca=config.ca_dir, store=store)
                 authenticator = HsmIssuerAuthenticator(km, config.master_label)
                 verifier = HsmAttestationVerifier(km, config.master_label)
                 attestation = AttestationGate(verifier, random=verifier.random)
+                # the CA itself refuses a card key without the card's proof, too
+                ca = IssuingCA(key_source=km, ca=config.ca_dir, store=store,
+                               attestation=AttestationPolicy(verifier))
                 signer = km.signer(config.integrity_label)
                 if not isinstance(signer, rsa.RSAPrivateKey):
                     raise CenterError(f"key {config.integrity_label!r} is not an RSA key")

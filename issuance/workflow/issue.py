@@ -64,7 +64,7 @@ from issuance.registry.model import Resident, ResidentStatus
 from issuance.registry.store import get_resident
 from issuance.storage import Database
 from issuance.workflow import records
-from issuance.workflow.center import Center
+from issuance.workflow.center import Center, ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
 from issuance.workflow.migrations import migrate_workflow
 from issuance.workflow.records import Job
@@ -304,11 +304,12 @@ class Issuer:
                     ) -> tuple[x509.Certificate | None, x509.Certificate | None,
                                x509.Certificate, x509.Certificate]:
             self.on_step("keys_generated")
+            proofs = {}
             for fid, pub in ((contract.JPKI_AUTH_KEY, auth_pub),
                              (contract.JPKI_SIGN_KEY, sign_pub)):
                 if pub is not None:  # raises AttestationFailed: nothing certified
-                    self.center.attestation.require(attest, serial=card_serial, key_fid=fid,
-                                                    public_key=pub)
+                    proofs[fid] = ca_evidence(self.center.attestation.require(
+                        attest, serial=card_serial, key_fid=fid, public_key=pub))
             self.progress("the card proved its keys were generated on it (attestation "
                           "checked in the HSM)")
             identity = identity_of(resident)
@@ -316,7 +317,8 @@ class Issuer:
             if auth_pub is not None:
                 auth = ca.issue_user_authentication(public_key=auth_pub, identity=identity,
                                                     holder_id=resident.resident_code,
-                                                    card_expiry=expiry)
+                                                    card_expiry=expiry,
+                                                    evidence=proofs[contract.JPKI_AUTH_KEY])
                 auth_cert = auth.certificate
                 issued[USER_AUTH] = auth.serial
             if sign_pub is not None:
@@ -324,7 +326,8 @@ class Issuer:
                     public_key=sign_pub, identity=identity, holder_id=resident.resident_code,
                     card_expiry=expiry, adult_ward=resident.adult_ward,
                     user_certificate_not_after=(auth_cert.not_valid_after_utc
-                                                if auth_cert else None))
+                                                if auth_cert else None),
+                    evidence=proofs[contract.JPKI_SIGN_KEY])
                 sign_cert = sign.certificate
                 issued[SIGNING] = sign.serial
             self.on_step("certificates_issued")

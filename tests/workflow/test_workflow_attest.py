@@ -290,3 +290,17 @@ def test_a_card_update_certifies_no_swapped_signing_key(
     assert refusals and refusals[-1]["card_serial"] == blank_card.serial
     assert life_cycle(blank_card) == LifeCycle.TERMINATED
     assert _card_state(db, blank_card.serial) == "spoiled"
+
+
+def test_the_centers_ca_itself_refuses_an_unattested_card_key(center: Center) -> None:
+    from pki.attestation import AttestationRefused
+    from pki.identity import Identity
+
+    person = resident(40)
+    key = rsa.generate_private_key(65537, 2048).public_key()
+    with pytest.raises(AttestationRefused):
+        center.ca.issue_user_authentication(
+            public_key=key, identity=Identity(name=person.name, birth_date=person.birth_date,
+                                              sex=1, address=person.address),
+            holder_id=person.resident_code, card_expiry=person.birth_date.replace(year=2040))
+    assert center.store.by_holder(person.resident_code) == []
