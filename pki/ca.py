@@ -71,6 +71,9 @@ class CAConfig:
     crl_base_url: str
     ocsp_url: str
     hierarchies: dict[Hierarchy, HierarchyConfig]
+    # label of the issuer master key in the HSM: this CA certifies only card keys the card
+    # attested (card/PROTOCOL.md); None for a CA made without it
+    attestation_master: str | None = None
 
     def crl_url(self, hierarchy: Hierarchy, shard: int) -> str:
         return f"{self.crl_base_url}/{hierarchy.value}/{crl_file_name(shard)}"
@@ -112,8 +115,11 @@ def load_ca(ca_dir: Path | str) -> CAConfig:
             if ocsp.issuer != root.subject:
                 raise CAError(f"{h['ocsp_cert']} was not issued by {h['root_cert']}")
             hierarchies[hier] = HierarchyConfig(hier, h["root_key"], h["ocsp_key"], root, ocsp)
+        master = raw.get("card_key_attestation_master")
+        if master is not None and (not isinstance(master, str) or not master):
+            raise ValueError("card_key_attestation_master must be a key label")
         config = CAConfig(ca_dir, int(raw["shards"]), raw["crl_base_url"], raw["ocsp_url"],
-                          hierarchies)
+                          hierarchies, master)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise CAError(f"bad CA configuration in {ca_dir}: {exc}") from exc
     if set(config.hierarchies) != set(Hierarchy) or config.shards < 1:
@@ -128,6 +134,18 @@ def _name(org: str, hierarchy: Hierarchy, role: str) -> x509.Name:
         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{_TITLES[hierarchy]} CA"),
         x509.NameAttribute(NameOID.COMMON_NAME, f"{org} {_TITLES[hierarchy]} {role}"),
     ])
+
+
+def _hsm_attestation(key_source: KeySource, master_label: str) -> AttestationPolicy:
+    """The policy of a CA that certifies only attested card keys: the MAC checked in the
+    HSM holding the issuer master key."""
+    from hsm.derive import HsmAttestationVerifier
+    from hsm.keys import KeyManager
+
+    if not isinstance(key_source, KeyManager):
+        raise CAError("this CA certifies only card keys the card attested: open it on the "
+                      "HSM token that holds the issuer master key")
+    return AttestationPolicy(HsmAttestationVerifier(key_source, master_label))
 
 
 def _serial() -> int:
@@ -170,9 +188,16 @@ def init_ca(
     ocsp_validity: dt.timedelta = dt.timedelta(days=2 * 365),
     create_key_options: dict[str, Any] | None = None,
     clock: Clock = utc_now,
+    attestation_master: str | None = None,
 ) -> CAConfig:
     """The key ceremony: make both hierarchies' root and OCSP keys in `key_source`, sign
-    the certificates and write them to `out_dir`. Refuses to overwrite an existing CA."""
+    the certificates and write them to `out_dir`. Refuses to overwrite an existing CA.
+
+    `attestation_master`: the label of the issuer master key in the same HSM; the CA then
+    certifies only card keys with a valid key attestation (`IssuingCA`)."""
+    if attestation_master is not None and (not isinstance(attestation_master, str)
+                                           or not attestation_master):
+        raise ValueError("attestation_master must be a key label")
     if not isinstance(shards, int) or isinstance(shards, bool):
         raise TypeError("shards must be an int")
     if not 1 <= shards <= 9999:
@@ -198,6 +223,8 @@ def init_ca(
     opts = create_key_options or {}
     config: dict[str, Any] = {"version": 1, "shards": shards, "crl_base_url":
                               crl_base_url.rstrip("/"), "ocsp_url": ocsp_url, "hierarchies": {}}
+    if attestation_master is not None:
+        config["card_key_attestation_master"] = attestation_master
     for h in Hierarchy:
         root_label, ocsp_label = f"{key_prefix}-{h.value}-root", f"{key_prefix}-{h.value}-ocsp"
         key_source.create_key(root_label, **opts)
@@ -297,6 +324,8 @@ class IssuingCA:
         self._keys = key_source
         self._store = store
         self._clock = clock
+        if attestation is None and self._config.attestation_master is not None:
+            attestation = _hsm_attestation(key_source, self._config.attestation_master)
         self._attestation = attestation
         self._signers: dict[Hierarchy, CertificateIssuerPrivateKeyTypes] = {}
         self._crl_urls: dict[tuple[Hierarchy, int], str] = {}

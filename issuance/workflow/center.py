@@ -177,7 +177,8 @@ def init_center(
             load_ca(ca_dir)
             report(f"JPKI CA (signing and user-authentication roots) in {ca_dir}", "found")
         else:
-            init_ca(km, ca_dir, shards=shards, ocsp_url=ocsp_url, crl_base_url=crl_base_url)
+            init_ca(km, ca_dir, shards=shards, ocsp_url=ocsp_url, crl_base_url=crl_base_url,
+                    attestation_master=MASTER_LABEL)
             report(f"JPKI CA (signing and user-authentication roots, OCSP responders) in "
                    f"{ca_dir}; OCSP URL {ocsp_url}", "created")
         if _has_key(km, INTEGRITY_LABEL):

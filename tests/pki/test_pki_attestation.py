@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import cmac
+from cryptography.hazmat.primitives import cmac, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import algorithms
+from test_pki_cli import HSM, PIN, run  # type: ignore[import-not-found]
 
 from card import contract
 from card.attestation import HostAttestationVerifier, attestation_message, derive_card_auth_key
@@ -90,3 +95,60 @@ def test_the_ca_refuses_card_keys_without_the_cards_proof(
             CertificateRequest(Profile.USER_AUTHENTICATION, off_card, adult, holder, EXPIRY),
         ])
     assert len(store.by_holder(holder)) == 1
+
+
+def test_ca_issue_on_a_ca_that_requires_attestation(tmp_path: Path) -> None:
+    """`ca init --card-key-attestation`: `ca issue` and `ca issue-batch` certify a card key
+    only with the card's attestation, checked in the HSM holding the master key."""
+    home = tmp_path / "home"
+    home.mkdir()
+    run(home, "ca", "init", *HSM, "--so-pin-source", "env:CLI_TEST_SO_PIN", "--shards", "1",
+        "--card-key-attestation", "issuer-master", check=True)
+    assert json.loads((home / "ca" / "ca.json").read_text())[
+        "card_key_attestation_master"] == "issuer-master"
+    env = dict(os.environ, CLI_TEST_PIN=PIN, PYTHONPATH=str(Path(__file__).parents[2]))
+    env.pop("SOFTHSM2_CONF", None)
+    subprocess.run([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from hsm import PinSource, open_key_manager; "
+        "from hsm.softhsm import use_softhsm; from hsm.derive import import_master_key; "
+        "use_softhsm(Path(sys.argv[1])); "
+        "km = open_key_manager('pkcs11:token=cli-test', "
+        "pin_source=PinSource.from_spec('env:CLI_TEST_PIN')); "
+        "import_master_key(km, 'issuer-master', bytes(range(0x40, 0x50))); km.close()"),
+        str(home)], check=True, env=env, timeout=60)
+    key = rsa.generate_private_key(65537, 2048).public_key()
+    (home / "card.pub").write_bytes(key.public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    (home / "id.json").write_text(json.dumps({"name": "佐藤 花子", "sex": 2,
+                                              "birth_date": "1985-07-07", "address": "大阪府"},
+                                             ensure_ascii=False), encoding="utf-8")
+
+    def evidence(fid: int) -> dict[str, str]:
+        ev = _evidence(key, fid)
+        return {"card_serial": ev.card_serial, "key_fid": f"{ev.key_fid:04X}",
+                "challenge": ev.challenge.hex(), "mac": ev.mac.hex()}
+
+    issue = ["ca", "issue", *HSM, "--profile", "signing", "--public-key", str(home / "card.pub"),
+             "--identity", str(home / "id.json"), "--holder-id", "R1",
+             "--card-expiry", "2035-01-01", "--json"]
+    res = run(home, *issue)
+    assert res.returncode == 1 and "attestation" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    (home / "auth-ev.json").write_text(json.dumps(evidence(contract.JPKI_AUTH_KEY)))
+    res = run(home, *issue, "--attestation", str(home / "auth-ev.json"))
+    assert res.returncode == 1 and "not for the signing key" in res.stderr
+    (home / "sign-ev.json").write_text(json.dumps(evidence(contract.JPKI_SIGN_KEY)))
+    res = run(home, *issue, "--attestation", str(home / "sign-ev.json"), check=True)
+    assert json.loads(res.stdout)["profile"] == "signing"
+
+    pem = (home / "card.pub").read_text()
+    line = {"profile": "user-authentication", "public_key": pem, "holder_id": "R1",
+            "identity": json.loads((home / "id.json").read_text()),
+            "card_expiry": "2035-01-01"}
+    (home / "batch.jsonl").write_text(json.dumps(line) + "\n")
+    res = run(home, "ca", "issue-batch", *HSM, str(home / "batch.jsonl"), "--json")
+    assert res.returncode == 1 and "attestation" in res.stderr
+    line["attestation"] = evidence(contract.JPKI_AUTH_KEY)
+    (home / "batch.jsonl").write_text(json.dumps(line) + "\n")
+    res = run(home, "ca", "issue-batch", *HSM, str(home / "batch.jsonl"), "--json", check=True)
+    assert len(json.loads(res.stdout)["issued"]) == 1
