@@ -20,7 +20,10 @@ master key with one fails with CKR_ATTRIBUTE_TYPE_INVALID) and lets C_DeriveKey 
 extractable, non-sensitive key from a sensitive master key. Whoever holds the token's user
 PIN can therefore still derive and read a per-card key (or, with a crafted 16-byte block,
 any AES-ECB block under the master key). The templates here are what this code uses; the
-token PIN is what keeps others out (tests/hsm/test_hsm_derive.py records both facts).
+token PIN is what keeps others out (tests/hsm/test_hsm_attest.py records both facts).
+Master keys created before CKA_ALLOWED_MECHANISMS was set here keep working but stay
+unrestricted: SoftHSM2 refuses to add the attribute later (CKR_ATTRIBUTE_READ_ONLY), and a
+generated master key cannot be copied, so only a new master key closes that.
 """
 
 from __future__ import annotations
