@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from card import contract
-from card.errors import CardError
+from card.errors import CardError, TransportError
 
 ATTESTED_KEYS = (contract.JPKI_AUTH_KEY, contract.JPKI_SIGN_KEY)
 _EXPONENT = contract.RSA_PUBLIC_EXPONENT.to_bytes(3, "big")
@@ -171,6 +171,10 @@ class AttestationGate:
         challenge = self.challenge()
         try:
             evidence = attest(key_fid, challenge)
+        except TransportError:  # the reader or the connection failed: not the card's answer
+            with self._lock:
+                self._outstanding.discard(challenge)
+            raise
         except CardError as exc:
             with self._lock:
                 self._outstanding.discard(challenge)
