@@ -58,6 +58,7 @@ class Ins(IntEnum):
     PUT_DATA = 0xDA  # 00 DA <tag hi> <tag lo> Lc data      (issuer, card manager)
     SET_STATUS = 0xF0  # 80 F0 80 <state>                    (issuer, card manager)
     GET_RESPONSE = 0xC0
+    ATTEST_KEY = 0x8A  # 80 8A 00 80|SFI 10 <challenge> 00 → AES-CMAC(card-auth key, ...)  (JPKI)
 
 
 # GENERATE_KEY P1 values (ISO 7816-8 style).
@@ -144,6 +145,18 @@ ISSUER_AUTH_TRIES = 10
 SERIAL_LENGTH = 15
 # The factory key of emulated cards (GlobalPlatform-style test key 40..4F).
 TEST_ISSUER_MASTER_KEY = bytes(range(0x40, 0x50))
+# Both per-card keys come from the issuer master key, separated by the byte after the serial.
+ISSUER_KEY_DOMAIN = 0x80  # the issuer key (EXTERNAL AUTHENTICATE)
+CARD_AUTH_KEY_DOMAIN = 0x81  # the card-authentication key (ATTEST KEY)
+
+# --- Key attestation (project design) -------------------------------------------
+# MAC = AES-CMAC(card-auth key, label || serial(15) || AID length(1) || AID || key FID(2) ||
+#                exponent(3: 01 00 01) || modulus(256) || challenge(16)),
+# computed by the JPKI applet over the public key in its own key slot.
+KEY_ATTESTATION_LABEL = b"MYNACARD-KEY-ATTEST-1"
+KEY_ATTESTATION_P1 = 0x00
+KEY_ATTESTATION_CHALLENGE_LENGTH = 16
+KEY_ATTESTATION_MAC_LENGTH = 16
 
 # --- Files ---------------------------------------------------------------------
 

@@ -4,6 +4,10 @@ life cycle and PIN resets at the counter.
 The issuer key never has to be on the host: `IssuerClient.authenticate` takes any
 object with `respond(serial, challenge) -> cryptogram`, so the derivation can run in
 an HSM. `HostIssuerAuthenticator` does it on the host for tests and the emulator.
+
+The other way round, `IssuerClient.key_attestation` has the card prove that a key was
+generated in its own slot (card/attestation.py); `personalise` hands that attestor to
+the certificate issuer, which must check it before certifying anything.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from card import contract, formats
 from card.apdu import command
+from card.attestation import ATTESTED_KEYS, KeyAttestation, KeyAttestor
 from card.contract import Ins, LifeCycle, PinBit, Tag
 from card.formats import CardIdentity, HolderPins, validate_pin
 from card.jpki import rsa_public_key
@@ -83,9 +88,12 @@ class PinStatus:
         )
 
 
-# (auth public key, sign public key) -> (sign cert, auth cert, sign CA cert, auth CA cert)
+# (auth public key, sign public key, the card's attestor) ->
+#     (sign cert, auth cert, sign CA cert, auth CA cert)
+# The attestor answers ATTEST KEY for a key FID and a challenge of the certifier's choosing;
+# a certifier checks it (card.attestation.AttestationGate) before it certifies a key.
 CertificateIssuer = Callable[
-    [rsa.RSAPublicKey | None, rsa.RSAPublicKey | None],
+    [rsa.RSAPublicKey | None, rsa.RSAPublicKey | None, KeyAttestor],
     tuple[x509.Certificate | None, x509.Certificate | None, x509.Certificate, x509.Certificate],
 ]
 
@@ -213,6 +221,28 @@ class IssuerClient:
         )
         return rsa_public_key(modulus)
 
+    def attest_key(self, key_fid: int, challenge: bytes) -> bytes:
+        """ATTEST KEY: the card's 16-byte MAC over the public key in JPKI slot `key_fid`."""
+        if key_fid not in ATTESTED_KEYS:
+            raise ValueError(f"key {key_fid:04X} is not a JPKI key the card attests")
+        if len(challenge) != contract.KEY_ATTESTATION_CHALLENGE_LENGTH:
+            raise ValueError("the attestation challenge is 16 bytes")
+        self.channel.select_application(contract.AID_JPKI)
+        mac = self.channel.send(command(
+            contract.CLA_PROPRIETARY, Ins.ATTEST_KEY, contract.KEY_ATTESTATION_P1,
+            contract.P2_CURRENT_KEY | (key_fid & 0x1F), bytes(challenge), le=256))
+        if len(mac) != contract.KEY_ATTESTATION_MAC_LENGTH:
+            raise MalformedData("an attestation MAC is 16 bytes")
+        return mac
+
+    def key_attestation(self, key_fid: int, challenge: bytes) -> KeyAttestation:
+        """The card's evidence for the key in slot `key_fid`: serial, key and MAC."""
+        serial = self.serial()
+        public_key = self.read_public_key(key_fid)
+        mac = self.attest_key(key_fid, challenge)
+        return KeyAttestation(serial=serial, aid=contract.AID_JPKI, key_fid=key_fid,
+                              public_key=public_key, challenge=bytes(challenge), mac=mac)
+
     def set_reference_data(self, area: contract.AreaSpec, fid: int, value: str) -> None:
         """Set a PIN or code (format checked here and on the card)."""
         data = validate_pin(area.pin(fid), value)
@@ -239,7 +269,8 @@ class IssuerClient:
         """Personalise a blank card and issue it.
 
         Writes every area's data, generates the holder keys on the card, has
-        `issue_certificates` certify the public keys, writes the certificates, token
+        `issue_certificates` certify the public keys (it gets `key_attestation` to have
+        the card prove the keys are its own), writes the certificates, token
         info and availability, the integrity record signed by `integrity_signer`, the
         verification codes, then moves the card personalised → issued. With
         `holder_pins` (express issuance) the holder PINs are set too, and the card
@@ -285,7 +316,8 @@ class IssuerClient:
                     if profile.with_auth_certificate else None)
         sign_pub = (self.generate_key(contract.JPKI_SIGN_KEY)
                     if profile.with_signing_certificate else None)
-        sign_cert, auth_cert, sign_ca, auth_ca = issue_certificates(auth_pub, sign_pub)
+        sign_cert, auth_cert, sign_ca, auth_ca = issue_certificates(auth_pub, sign_pub,
+                                                                    self.key_attestation)
         if profile.with_signing_certificate and sign_cert is None:
             raise ValueError("the profile asks for a signing certificate and none was issued")
         if profile.with_auth_certificate and auth_cert is None:

@@ -3,7 +3,8 @@
 `personalise_sample(reader)` is the `mynacard.personalisers` entry point `sample`,
 used by `mynacard emulator up --sample` and the emulator's pytest plugin. Nothing
 here is secret: the CA keys are made on the fly and the PINs are published sample
-values, so a sample card proves nothing to a real relying party.
+values, so a sample card proves nothing to a real relying party. Even the throwaway CA
+certifies a key only after the card attested it (test master key, host verifier).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from card import contract
+from card.attestation import AttestationGate, HostAttestationVerifier, KeyAttestor
 from card.formats import BasicFour, CardIdentity, HolderPins
 from card.issuer import CertificateIssuer, HostIssuerAuthenticator, IssuerClient
 from card.municipal import TEST_MUNICIPAL_MASTER_KEY, LibraryIssuer
@@ -134,10 +136,13 @@ class SampleCa:
         return cls(sign_key, sign_root, auth_key, auth_root, rsa.generate_private_key(65537, 2048))
 
     def certificate_issuer(
-        self, profile: CardIdentity, now: datetime | None = None
+        self, profile: CardIdentity, now: datetime | None = None, *, serial: str,
+        gate: AttestationGate | None = None,
     ) -> CertificateIssuer:
-        """A callback for `IssuerClient.personalise` certifying the card's keys."""
+        """A callback for `IssuerClient.personalise` certifying the keys of card `serial`
+        once the card attested them (`gate`: by default the test master key's)."""
         now = now or datetime.now(UTC)
+        gate = gate or sample_attestation_gate()
         facts = profile.facts
         # Valid until the earlier of the fifth birthday after issuance and the card's expiry.
         fifth = _fifth_birthday_after(facts.birth_date, now.date())
@@ -185,9 +190,14 @@ class SampleCa:
             return builder.sign(ca_key, hashes.SHA256())
 
         def issue(
-            auth_pub: rsa.RSAPublicKey | None, sign_pub: rsa.RSAPublicKey | None
+            auth_pub: rsa.RSAPublicKey | None, sign_pub: rsa.RSAPublicKey | None,
+            attest: KeyAttestor,
         ) -> tuple[x509.Certificate | None, x509.Certificate | None,
                    x509.Certificate, x509.Certificate]:
+            for fid, pub in ((contract.JPKI_AUTH_KEY, auth_pub),
+                             (contract.JPKI_SIGN_KEY, sign_pub)):
+                if pub is not None:
+                    gate.require(attest, serial=serial, key_fid=fid, public_key=pub)
             sign_cert = auth_cert = None
             if sign_pub is not None:
                 sign_cert = leaf(
@@ -209,6 +219,11 @@ class SampleCa:
         return issue
 
 
+def sample_attestation_gate() -> AttestationGate:
+    """A gate checking attestations with the emulator's test master key (on the host)."""
+    return AttestationGate(HostAttestationVerifier(contract.TEST_ISSUER_MASTER_KEY))
+
+
 @functools.cache
 def sample_ca() -> SampleCa:
     """One throwaway CA per process (RSA key generation is the slow part)."""
@@ -219,10 +234,11 @@ def personalise_sample_on(transport: Transport | Channel) -> dict[str, Any]:
     """Personalise the blank card on `transport` as the sample; a printable summary."""
     profile = sample_identity()
     ca = sample_ca()
-    result = IssuerClient(transport).personalise(
+    client = IssuerClient(transport)
+    result = client.personalise(
         profile,
         authenticator=HostIssuerAuthenticator(contract.TEST_ISSUER_MASTER_KEY),
-        issue_certificates=ca.certificate_issuer(profile),
+        issue_certificates=ca.certificate_issuer(profile, serial=client.serial()),
         integrity_signer=ca.integrity_key,
         holder_pins=SAMPLE_PINS,
     )

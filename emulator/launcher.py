@@ -116,8 +116,9 @@ def find_components(bridge_jar: Path | None = None) -> Components:
 # --- keys and serials ---------------------------------------------------------------
 
 
-def derive_card_key(master: bytes, serial: str) -> bytes:
-    """AES-128-ECB(master, serial || 0x80), the factory key of PROTOCOL.md."""
+def derive_card_key(master: bytes, serial: str, domain: int = 0x80) -> bytes:
+    """AES-128-ECB(master, serial || domain), the factory keys of PROTOCOL.md: 0x80 the
+    issuer key, 0x81 the card-authentication key (key attestation)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     if not isinstance(master, bytes) or len(master) != 16:
@@ -125,7 +126,7 @@ def derive_card_key(master: bytes, serial: str) -> bytes:
     if len(serial) != SERIAL_LENGTH or not serial.isdigit():
         raise ValueError("a serial is 15 digits")
     enc = Cipher(algorithms.AES(master), modes.ECB()).encryptor()
-    return enc.update(serial.encode("ascii") + b"\x80") + enc.finalize()
+    return enc.update(serial.encode("ascii") + bytes([domain])) + enc.finalize()
 
 
 def random_serial() -> str:
@@ -532,6 +533,7 @@ class Emulator:
             f"name=card-{index}\n"
             f"serial={serial}\n"
             f"card_key={derive_card_key(self._issuer_master, serial).hex()}\n"
+            f"card_auth_key={derive_card_key(self._issuer_master, serial, 0x81).hex()}\n"
             f"municipal_key={derive_card_key(self._municipal_master, serial).hex()}\n"
             f"host={LOOPBACK}\n"
             f"port={port}\n"

@@ -7,6 +7,8 @@
         signer = km.signer("jpki-sign-root")   # plugs into cryptography's builders
 """
 
+# Registers the CKA_ALLOWED_MECHANISMS packer before any session exists.
+import hsm.derive  # noqa: E402,F401,I001
 from hsm.errors import (
     DeviceError,
     HsmError,

@@ -1,20 +1,37 @@
-"""Per-card issuer keys, derived and used inside the HSM.
+"""Per-card keys, derived and used inside the HSM.
 
-The card personalisation key of a card is
+Two keys per card come from the issuer master key, separated by the byte after the serial:
 
-    card_key   = AES-128-ECB(master, serial15_ascii || 0x80)
-    cryptogram = AES-CMAC(card_key, challenge16)
+    card_key      = AES-128-ECB(master, serial15_ascii || 0x80)   issuer authentication
+    cryptogram    = AES-CMAC(card_key, challenge16)
+    card_auth_key = AES-128-ECB(master, serial15_ascii || 0x81)   key attestation
+    attestation   = AES-CMAC(card_auth_key, message)              (card/PROTOCOL.md)
 
-The master key is an AES-128 secret key object in the HSM (sensitive, not
-extractable, usable only for derivation). `card_key` is derived with
-CKM_AES_ECB_ENCRYPT_DATA into a non-extractable session key that only signs
-(CKM_AES_CMAC) and is destroyed right after; neither key ever leaves the HSM.
+The master key is an AES-128 secret key object in the HSM (sensitive, not extractable,
+usable only for derivation; new master keys also carry CKA_ALLOWED_MECHANISMS =
+{CKM_AES_ECB_ENCRYPT_DATA}, which SoftHSM2 enforces). Each per-card key is derived with
+CKM_AES_ECB_ENCRYPT_DATA into a sensitive, non-extractable session key that can only sign
+(issuer key) or only verify (card-auth key) with CKM_AES_CMAC, and is destroyed right
+after: no per-card key ever leaves the HSM, and the HSM never MACs anything with the
+card-auth key, so it cannot be made to forge a card's attestation.
+
+What the HSM cannot enforce (SoftHSM2 2.6.1): it has no CKA_DERIVE_TEMPLATE (creating a
+master key with one fails with CKR_ATTRIBUTE_TYPE_INVALID) and lets C_DeriveKey make an
+extractable, non-sensitive key from a sensitive master key. Whoever holds the token's user
+PIN can therefore still derive and read a per-card key (or, with a crafted 16-byte block,
+any AES-ECB block under the master key). The templates here are what this code uses; the
+token PIN is what keeps others out (tests/hsm/test_hsm_attest.py records both facts).
+Master keys created before CKA_ALLOWED_MECHANISMS was set here keep working but stay
+unrestricted: SoftHSM2 refuses to add the attribute later (CKR_ATTRIBUTE_READ_ONLY), and a
+generated master key cannot be copied, so only a new master key closes that.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
+import pkcs11.attributes
 import pkcs11.exceptions as p11e
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
@@ -24,6 +41,44 @@ from hsm.session import PooledSession
 
 SERIAL_LENGTH = 15
 CHALLENGE_LENGTH = 16
+MAC_LENGTH = 16
+ISSUER_KEY_DOMAIN = 0x80
+CARD_AUTH_KEY_DOMAIN = 0x81
+# The first bytes of every attested message (card.contract.KEY_ATTESTATION_LABEL; hsm may
+# not import card: tests/hsm/test_hsm_attest.py checks the two are equal).
+KEY_ATTESTATION_LABEL = b"MYNACARD-KEY-ATTEST-1"
+MASTER_MECHANISMS = (Mechanism.AES_ECB_ENCRYPT_DATA,)
+
+
+def _pack_mechanisms(value: Any) -> bytes:
+    return b"".join(struct.pack("L", int(m)) for m in value)
+
+
+def _unpack_mechanisms(raw: bytes) -> list[int]:
+    size = struct.calcsize("L")
+    return [struct.unpack_from("L", raw, i)[0] for i in range(0, len(raw) - size + 1, size)]
+
+
+# python-pkcs11 0.10 cannot pack CKA_ALLOWED_MECHANISMS (an array of CK_MECHANISM_TYPE);
+# every session opened after this import can (hsm/__init__ imports this module).
+pkcs11.attributes.ATTRIBUTE_TYPES.setdefault(
+    Attribute.ALLOWED_MECHANISMS, (_pack_mechanisms, _unpack_mechanisms))
+
+
+def _derived_template(*, sign: bool, verify: bool) -> dict[Attribute, Any]:
+    """A session key that never leaves the HSM and only signs or only verifies."""
+    return {
+        Attribute.TOKEN: False,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.SIGN: sign,
+        Attribute.VERIFY: verify,
+        Attribute.ENCRYPT: False,
+        Attribute.DECRYPT: False,
+        Attribute.WRAP: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+    }
 
 
 def _master_template(label: str, key_id: bytes) -> dict[Attribute, Any]:
@@ -43,7 +98,13 @@ def _master_template(label: str, key_id: bytes) -> dict[Attribute, Any]:
         Attribute.UNWRAP: False,
         Attribute.LABEL: label,
         Attribute.ID: key_id,
+        Attribute.ALLOWED_MECHANISMS: MASTER_MECHANISMS,
     }
+
+
+def _without_mechanism_list(template: dict[Attribute, Any]) -> dict[Attribute, Any]:
+    """For a token that rejects CKA_ALLOWED_MECHANISMS: the rest of the template."""
+    return {k: v for k, v in template.items() if k is not Attribute.ALLOWED_MECHANISMS}
 
 
 def _check_label(km: KeyManager, label: str) -> None:
@@ -65,9 +126,13 @@ def create_master_key(km: KeyManager, label: str) -> KeyInfo:
         key_id = km._new_id()
         template = _master_template(label, key_id)
         del template[Attribute.CLASS], template[Attribute.KEY_TYPE]
-        ps.session.generate_key(
-            KeyType.AES, 128, id=key_id, label=label, store=True, template=template
-        )
+        try:
+            ps.session.generate_key(
+                KeyType.AES, 128, id=key_id, label=label, store=True, template=template
+            )
+        except p11e.AttributeTypeInvalid:
+            ps.session.generate_key(KeyType.AES, 128, id=key_id, label=label, store=True,
+                                    template=_without_mechanism_list(template))
         return KeyInfo(label, key_id, KeyKind.AES_128, km.key_uri(label, key_id, KeyKind.AES_128))
 
     with km._create_lock:
@@ -88,15 +153,18 @@ def import_master_key(km: KeyManager, label: str, value: bytes) -> KeyInfo:
         key_id = km._new_id()
         template = _master_template(label, key_id)
         template[Attribute.VALUE] = value
-        ps.session.create_object(template)
+        try:
+            ps.session.create_object(template)
+        except p11e.AttributeTypeInvalid:
+            ps.session.create_object(_without_mechanism_list(template))
         return KeyInfo(label, key_id, KeyKind.AES_128, km.key_uri(label, key_id, KeyKind.AES_128))
 
     with km._create_lock:
         return km._run(f"importing master key {label!r}", imp)
 
 
-class HsmIssuerAuthenticator:
-    """Answers a card's issuer challenge with the per-card key derived in the HSM."""
+class _PerCardKeys:
+    """Derives a per-card key from the master key in a session, uses it, destroys it."""
 
     def __init__(self, km: KeyManager, master_label: str) -> None:
         _check_label(km, master_label)
@@ -106,9 +174,6 @@ class HsmIssuerAuthenticator:
         self._km = km
         self._label = info.label
         self._id = info.id
-
-    def __repr__(self) -> str:
-        return f"<HsmIssuerAuthenticator master={self._label!r}>"
 
     def _master(self, ps: PooledSession) -> Any:
         cache_key = (int(ObjectClass.SECRET_KEY), self._id)
@@ -120,41 +185,16 @@ class HsmIssuerAuthenticator:
             ps.objects[cache_key] = obj
         return obj
 
-    def respond(self, serial: str, challenge: bytes) -> bytes:
-        """AES-CMAC(AES-ECB(master, serial || 0x80), challenge): 16 bytes."""
-        if not isinstance(serial, str):
-            raise TypeError("serial must be a str")
-        if not isinstance(challenge, bytes):
-            raise TypeError("challenge must be bytes")
-        if len(serial) != SERIAL_LENGTH or not serial.isascii() or not serial.isprintable():
-            raise ValueError(f"serial must be {SERIAL_LENGTH} printable ASCII characters")
-        if len(challenge) != CHALLENGE_LENGTH:
-            raise ValueError(f"challenge must be {CHALLENGE_LENGTH} bytes")
-        data = serial.encode("ascii") + b"\x80"
+    def _with_card_key(self, what: str, serial: str, domain: int, template: dict[Attribute, Any],
+                       use: Any) -> Any:
+        data = _check_serial(serial) + bytes([domain])
 
-        def run(ps: PooledSession) -> bytes:
-            master = self._master(ps)
-            card_key = master.derive_key(
-                KeyType.AES,
-                128,
-                mechanism=Mechanism.AES_ECB_ENCRYPT_DATA,
-                mechanism_param=data,
-                store=False,
-                template={
-                    Attribute.TOKEN: False,
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.SIGN: True,
-                    Attribute.VERIFY: False,
-                    Attribute.ENCRYPT: False,
-                    Attribute.DECRYPT: False,
-                    Attribute.WRAP: False,
-                    Attribute.UNWRAP: False,
-                    Attribute.DERIVE: False,
-                },
-            )
+        def run(ps: PooledSession) -> Any:
+            card_key = self._master(ps).derive_key(
+                KeyType.AES, 128, mechanism=Mechanism.AES_ECB_ENCRYPT_DATA,
+                mechanism_param=data, store=False, template=template)
             try:
-                return bytes(card_key.sign(challenge, mechanism=Mechanism.AES_CMAC))
+                return use(card_key)
             finally:
                 try:
                     card_key.destroy()
@@ -162,6 +202,67 @@ class HsmIssuerAuthenticator:
                     pass
 
         try:
-            return self._km._run("deriving the card key", run)
+            return self._km._run(what, run)
         except p11e.PKCS11Error as exc:  # pragma: no cover - _run translates already
-            raise translate(exc, "deriving the card key") from None
+            raise translate(exc, what) from None
+
+
+def _check_serial(serial: str) -> bytes:
+    if not isinstance(serial, str):
+        raise TypeError("serial must be a str")
+    if len(serial) != SERIAL_LENGTH or not serial.isascii() or not serial.isprintable():
+        raise ValueError(f"serial must be {SERIAL_LENGTH} printable ASCII characters")
+    return serial.encode("ascii")
+
+
+class HsmIssuerAuthenticator(_PerCardKeys):
+    """Answers a card's issuer challenge with the per-card key derived in the HSM."""
+
+    def __repr__(self) -> str:
+        return f"<HsmIssuerAuthenticator master={self._label!r}>"
+
+    def respond(self, serial: str, challenge: bytes) -> bytes:
+        """AES-CMAC(AES-ECB(master, serial || 0x80), challenge): 16 bytes."""
+        _check_serial(serial)
+        if not isinstance(challenge, bytes):
+            raise TypeError("challenge must be bytes")
+        if len(challenge) != CHALLENGE_LENGTH:
+            raise ValueError(f"challenge must be {CHALLENGE_LENGTH} bytes")
+        return bytes(self._with_card_key(
+            "deriving the card key", serial, ISSUER_KEY_DOMAIN,
+            _derived_template(sign=True, verify=False),
+            lambda key: key.sign(challenge, mechanism=Mechanism.AES_CMAC)))
+
+
+class HsmAttestationVerifier(_PerCardKeys):
+    """Checks a card's key attestation with its card-auth key derived in the HSM.
+
+    The derived key can only verify (C_Verify, CKM_AES_CMAC): the HSM never produces an
+    attestation MAC, and the key never leaves it. `random` draws fresh challenges from
+    the HSM's generator (C_GenerateRandom).
+    """
+
+    def __repr__(self) -> str:
+        return f"<HsmAttestationVerifier master={self._label!r}>"
+
+    def verify(self, serial: str, message: bytes, mac: bytes) -> bool:
+        """Whether `mac` is AES-CMAC(AES-ECB(master, serial || 0x81), message).
+
+        `message` must start with the attestation label and `serial` (the key is derived
+        for the card the message names, never for another)."""
+        prefix = KEY_ATTESTATION_LABEL + _check_serial(serial)
+        if not isinstance(message, bytes) or not isinstance(mac, bytes):
+            raise TypeError("message and mac must be bytes")
+        if not message.startswith(prefix) or len(mac) != MAC_LENGTH:
+            return False
+        return bool(self._with_card_key(
+            "verifying a key attestation", serial, CARD_AUTH_KEY_DOMAIN,
+            _derived_template(sign=False, verify=True),
+            lambda key: key.verify(message, mac, mechanism=Mechanism.AES_CMAC)))
+
+    def random(self, length: int) -> bytes:
+        """`length` random bytes from the HSM."""
+        if not 0 < length <= 256:
+            raise ValueError("1 to 256 random bytes")
+        return bytes(self._km._run("drawing random bytes",
+                                   lambda ps: ps.session.generate_random(8 * length)))

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pki.attestation import AttestationPolicy, CardKeyEvidence
 from pki.errors import CAError
 from pki.identity import Identity
 from pki.keys import Clock, KeyCeremonySource, KeySource, utc_now
@@ -70,6 +71,9 @@ class CAConfig:
     crl_base_url: str
     ocsp_url: str
     hierarchies: dict[Hierarchy, HierarchyConfig]
+    # label of the issuer master key in the HSM: this CA certifies only card keys the card
+    # attested (card/PROTOCOL.md); None for a CA made without it
+    attestation_master: str | None = None
 
     def crl_url(self, hierarchy: Hierarchy, shard: int) -> str:
         return f"{self.crl_base_url}/{hierarchy.value}/{crl_file_name(shard)}"
@@ -111,8 +115,11 @@ def load_ca(ca_dir: Path | str) -> CAConfig:
             if ocsp.issuer != root.subject:
                 raise CAError(f"{h['ocsp_cert']} was not issued by {h['root_cert']}")
             hierarchies[hier] = HierarchyConfig(hier, h["root_key"], h["ocsp_key"], root, ocsp)
+        master = raw.get("card_key_attestation_master")
+        if master is not None and (not isinstance(master, str) or not master):
+            raise ValueError("card_key_attestation_master must be a key label")
         config = CAConfig(ca_dir, int(raw["shards"]), raw["crl_base_url"], raw["ocsp_url"],
-                          hierarchies)
+                          hierarchies, master)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise CAError(f"bad CA configuration in {ca_dir}: {exc}") from exc
     if set(config.hierarchies) != set(Hierarchy) or config.shards < 1:
@@ -127,6 +134,18 @@ def _name(org: str, hierarchy: Hierarchy, role: str) -> x509.Name:
         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{_TITLES[hierarchy]} CA"),
         x509.NameAttribute(NameOID.COMMON_NAME, f"{org} {_TITLES[hierarchy]} {role}"),
     ])
+
+
+def _hsm_attestation(key_source: KeySource, master_label: str) -> AttestationPolicy:
+    """The policy of a CA that certifies only attested card keys: the MAC checked in the
+    HSM holding the issuer master key."""
+    from hsm.derive import HsmAttestationVerifier
+    from hsm.keys import KeyManager
+
+    if not isinstance(key_source, KeyManager):
+        raise CAError("this CA certifies only card keys the card attested: open it on the "
+                      "HSM token that holds the issuer master key")
+    return AttestationPolicy(HsmAttestationVerifier(key_source, master_label))
 
 
 def _serial() -> int:
@@ -169,9 +188,16 @@ def init_ca(
     ocsp_validity: dt.timedelta = dt.timedelta(days=2 * 365),
     create_key_options: dict[str, Any] | None = None,
     clock: Clock = utc_now,
+    attestation_master: str | None = None,
 ) -> CAConfig:
     """The key ceremony: make both hierarchies' root and OCSP keys in `key_source`, sign
-    the certificates and write them to `out_dir`. Refuses to overwrite an existing CA."""
+    the certificates and write them to `out_dir`. Refuses to overwrite an existing CA.
+
+    `attestation_master`: the label of the issuer master key in the same HSM; the CA then
+    certifies only card keys with a valid key attestation (`IssuingCA`)."""
+    if attestation_master is not None and (not isinstance(attestation_master, str)
+                                           or not attestation_master):
+        raise ValueError("attestation_master must be a key label")
     if not isinstance(shards, int) or isinstance(shards, bool):
         raise TypeError("shards must be an int")
     if not 1 <= shards <= 9999:
@@ -197,6 +223,8 @@ def init_ca(
     opts = create_key_options or {}
     config: dict[str, Any] = {"version": 1, "shards": shards, "crl_base_url":
                               crl_base_url.rstrip("/"), "ocsp_url": ocsp_url, "hierarchies": {}}
+    if attestation_master is not None:
+        config["card_key_attestation_master"] = attestation_master
     for h in Hierarchy:
         root_label, ocsp_label = f"{key_prefix}-{h.value}-root", f"{key_prefix}-{h.value}-ocsp"
         key_source.create_key(root_label, **opts)
@@ -266,6 +294,7 @@ class CertificateRequest:
     renewing: dt.datetime | None = None
     user_certificate_not_after: dt.datetime | None = None  # signing only
     adult_ward: bool = False  # signing only
+    evidence: CardKeyEvidence | None = None  # the card's key attestation (AttestationPolicy)
 
 
 _Builder = SigningCertificateBuilder | UserAuthenticationCertificateBuilder
@@ -280,16 +309,24 @@ class IssuingCA:
     Serial numbers are random (at least 64 bits) and unique by the store's primary key:
     in the (astronomically unlikely) case that a fresh serial is taken, the certificate
     is never recorded or returned, and it is signed again under a new serial.
+
+    With `attestation` (the issuance center's CA), every request must carry the card's
+    key attestation for exactly that key and key slot, checked before anything is
+    signed (`pki.attestation.AttestationRefused` otherwise).
     """
 
     def __init__(self, *, key_source: KeySource, ca: CAConfig | Path | str,
-                 store: CertificateStore, clock: Clock = utc_now) -> None:
+                 store: CertificateStore, clock: Clock = utc_now,
+                 attestation: AttestationPolicy | None = None) -> None:
         if not isinstance(store, CertificateStore):
             raise TypeError("store must be a read-write CertificateStore")
         self._config = ca if isinstance(ca, CAConfig) else load_ca(ca)
         self._keys = key_source
         self._store = store
         self._clock = clock
+        if attestation is None and self._config.attestation_master is not None:
+            attestation = _hsm_attestation(key_source, self._config.attestation_master)
+        self._attestation = attestation
         self._signers: dict[Hierarchy, CertificateIssuerPrivateKeyTypes] = {}
         self._crl_urls: dict[tuple[Hierarchy, int], str] = {}
         for h, hc in self._config.hierarchies.items():
@@ -313,7 +350,7 @@ class IssuingCA:
         self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
         card_expiry: dt.date, user_certificate_not_after: dt.datetime | None = None,
         renewing: dt.datetime | None = None, replaces: int | None = None,
-        adult_ward: bool = False,
+        adult_ward: bool = False, evidence: CardKeyEvidence | None = None,
     ) -> IssuedCertificate:
         """Issue a signing certificate (refused for holders under 15 and adult wards).
 
@@ -323,18 +360,19 @@ class IssuingCA:
         return self._issue(CertificateRequest(
             profile=Profile.SIGNING, public_key=public_key, identity=identity,
             holder_id=holder_id, card_expiry=card_expiry, renewing=renewing,
-            user_certificate_not_after=user_certificate_not_after, adult_ward=adult_ward),
-            replaces=replaces)
+            user_certificate_not_after=user_certificate_not_after, adult_ward=adult_ward,
+            evidence=evidence), replaces=replaces)
 
     def issue_user_authentication(
         self, *, public_key: rsa.RSAPublicKey, identity: Identity, holder_id: str,
         card_expiry: dt.date, renewing: dt.datetime | None = None, replaces: int | None = None,
+        evidence: CardKeyEvidence | None = None,
     ) -> IssuedCertificate:
         """Issue a user-authentication certificate (no personal data in it)."""
         return self._issue(CertificateRequest(
             profile=Profile.USER_AUTHENTICATION, public_key=public_key, identity=identity,
-            holder_id=holder_id, card_expiry=card_expiry, renewing=renewing),
-            replaces=replaces)
+            holder_id=holder_id, card_expiry=card_expiry, renewing=renewing,
+            evidence=evidence), replaces=replaces)
 
     def issue_many(self, requests: Iterable[CertificateRequest], *, parallel: int = 1,
                    commit_every: int = 64) -> list[IssuedCertificate]:
@@ -418,6 +456,8 @@ class IssuingCA:
             b = b.identity(r.identity).card_expiry(r.card_expiry)
         else:
             raise TypeError("profile must be a pki.profiles.Profile")
+        if self._attestation is not None:
+            self._attestation.check(r.profile, r.public_key, r.evidence)
         if r.renewing is not None:
             b = b.renewing(r.renewing)
         return b

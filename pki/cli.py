@@ -107,7 +107,7 @@ def _ca_init(args: argparse.Namespace) -> int:
 
     with _key_manager(args, create=True) as km:
         config = init_ca(km, _ca_dir(args), shards=args.shards, crl_base_url=args.crl_base_url,
-                         ocsp_url=args.ocsp_url)
+                         ocsp_url=args.ocsp_url, attestation_master=args.card_key_attestation)
     open_store(_db(args)).close()
     fps = config.fingerprints()
     if args.json:
@@ -129,6 +129,20 @@ def _load_identity(path: str) -> Any:
         raise PkiError(f"bad identity file {path}: {exc}") from exc
 
 
+def _evidence(raw: Any) -> Any:
+    """A card's key attestation from JSON: card_serial, key_fid (hex), challenge, mac (hex)."""
+    from pki.attestation import CardKeyEvidence
+
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("attestation must be an object")
+    return CardKeyEvidence(card_serial=str(raw["card_serial"]),
+                           key_fid=int(str(raw["key_fid"]), 16),
+                           challenge=bytes.fromhex(str(raw["challenge"])),
+                           mac=bytes.fromhex(str(raw["mac"])))
+
+
 def _ca_issue(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives import serialization
 
@@ -144,10 +158,16 @@ def _ca_issue(args: argparse.Namespace) -> int:
         expiry = dt.date.fromisoformat(args.card_expiry)
     except ValueError:
         raise PkiError("--card-expiry must be a date YYYY-MM-DD") from None
+    evidence = None
+    if args.attestation:
+        try:
+            evidence = _evidence(json.loads(Path(args.attestation).read_text(encoding="utf-8")))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise PkiError(f"bad attestation file {args.attestation}: {exc}") from None
     with _key_manager(args) as km, open_store(_db(args)) as store:
         ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
         kw: dict[str, Any] = dict(public_key=pub, identity=identity, holder_id=args.holder_id,
-                                  card_expiry=expiry)
+                                  card_expiry=expiry, evidence=evidence)
         if args.replaces:
             kw["replaces"] = _parse_serial(args.replaces)
         if args.profile == "signing":
@@ -195,7 +215,8 @@ def _ca_issue_batch(args: argparse.Namespace) -> int:
             requests.append(CertificateRequest(
                 profile=Profile(item["profile"]), public_key=pub,
                 identity=Identity.from_json(item["identity"]), holder_id=str(item["holder_id"]),
-                card_expiry=dt.date.fromisoformat(item["card_expiry"])))
+                card_expiry=dt.date.fromisoformat(item["card_expiry"]),
+                evidence=_evidence(item.get("attestation"))))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise PkiError(f"{args.file} line {number}: {type(exc).__name__}: {exc}"
                            " (nothing was issued)") from None
@@ -499,6 +520,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--shards", type=int, default=16, help="CRL shards per hierarchy (default 16)")
     p.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL",
                    help="CRL base URL; shards are URL/<sign|auth>/shard-NNNN.crl")
+    p.add_argument("--card-key-attestation", metavar="MASTER_LABEL",
+                   help="certify only card keys the card attested (the label of the issuer "
+                        "master key in the same token; see card/PROTOCOL.md)")
     p.add_argument("--ocsp-url", default="http://ocsp.mynacard.test/jpki", metavar="URL",
                    help="OCSP responder URL written in every certificate")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -519,6 +543,9 @@ def register(subparsers: Any) -> None:
                    help="opaque holder id (e.g. resident code)")
     p.add_argument("--card-expiry", required=True, metavar="YYYY-MM-DD")
     p.add_argument("--replaces", metavar="SERIAL", help="hex serial this certificate supersedes")
+    p.add_argument("--attestation", metavar="JSON",
+                   help="the card's key attestation: {card_serial, key_fid (hex), challenge, "
+                        "mac (hex)}; required by a CA made with --card-key-attestation")
     p.add_argument("--out", metavar="FILE", help="write the certificate (PEM) here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_guarded(_ca_issue), changes=True, audit_action="ca.issue",
@@ -531,7 +558,9 @@ def register(subparsers: Any) -> None:
                     "batch of cards whose keys were generated on the cards. Each line: "
                     '{"profile": "signing" | "user-authentication", "public_key": "<PEM>", '
                     '"identity": {four facts, as for issue --identity}, "holder_id": "...", '
-                    '"card_expiry": "YYYY-MM-DD"}. Every line is checked first: one bad line '
+                    '"card_expiry": "YYYY-MM-DD", "attestation": {as for issue --attestation; '
+                    "required by a CA made with --card-key-attestation}}. Every line is "
+                    "checked first: one bad line "
                     "(or a signing certificate for a holder under 15) issues nothing. The HSM "
                     "signs the next certificates while the last ones are recorded.")
     _add_hsm_options(p)

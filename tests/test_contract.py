@@ -86,7 +86,9 @@ def test_scalars_agree(java: dict[str, int | bytes | str]) -> None:
                  "RESET_P1_COUNTER_ONLY", "SELECT_P1_BY_FID", "SELECT_P1_BY_NAME",
                  "SELECT_P2_NO_RESPONSE", "P2_CURRENT_KEY", "SIGN_P1_PKCS1_V15",
                  "SIGN_MAX_INPUT", "PIN_MAX_LENGTH", "ISSUER_CHALLENGE_LENGTH",
-                 "ISSUER_AUTH_TRIES", "SERIAL_LENGTH"):
+                 "ISSUER_AUTH_TRIES", "SERIAL_LENGTH", "KEY_ATTESTATION_LABEL",
+                 "KEY_ATTESTATION_P1", "KEY_ATTESTATION_CHALLENGE_LENGTH",
+                 "KEY_ATTESTATION_MAC_LENGTH", "ISSUER_KEY_DOMAIN", "CARD_AUTH_KEY_DOMAIN"):
         _expect(java, name, getattr(contract, name))
     for access in contract.Access:
         _expect(java, "ACCESS_" + access.name, int(access))

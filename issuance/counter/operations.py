@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from card import contract, formats
+from card.attestation import AttestationFailed
 from card.contract import LifeCycle, Tag
 from card.errors import CardError, PinBlocked, PinIncorrect
 from card.formats import BasicFour
@@ -37,7 +38,7 @@ from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.store import get_resident
 from issuance.storage import Database
 from issuance.workflow import records
-from issuance.workflow.center import Center
+from issuance.workflow.center import Center, ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
 from issuance.workflow.migrations import migrate_workflow
 from pki.errors import PkiError
@@ -265,12 +266,18 @@ class Counter:
         self.progress(f"old signing certificate {old_sign.serial_hex} revoked "
                       "(affiliationChanged)")
         public = client.generate_key(contract.JPKI_SIGN_KEY)
+        try:
+            proof = center.attestation.require(client.key_attestation, serial=card_serial,
+                                               key_fid=contract.JPKI_SIGN_KEY, public_key=public)
+        except AttestationFailed as exc:
+            self._refuse_unattested(client, app, card_serial, str(exc))
         auth = next((c for c in current if c.kind == "user_authentication"), None)
         auth_after = center.store.get(auth.serial).not_after if auth else None
         issued = center.ca.issue_signing(
             public_key=public, identity=identity_of(resident), holder_id=resident.resident_code,
             card_expiry=expiry, adult_ward=resident.adult_ward,
-            user_certificate_not_after=auth_after, replaces=old_sign.serial)
+            user_certificate_not_after=auth_after, replaces=old_sign.serial,
+            evidence=ca_evidence(proof))
         self.on_step("new_signing_issued")
         with self.db.transaction() as tx:
             records.add_certificate(tx, issued.serial, application_id=app.id,
@@ -280,6 +287,26 @@ class Counter:
         self.progress(f"new signing key generated on the card; certificate {issued.serial:x} "
                       "issued and linked to the old one")
         return issued.serial
+
+    def _refuse_unattested(self, client: IssuerClient, app: Application, card_serial: str,
+                           reason: str) -> NoReturn:
+        """The card did not prove its new key: nothing certified; audit, terminate, spoil."""
+        now = self.clock()
+        self._audit("card.attestation", app.id, "refused",
+                    {"card_serial": card_serial, "reason": reason[:500]})
+        try:
+            client.authenticate(self._center().authenticator)
+            client.terminate()
+        except CardError:
+            pass
+        with self.db.transaction() as tx:
+            records.put_card(tx, card_serial, app.id, "spoiled", now=stamp(now),
+                             note=f"key attestation failed at a card update: {reason}"[:500])
+        exc = Refused("C8", f"card {card_serial} did not prove that its new signing key was "
+                            f"generated on it ({reason}); nothing was certified, the card is "
+                            "terminated and marked spoiled: the holder needs a reissue")
+        exc.subject = app.id  # type: ignore[attr-defined]
+        raise exc
 
     def _revoke_unrecorded_successor(self, application_id: str, serial: int,
                                      now: datetime) -> None:

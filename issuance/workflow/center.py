@@ -20,13 +20,20 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from card.attestation import AttestationGate, KeyAttestation
 from card.issuer import IssuerAuthenticator
 from hsm import KeyManager, KeyNotFound, PinSource, open_key_manager
-from hsm.derive import HsmIssuerAuthenticator, create_master_key, import_master_key
+from hsm.derive import (
+    HsmAttestationVerifier,
+    HsmIssuerAuthenticator,
+    create_master_key,
+    import_master_key,
+)
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
 from issuance.audit.keyer import AUDIT_KEY_LABEL, ensure_audit_key
 from issuance.errors import IssuanceError
+from pki.attestation import AttestationPolicy, CardKeyEvidence
 from pki.ca import DEFAULT_CRL_BASE_URL, DEFAULT_OCSP_URL, IssuingCA, ca_exists, init_ca, load_ca
 from pki.store import CertificateStore, open_store
 
@@ -172,7 +179,8 @@ def init_center(
             load_ca(ca_dir)
             report(f"JPKI CA (signing and user-authentication roots) in {ca_dir}", "found")
         else:
-            init_ca(km, ca_dir, shards=shards, ocsp_url=ocsp_url, crl_base_url=crl_base_url)
+            init_ca(km, ca_dir, shards=shards, ocsp_url=ocsp_url, crl_base_url=crl_base_url,
+                    attestation_master=MASTER_LABEL)
             report(f"JPKI CA (signing and user-authentication roots, OCSP responders) in "
                    f"{ca_dir}; OCSP URL {ocsp_url}", "created")
         if _has_key(km, INTEGRITY_LABEL):
@@ -203,16 +211,25 @@ def _read_master(path: Path) -> bytes:
     return value
 
 
+def ca_evidence(attestation: KeyAttestation) -> CardKeyEvidence:
+    """What the center's CA needs of a card's attestation to check it again itself."""
+    return CardKeyEvidence(card_serial=attestation.serial, key_fid=attestation.key_fid,
+                           challenge=attestation.challenge, mac=attestation.mac,
+                           aid=attestation.aid)
+
+
 class Center:
-    """The opened center: HSM session, issuing CA, certificate store, issuer keys."""
+    """The opened center: HSM session, issuing CA, certificate store, issuer keys, and the
+    attestation gate every card key passes before the CA certifies it."""
 
     def __init__(self, *, km: KeyManager, ca: IssuingCA, store: CertificateStore,
                  authenticator: IssuerAuthenticator, integrity_signer: rsa.RSAPrivateKey,
-                 owns: tuple[Any, ...] = ()) -> None:
+                 attestation: AttestationGate, owns: tuple[Any, ...] = ()) -> None:
         self.km = km
         self.ca = ca
         self.store = store
         self.authenticator = authenticator
+        self.attestation = attestation
         self.integrity_signer = integrity_signer
         self._owns = owns
 
@@ -225,8 +242,12 @@ class Center:
         try:
             store = open_store(config.store)
             try:
-                ca = IssuingCA(key_source=km, ca=config.ca_dir, store=store)
                 authenticator = HsmIssuerAuthenticator(km, config.master_label)
+                verifier = HsmAttestationVerifier(km, config.master_label)
+                attestation = AttestationGate(verifier, random=verifier.random)
+                # the CA itself refuses a card key without the card's proof, too
+                ca = IssuingCA(key_source=km, ca=config.ca_dir, store=store,
+                               attestation=AttestationPolicy(verifier))
                 signer = km.signer(config.integrity_label)
                 if not isinstance(signer, rsa.RSAPrivateKey):
                     raise CenterError(f"key {config.integrity_label!r} is not an RSA key")
@@ -237,7 +258,7 @@ class Center:
             km.close()
             raise
         return cls(km=km, ca=ca, store=store, authenticator=authenticator,
-                   integrity_signer=signer, owns=(store, km))
+                   integrity_signer=signer, attestation=attestation, owns=(store, km))
 
     def close(self) -> None:
         for thing in self._owns:

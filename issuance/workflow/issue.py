@@ -7,7 +7,11 @@ so tests can kill the process there):
    the card serial to it (`cards`: personalising) and records the job (attempt n).
 2. The card is authenticated with its issuer key derived in the HSM, every area's data is
    written and the card generates its JPKI key pairs (`keys_generated`).
-3. The CA (keys in the HSM) certifies the card's public keys; the certificate store
+3. The card proves each public key is its own (ATTEST KEY: a fresh HSM challenge, the MAC
+   checked in the HSM with the card-auth key; the key, the key slot and the bound serial
+   must match). Without that proof nothing is certified: the refusal is audited, the
+   card is terminated and marked spoiled. Then the CA (keys in the HSM) certifies the
+   card's public keys; the certificate store
    commits them (`certificates_issued`); one transaction records their serials against
    the application and card (`certificates_recorded`).
 4. The certificates, token info and integrity record (signed by the issuer key in the
@@ -38,12 +42,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from card import contract
+from card.attestation import AttestationFailed, KeyAttestor
 from card.contract import LifeCycle
 from card.errors import CardError, DataNotFound
 from card.formats import HolderPins
@@ -59,7 +64,7 @@ from issuance.registry.model import Resident, ResidentStatus
 from issuance.registry.store import get_resident
 from issuance.storage import Database
 from issuance.workflow import records
-from issuance.workflow.center import Center
+from issuance.workflow.center import Center, ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
 from issuance.workflow.migrations import migrate_workflow
 from issuance.workflow.records import Job
@@ -210,13 +215,17 @@ class Issuer:
         self.progress("issuer authenticated with the card key derived in the HSM; writing "
                       "the areas and generating the JPKI keys on the card")
         issued: dict[str, int] = {}
-        result = client.personalise(
-            profile,
-            authenticator=self.center.authenticator,
-            issue_certificates=self._certifier(app, resident, serial, profile.expiry, issued),
-            integrity_signer=self.center.integrity_signer,
-            holder_pins=holder_pins,
-        )
+        try:
+            result = client.personalise(
+                profile,
+                authenticator=self.center.authenticator,
+                issue_certificates=self._certifier(app, resident, serial, profile.expiry,
+                                                   issued),
+                integrity_signer=self.center.integrity_signer,
+                holder_pins=holder_pins,
+            )
+        except AttestationFailed as exc:
+            self._refuse_unattested(app, serial, client, str(exc))
         life = result.life_cycle
         self.progress(f"card locked against personalisation: {life.name.lower()}")
         self._finish(app, serial, life, issued.get(SIGNING), issued.get(USER_AUTH),
@@ -291,15 +300,25 @@ class Issuer:
         auth_root = ca.config.hierarchies[_hier("auth")].root_cert
 
         def certify(auth_pub: rsa.RSAPublicKey | None, sign_pub: rsa.RSAPublicKey | None,
+                    attest: KeyAttestor,
                     ) -> tuple[x509.Certificate | None, x509.Certificate | None,
                                x509.Certificate, x509.Certificate]:
             self.on_step("keys_generated")
+            proofs = {}
+            for fid, pub in ((contract.JPKI_AUTH_KEY, auth_pub),
+                             (contract.JPKI_SIGN_KEY, sign_pub)):
+                if pub is not None:  # raises AttestationFailed: nothing certified
+                    proofs[fid] = ca_evidence(self.center.attestation.require(
+                        attest, serial=card_serial, key_fid=fid, public_key=pub))
+            self.progress("the card proved its keys were generated on it (attestation "
+                          "checked in the HSM)")
             identity = identity_of(resident)
             auth_cert = sign_cert = None
             if auth_pub is not None:
                 auth = ca.issue_user_authentication(public_key=auth_pub, identity=identity,
                                                     holder_id=resident.resident_code,
-                                                    card_expiry=expiry)
+                                                    card_expiry=expiry,
+                                                    evidence=proofs[contract.JPKI_AUTH_KEY])
                 auth_cert = auth.certificate
                 issued[USER_AUTH] = auth.serial
             if sign_pub is not None:
@@ -307,7 +326,8 @@ class Issuer:
                     public_key=sign_pub, identity=identity, holder_id=resident.resident_code,
                     card_expiry=expiry, adult_ward=resident.adult_ward,
                     user_certificate_not_after=(auth_cert.not_valid_after_utc
-                                                if auth_cert else None))
+                                                if auth_cert else None),
+                    evidence=proofs[contract.JPKI_SIGN_KEY])
                 sign_cert = sign.certificate
                 issued[SIGNING] = sign.serial
             self.on_step("certificates_issued")
@@ -445,6 +465,19 @@ class Issuer:
                                                "revoked": revoked}, at=now)
         self.progress(f"card {card_serial} marked spoiled: {why}")
         return revoked
+
+    def _refuse_unattested(self, app: Application, serial: str, client: IssuerClient,
+                           reason: str) -> NoReturn:
+        """The card did not prove its keys: audit, terminate and spoil it, refuse."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            append_entry(tx, operator=self.operator, action="issue.attestation",
+                         subject=app.id, outcome="refused",
+                         detail={"card_serial": serial, "reason": reason[:500]}, at=now)
+        self._spoil(app, serial, f"key attestation failed: {reason}", terminate=client)
+        raise CardSpoiled("W8", f"card {serial} did not prove that its keys were generated "
+                                f"on it ({reason}); nothing was certified, the card is "
+                                "terminated and marked spoiled: insert a new blank card")
 
     def _audit_failure(self, application_id: str, exc: Exception) -> None:
         """A card, HSM or CA failure: recorded; running the command again resumes."""

@@ -65,10 +65,11 @@ class Personalised:
 
 def personalise(transport: PcscTransport, ca: SampleCa, *, profile: CardIdentity = PROFILE,
                 pins: HolderPins | None = PINS, library: bool = True) -> PersonalisationResult:
-    result = IssuerClient(transport).personalise(
+    client = IssuerClient(transport)
+    result = client.personalise(
         profile,
         authenticator=ISSUER,
-        issue_certificates=ca.certificate_issuer(profile),
+        issue_certificates=ca.certificate_issuer(profile, serial=client.serial()),
         integrity_signer=ca.integrity_key,
         holder_pins=pins,
     )

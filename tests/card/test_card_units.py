@@ -10,10 +10,19 @@ from datetime import date
 import pytest
 from asn1crypto import core as asn1
 from cryptography import x509
+from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers import algorithms
 
 from card import cli, contract
 from card.apdu import Response
+from card.attestation import (
+    AttestationFailed,
+    KeyAttestation,
+    KeyAttestor,
+    attestation_message,
+    derive_card_auth_key,
+)
 from card.issuer import (
     HostIssuerAuthenticator,
     PinStatus,
@@ -117,12 +126,47 @@ def test_read_raw_stops_at_the_end() -> None:
     assert fake512.reads[-1] == (512, 256)  # answered 6B00
 
 
+def _genuine_attestor(serial: str, keys: dict[int, rsa.RSAPublicKey]) -> KeyAttestor:
+    """What a genuine card with these keys answers (the MAC made with the test master key)."""
+    card_auth_key = derive_card_auth_key(contract.TEST_ISSUER_MASTER_KEY, serial)
+
+    def attest(fid: int, challenge: bytes) -> KeyAttestation:
+        message = attestation_message(serial, contract.AID_JPKI, fid, keys[fid], challenge)
+        mac = cmac.CMAC(algorithms.AES(card_auth_key))
+        mac.update(message)
+        return KeyAttestation(serial, contract.AID_JPKI, fid, keys[fid], challenge,
+                              mac.finalize())
+
+    return attest
+
+
+def test_sample_ca_certifies_only_attested_keys() -> None:
+    ca = SampleCa.create()
+    profile = sample_identity(date(2026, 1, 1))
+    serial = "400000000000123"
+    card_pub = rsa.generate_private_key(65537, 2048).public_key()
+    off_card = rsa.generate_private_key(65537, 2048).public_key()
+    attest = _genuine_attestor(serial, {contract.JPKI_AUTH_KEY: card_pub,
+                                        contract.JPKI_SIGN_KEY: card_pub})
+    issue = ca.certificate_issuer(profile, serial=serial)
+    with pytest.raises(AttestationFailed, match="not the key to be certified"):
+        issue(off_card, None, attest)
+    with pytest.raises(AttestationFailed, match="not for card"):
+        ca.certificate_issuer(profile, serial="400000000000999")(card_pub, None, attest)
+    sign, auth, _, _ = issue(card_pub, None, attest)
+    assert sign is None and auth is not None and auth.public_key() == card_pub
+
+
 def test_sample_ca_certificates_are_shaped_like_jpki() -> None:
     ca = SampleCa.create()
     profile = sample_identity(date(2026, 1, 1))
     sign_pub = rsa.generate_private_key(65537, 2048).public_key()
     auth_pub = rsa.generate_private_key(65537, 2048).public_key()
-    sign, auth, sign_ca, auth_ca = ca.certificate_issuer(profile)(auth_pub, sign_pub)
+    serial = "400000000000124"
+    attest = _genuine_attestor(serial, {contract.JPKI_AUTH_KEY: auth_pub,
+                                        contract.JPKI_SIGN_KEY: sign_pub})
+    sign, auth, sign_ca, auth_ca = ca.certificate_issuer(profile, serial=serial)(
+        auth_pub, sign_pub, attest)
     assert sign is not None and auth is not None
     assert sign_ca == ca.sign_root and auth_ca == ca.auth_root
     assert sign.issuer == ca.sign_root.subject and auth.issuer == ca.auth_root.subject

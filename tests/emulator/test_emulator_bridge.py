@@ -26,6 +26,7 @@ def _config(path: Path, serial: str, port: int, timeout: int = 15) -> Path:
     body = (
         f"serial={serial}\n"
         f"card_key={derive_card_key(contract.TEST_ISSUER_MASTER_KEY, serial).hex()}\n"
+        f"card_auth_key={derive_card_key(contract.TEST_ISSUER_MASTER_KEY, serial, 0x81).hex()}\n"
         f"municipal_key={derive_card_key(TEST_MUNICIPAL_MASTER_KEY, serial).hex()}\n"
         f"host=127.0.0.1\nport={port}\nconnect_timeout_seconds={timeout}\n"
     )

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from publication_support import HSM, OPERATOR, env, load_resident, new_resident, notice_file, run
 
 from card import contract
+from card.attestation import KeyAttestor
 from card.cms import sign_cms
 from card.issuer import HostIssuerAuthenticator, IssuerClient
 from card.jpki import JpkiClient, Key
-from card.sample import SAMPLE_PIN_VALUES, SAMPLE_PINS, sample_identity
+from card.sample import SAMPLE_PIN_VALUES, SAMPLE_PINS, sample_attestation_gate, sample_identity
 from card.transport import PcscTransport
 
 DOCUMENT = "電子申請: 転居届\n".encode() * 40
@@ -49,7 +50,12 @@ def _personalise(reader: str, home: Path, resident: Any) -> tuple[int, int]:
         ca = IssuingCA(key_source=km, ca=home / "ca", store=store)
         roots = {h.value: hc.root_cert for h, hc in ca.config.hierarchies.items()}
 
-        def issue(auth_pub: Any, sign_pub: Any) -> Any:
+        gate = sample_attestation_gate()
+
+        def issue(auth_pub: Any, sign_pub: Any, attest: KeyAttestor) -> Any:
+            for fid, pub in ((contract.JPKI_AUTH_KEY, auth_pub),
+                             (contract.JPKI_SIGN_KEY, sign_pub)):
+                gate.require(attest, serial=serial, key_fid=fid, public_key=pub)
             sign = ca.issue_signing(public_key=sign_pub, identity=identity,
                                     holder_id=resident.resident_code,
                                     card_expiry=profile.expiry).certificate
@@ -59,6 +65,7 @@ def _personalise(reader: str, home: Path, resident: Any) -> tuple[int, int]:
             return sign, auth, roots["sign"], roots["auth"]
 
         with PcscTransport(reader) as transport:
+            serial = IssuerClient(transport).serial()
             result = IssuerClient(transport).personalise(
                 profile,
                 authenticator=HostIssuerAuthenticator(contract.TEST_ISSUER_MASTER_KEY),

@@ -11,7 +11,7 @@ import jp.mynacard.common.SafeApplet;
 /**
  * The card manager (ISD AID), selected at power-on: MF-level GET DATA, PUT DATA and
  * SET STATUS, issuer authentication. Install parameters: serial (15 ASCII digits) ||
- * card key (16 bytes).
+ * card key (16 bytes) || card-authentication key (16 bytes, for key attestation).
  */
 public final class CardManagerApplet extends SafeApplet {
     private CardManagerApplet(byte[] b, short off) {
@@ -21,11 +21,13 @@ public final class CardManagerApplet extends SafeApplet {
         }
         Util.arrayCopy(b, off, CardState.serial, (short) 0, Contract.SERIAL_LENGTH);
         CardState.issuer.setKey(b, (short) (off + Contract.SERIAL_LENGTH));
+        CardState.attestation.setKey(b,
+                (short) (off + Contract.SERIAL_LENGTH + Contract.CARD_KEY_LENGTH));
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
         short p = ApduUtil.installParams(bArray, bOffset, bLength,
-                (short) (Contract.SERIAL_LENGTH + Contract.CARD_KEY_LENGTH));
+                (short) (Contract.SERIAL_LENGTH + 2 * Contract.CARD_KEY_LENGTH));
         new CardManagerApplet(bArray, p).register();
     }
 

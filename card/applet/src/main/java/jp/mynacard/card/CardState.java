@@ -5,11 +5,13 @@ import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import jp.mynacard.common.Contract;
 import jp.mynacard.common.IssuerAuth;
+import jp.mynacard.common.KeyAttestation;
 
 /**
  * Card-wide state shared by the card manager and the four areas (one package): life
  * cycle, required/set PIN bits, which JPKI keys exist, serial, municipality code, expiry
- * and the issuer authentication (card key, challenge, authenticated flag).
+ * the issuer authentication (card key, challenge, authenticated flag) and the key
+ * attestation (card-authentication key).
  */
 final class CardState {
     private CardState() {
@@ -27,6 +29,7 @@ final class CardState {
     static byte[] municipality;
     static byte[] expiry;
     static IssuerAuth issuer;
+    static KeyAttestation attestation;
 
     /** Allocates the shared state once (whichever applet of the package is installed first). */
     static void ensure() {
@@ -40,6 +43,7 @@ final class CardState {
         municipality = new byte[Contract.MUNICIPALITY_CODE_LENGTH];
         expiry = new byte[Contract.EXPIRY_LENGTH];
         issuer = new IssuerAuth();
+        attestation = new KeyAttestation(serial);
     }
 
     static byte lifeCycle() {

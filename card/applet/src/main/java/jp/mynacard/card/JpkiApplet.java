@@ -2,6 +2,7 @@ package jp.mynacard.card;
 
 import jp.mynacard.common.Contract;
 import jp.mynacard.common.ElementaryFile;
+import jp.mynacard.common.KeyAttestation;
 
 /** 公的個人認証AP: certificates, token info, two on-card RSA-2048 keys and their PINs. */
 public final class JpkiApplet extends CardArea {
@@ -34,6 +35,11 @@ public final class JpkiApplet extends CardArea {
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
         new JpkiApplet().register();
+    }
+
+    /** The JPKI keys are the ones a CA certifies: this area answers ATTEST KEY. */
+    protected KeyAttestation attestation() {
+        return CardState.attestation;
     }
 
     protected byte updateCredentials(short fid) {

@@ -76,6 +76,11 @@ public abstract class AreaApplet extends SafeApplet {
     protected void keyGenerated(RsaKeySlot key) {
     }
 
+    /** The key attestation of the card, or null when this area answers no ATTEST KEY (6D00). */
+    protected KeyAttestation attestation() {
+        return null;
+    }
+
     /** Commands this class does not know; default 6D00. */
     protected void other(APDU apdu, byte ins, short lc) {
         ISOException.throwIt(Contract.SW_INS_NOT_SUPPORTED);
@@ -132,6 +137,12 @@ public abstract class AreaApplet extends SafeApplet {
             case Contract.INS_GET_CHALLENGE:
             case Contract.INS_EXTERNAL_AUTHENTICATE:
                 break;
+            case Contract.INS_ATTEST_KEY:
+                if (attestation() == null) {
+                    other(apdu, ins, lc);
+                    return;
+                }
+                break;
             default:
                 other(apdu, ins, lc);
                 return;
@@ -164,6 +175,9 @@ public abstract class AreaApplet extends SafeApplet {
                 return;
             case Contract.INS_GET_CHALLENGE:
                 ApduUtil.getChallenge(apdu, lc, issuer());
+                return;
+            case Contract.INS_ATTEST_KEY:
+                attestKey(apdu, buf, lc);
                 return;
             default: // INS_EXTERNAL_AUTHENTICATE
                 ApduUtil.externalAuthenticate(apdu, lc, issuer());
@@ -457,6 +471,29 @@ public abstract class AreaApplet extends SafeApplet {
             ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
         }
         short n = key.modulus(buf, (short) 0);
+        ApduUtil.send(apdu, n);
+    }
+
+    /**
+     * ATTEST KEY 80 8A 00 P2 10 challenge: the MAC of the key slot's own public key under the
+     * card-authentication key. Any state but terminated, no credential (it reveals nothing).
+     */
+    private void attestKey(APDU apdu, byte[] buf, short lc) {
+        if (buf[ISO7816.OFFSET_P1] != Contract.KEY_ATTESTATION_P1) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        byReference(buf[ISO7816.OFFSET_P2]);
+        requireKind(KIND_KEY);
+        RsaKeySlot key = keys[ram[R_FOUND_INDEX]];
+        if (lc != Contract.KEY_ATTESTATION_CHALLENGE_LENGTH) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (!key.isGenerated()) {
+            ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
+        }
+        Util.arrayCopyNonAtomic(buf, ISO7816.OFFSET_CDATA, scratch, (short) 0, lc);
+        short n = attestation().attest(key, scratch, (short) 0, buf, (short) 0);
+        Util.arrayFillNonAtomic(scratch, (short) 0, lc, (byte) 0);
         ApduUtil.send(apdu, n);
     }
 

@@ -14,7 +14,7 @@ package jp.mynacard.common;
  * with fid {@code X}; every other name is the Python module-level name unchanged. Integers
  * that do not fit a short (RSA_PUBLIC_EXPONENT) are big-endian byte arrays. Java-only
  * helpers: PIN_CHARSET_DIGITS / PIN_CHARSET_UPPER_ALNUM (PinSpec charset "digits" /
- * "upper-alnum"), MUNICIPALITY_CODE_LENGTH, EXPIRY_LENGTH, CARD_KEY_LENGTH.
+ * "upper-alnum"), MUNICIPALITY_CODE_LENGTH, EXPIRY_LENGTH, CARD_KEY_LENGTH (issuer and card-authentication keys).
  */
 public final class Contract {
     private Contract() {
@@ -57,6 +57,7 @@ public final class Contract {
     public static final byte INS_PUT_DATA = (byte) 0xDA;
     public static final byte INS_SET_STATUS = (byte) 0xF0;
     public static final byte INS_GET_RESPONSE = (byte) 0xC0;
+    public static final byte INS_ATTEST_KEY = (byte) 0x8A;
 
     public static final byte GENERATE_P1_GENERATE = (byte) 0x80;
     public static final byte GENERATE_P1_READ_PUBLIC = (byte) 0x81;
@@ -123,6 +124,18 @@ public final class Contract {
     public static final byte ISSUER_AUTH_TRIES = 10;
     public static final short SERIAL_LENGTH = 15;
     public static final short CARD_KEY_LENGTH = 16;
+
+    // --- Key attestation -------------------------------------------------------------------
+    /** "MYNACARD-KEY-ATTEST-1" in ASCII: the first bytes of every attested message. */
+    public static final byte[] KEY_ATTESTATION_LABEL = {
+        0x4D, 0x59, 0x4E, 0x41, 0x43, 0x41, 0x52, 0x44, 0x2D, 0x4B, 0x45, 0x59, 0x2D, 0x41,
+        0x54, 0x54, 0x45, 0x53, 0x54, 0x2D, 0x31};
+    public static final byte KEY_ATTESTATION_P1 = (byte) 0x00;
+    public static final short KEY_ATTESTATION_CHALLENGE_LENGTH = 16;
+    public static final short KEY_ATTESTATION_MAC_LENGTH = 16;
+    /** The domain byte after the serial: 0x80 derives the issuer key, 0x81 the card-authentication key. */
+    public static final byte ISSUER_KEY_DOMAIN = (byte) 0x80;
+    public static final byte CARD_AUTH_KEY_DOMAIN = (byte) 0x81;
 
     // --- Files ---------------------------------------------------------------------------
     public static final byte ACCESS_FREE = 0;

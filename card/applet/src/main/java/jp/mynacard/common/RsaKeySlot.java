@@ -41,6 +41,11 @@ public final class RsaKeySlot {
         return ((RSAPublicKey) pair.getPublic()).getModulus(out, off);
     }
 
+    /** The public exponent, big-endian as the key holds it (01 00 01); returns its length. */
+    public short exponent(byte[] out, short off) {
+        return ((RSAPublicKey) pair.getPublic()).getExponent(out, off);
+    }
+
     /** PKCS#1 v1.5 type-1 signature (RSA private-key operation) of in[off..off+len). */
     public short sign(byte[] in, short off, short len, byte[] out, short outOff) {
         cipher.init(pair.getPrivate(), Cipher.MODE_ENCRYPT);

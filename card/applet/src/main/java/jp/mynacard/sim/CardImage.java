@@ -61,20 +61,22 @@ public final class CardImage {
     }
 
     /**
-     * Installs the card manager (params serial || card key), the four areas and the
-     * municipal library applet (params serial || municipal key), then selects the card
-     * manager.
+     * Installs the card manager (params serial || card key || card-authentication key), the
+     * four areas and the municipal library applet (params serial || municipal key), then
+     * selects the card manager.
      */
     public static void install(CardSimulator sim, String serial15, byte[] cardKey16,
-                               byte[] municipalKey16) {
+                               byte[] cardAuthKey16, byte[] municipalKey16) {
         System.setProperty(RANDOM_SECURE_PROPERTY, "1");
         byte[] serial = checkSerial(serial15);
         if (cardKey16 == null || cardKey16.length != 16 || municipalKey16 == null
-                || municipalKey16.length != 16) {
+                || municipalKey16.length != 16 || cardAuthKey16 == null
+                || cardAuthKey16.length != 16) {
             throw new IllegalArgumentException("keys must be 16 bytes");
         }
         ClassLoader loader = isolatedLoader();
-        install(sim, loader, CARD_MANAGER_CLASS, Contract.AID_CARD_MANAGER, concat(serial, cardKey16));
+        install(sim, loader, CARD_MANAGER_CLASS, Contract.AID_CARD_MANAGER,
+                concat(concat(serial, cardKey16), cardAuthKey16));
         install(sim, loader, JPKI_CLASS, Contract.AID_JPKI, new byte[0]);
         install(sim, loader, TEXT_CLASS, Contract.AID_TEXT, new byte[0]);
         install(sim, loader, SURFACE_CLASS, Contract.AID_SURFACE, new byte[0]);
@@ -88,6 +90,7 @@ public final class CardImage {
     public static CardSimulator create(String serial15) {
         CardSimulator sim = new CardSimulator();
         install(sim, serial15, deriveKey(TEST_ISSUER_MASTER_KEY, serial15),
+                deriveCardAuthKey(TEST_ISSUER_MASTER_KEY, serial15),
                 deriveKey(TEST_MUNICIPAL_MASTER_KEY, serial15));
         return sim;
     }
@@ -125,9 +128,18 @@ public final class CardImage {
 
     /** card key = AES-128-ECB(master, serial(15 ASCII digits) || 0x80). */
     public static byte[] deriveKey(byte[] master16, String serial15) {
+        return deriveKey(master16, serial15, Contract.ISSUER_KEY_DOMAIN);
+    }
+
+    /** card-authentication key = AES-128-ECB(master, serial(15 ASCII digits) || 0x81). */
+    public static byte[] deriveCardAuthKey(byte[] master16, String serial15) {
+        return deriveKey(master16, serial15, Contract.CARD_AUTH_KEY_DOMAIN);
+    }
+
+    private static byte[] deriveKey(byte[] master16, String serial15, byte domain) {
         byte[] block = new byte[16];
         System.arraycopy(checkSerial(serial15), 0, block, 0, 15);
-        block[15] = (byte) 0x80;
+        block[15] = domain;
         try {
             Cipher c = Cipher.getInstance("AES/ECB/NoPadding");
             c.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(master16, "AES"));

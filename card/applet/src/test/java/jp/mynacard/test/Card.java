@@ -30,6 +30,7 @@ final class Card {
     final CardSimulator sim;
     final String serial;
     final byte[] cardKey;
+    final byte[] cardAuthKey;
     final byte[] municipalKey;
     byte[] data = new byte[0];
     int sw;
@@ -41,9 +42,10 @@ final class Card {
     Card(String serial) {
         this.serial = serial;
         cardKey = CardImage.deriveKey(CardImage.TEST_ISSUER_MASTER_KEY, serial);
+        cardAuthKey = CardImage.deriveCardAuthKey(CardImage.TEST_ISSUER_MASTER_KEY, serial);
         municipalKey = CardImage.deriveKey(CardImage.TEST_MUNICIPAL_MASTER_KEY, serial);
         sim = new CardSimulator();
-        CardImage.install(sim, serial, cardKey, municipalKey);
+        CardImage.install(sim, serial, cardKey, cardAuthKey, municipalKey);
     }
 
     // ---- encoding --------------------------------------------------------------------

@@ -126,6 +126,8 @@ class FuzzTest {
             "00A4020C020018", jpkiVerify, "00A4020C020017", "802A008020" + "11".repeat(32) + "00",
             "802A0097050102030405" + "00", "0047810000", "0047800000", "00A4020C02001B",
             "00200080" + lc(ascii(Card.SIGN_PIN)), "802A009A03010203" + "00",
+            "808A009710" + "22".repeat(16) + "00", "808A008010" + "33".repeat(16),
+            "808A009A10" + "44".repeat(16) + "00",
         });
         fuzz(card, Contract.AID_JPKI, jpki, 1);
         stillWorks(card, Contract.AID_JPKI, Contract.FID_JPKI_AUTH_CERT,

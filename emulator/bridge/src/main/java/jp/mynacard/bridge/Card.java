@@ -20,10 +20,11 @@ final class Card {
     }
 
     /** A fresh card: applets installed with its serial and factory keys, powered on. */
-    static Card manufacture(String serial, byte[] cardKey, byte[] municipalKey, Log log) {
+    static Card manufacture(String serial, byte[] cardKey, byte[] cardAuthKey, byte[] municipalKey,
+                            Log log) {
         // CardImage sets com.licel.jcardsim.randomdata.secure: real randomness, not a seeded PRNG.
         CardSimulator sim = new CardSimulator();
-        CardImage.install(sim, serial, cardKey, municipalKey);
+        CardImage.install(sim, serial, cardKey, cardAuthKey, municipalKey);
         Card card = new Card(sim, log);
         card.reset();
         return card;

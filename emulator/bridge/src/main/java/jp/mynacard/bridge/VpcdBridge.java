@@ -25,8 +25,8 @@ import jdk.net.ExtendedSocketOptions;
  * One emulated card in one vpcd reader.
  *
  * <p>Usage: {@code java -jar mynacard-bridge.jar CONFIG.properties}. The properties file
- * (written 0600 by the launcher) holds {@code serial} (15 digits), {@code card_key} and
- * {@code municipal_key} (32 hex digits each), {@code host}, {@code port} and optionally
+ * (written 0600 by the launcher) holds {@code serial} (15 digits), {@code card_key},
+ * {@code card_auth_key} and {@code municipal_key} (32 hex digits each), {@code host}, {@code port} and optionally
  * {@code connect_timeout_seconds}, {@code name} and {@code control} (see {@link Slot}: the
  * launcher then replaces the card in this process instead of starting a new JVM per card).
  * Keys never appear on the command line or in the log.
@@ -288,7 +288,8 @@ public final class VpcdBridge {
         int run(Config first) {
             Config config = first;
             while (true) {
-                Card card = Card.manufacture(config.serial, config.cardKey, config.municipalKey, log);
+                Card card = Card.manufacture(config.serial, config.cardKey, config.cardAuthKey,
+                        config.municipalKey, log);
                 log.info("card " + config.serial + " manufactured; connecting to vpcd at "
                         + config.host + ":" + config.port);
                 Socket socket = connect(config, log);
@@ -365,6 +366,7 @@ public final class VpcdBridge {
     static final class Config {
         final String serial;
         final byte[] cardKey;
+        final byte[] cardAuthKey;
         final byte[] municipalKey;
         final String host;
         final int port;
@@ -379,6 +381,7 @@ public final class VpcdBridge {
                 throw new IllegalArgumentException("serial must be 15 digits");
             }
             cardKey = key(p, "card_key");
+            cardAuthKey = key(p, "card_auth_key");
             municipalKey = key(p, "municipal_key");
             host = p.getProperty("host", "127.0.0.1").trim();
             port = Integer.parseInt(required(p, "port"));
