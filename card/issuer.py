@@ -277,7 +277,7 @@ class IssuerClient:
         becomes active at issue.
 
         The issuer authentication lasts until the card is reset: close the connection
-        (PcscTransport powers the card down) before handing the card over.
+        (PcscTransport resets the card) before handing the card over.
         """
         if not isinstance(profile, CardIdentity):
             raise TypeError("profile must be a CardIdentity")
