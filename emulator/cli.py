@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
                     help="municipal master key; default the test key")
     up.add_argument("--timeout", type=float, default=30.0, metavar="S",
                     help="start-up timeout in seconds")
-    up.set_defaults(func=cmd_up)
+    up.set_defaults(func=cmd_up, creates_home=True)
 
     down = sub.add_parser("down", help="stop the cards and the private pcscd")
     down.set_defaults(func=cmd_down)

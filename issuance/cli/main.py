@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from issuance.cli.home import HOME_ENV, load_emulator_env, resolve_home
+from issuance.cli.home import HOME_ENV, HomeError, load_emulator_env, resolve_home
 
 EPILOG = f"""\
 State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_ENV},
@@ -52,7 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
-    args.home = resolve_home(args.home)
+    try:  # only the commands that set a home up (creates_home) may create a missing one
+        args.home = resolve_home(args.home, create=getattr(args, "creates_home", False))
+    except (HomeError, OSError) as exc:
+        print(f"mynacard: error: {exc}", file=sys.stderr)
+        return 2
     load_emulator_env(args.home)
     try:
         result = func(args)

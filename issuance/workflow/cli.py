@@ -152,7 +152,7 @@ def register(subparsers: Any) -> None:
     init.add_argument("--ocsp-url", default="http://ocsp.mynacard.test/jpki", metavar="URL")
     init.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL")
     add_common_options(init)
-    init.set_defaults(func=command(_center_init))
+    init.set_defaults(func=command(_center_init), creates_home=True)
 
     issue = subparsers.add_parser(
         "issue", help="personalise and issue cards for applications",
