@@ -1,9 +1,9 @@
 """Where the CLI keeps its state: one directory for HSM tokens, database, CA and emulator files.
 
 The home holds personal data (databases, PIN files, tokens), so it is 0700 and the
-databases in it 0600 on every start, whatever they were before. A home that does not
-exist is refused (a typo in `--home` must not silently start an empty center), except
-by the commands that create one (`center init`, `hsm init`, `emulator up`, which set
+databases in it 0600 on every start, whatever they were before. A home named by `--home`
+or `$MYNACARD_HOME` that does not exist is refused (a typo must not silently start an
+empty center), except by the commands that create one (`center init`, `hsm init`, `emulator up`, which set
 `creates_home` on their parser).
 """
 
@@ -39,13 +39,13 @@ def default_home() -> Path:
 def resolve_home(option: str | None, *, create: bool = False) -> Path:
     """The state directory named by `--home`, or the default, made 0700.
 
-    A home that does not exist is created only with `create` (the commands that set a
-    home up); otherwise `HomeError`. The personal-data files in it get mode 0600."""
+    A home named by `--home` or `$MYNACARD_HOME` that does not exist is created only
+    with `create` (the commands that set a home up), otherwise `HomeError`; the default
+    home is created when missing. The personal-data files in it get mode 0600."""
     home = Path(option).expanduser() if option else default_home()
-    if not create and not home.exists():
-        where = "--home" if option else (f"${HOME_ENV}" if os.environ.get(HOME_ENV)
-                                         else "the default home")
-        raise HomeError(f"{where} {home} does not exist (create it with `mynacard center "
+    named = "--home" if option else (f"${HOME_ENV}" if os.environ.get(HOME_ENV) else None)
+    if named and not create and not os.path.lexists(home):
+        raise HomeError(f"{named} {home} does not exist (create it with `mynacard center "
                         "init`, `hsm init` or `emulator up`, or mkdir it)")
     try:
         private_dir(home)

@@ -56,6 +56,7 @@ def test_card_sign_command_writes_a_signature(
 ) -> None:
     doc = tmp_path / "doc.txt"
     doc.write_bytes(DOCUMENT)
+    (tmp_path / "home").mkdir()  # an existing home (a missing --home is refused)
     monkeypatch.setenv("SIGN_PASSWORD", SAMPLE_PIN_VALUES["jpki_sign"])
     rc = mynacard(["--home", str(tmp_path / "home"), "card", "sign", str(doc), "--reader",
                    sample_card, "--pin-source", "env:SIGN_PASSWORD"])
