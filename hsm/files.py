@@ -82,8 +82,9 @@ def private_writer(path: str | os.PathLike[str], *, force: bool = ...,
 def private_writer(path: str | os.PathLike[str], *, force: bool = False,
                    text: bool = False) -> contextlib.AbstractContextManager[IO[bytes] | IO[str]]:
     """A file object writing to a private temporary file that becomes `path` when the
-    block ends without an exception (and is removed otherwise). `text`: UTF-8, newline
-    as written. `OutputExists` if `path` exists and `force` is false."""
+    block ends without an exception (and is removed otherwise). `text`: UTF-8 (a lone
+    surrogate written as a backslash escape), newline as written. `OutputExists` if
+    `path` exists and `force` is false."""
     return _writer(Path(path), force=force, text=text)
 
 
@@ -94,7 +95,8 @@ def _writer(path: Path, *, force: bool, text: bool) -> Iterator[IO[bytes] | IO[s
     tmp, fd = _temporary(path)
     try:
         fh: IO[bytes] | IO[str]
-        fh = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
+        fh = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") \
+            if text else os.fdopen(fd, "wb")
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)

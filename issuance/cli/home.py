@@ -1,10 +1,10 @@
 """Where the CLI keeps its state: one directory for HSM tokens, database, CA and emulator files.
 
 The home holds personal data (databases, PIN files, tokens), so it is 0700 and the
-databases in it 0600 on every start, whatever they were before. A home named by `--home`
-or `$MYNACARD_HOME` that does not exist is refused (a typo must not silently start an
-empty center), except by the commands that create one (`center init`, `hsm init`, `emulator up`, which set
-`creates_home` on their parser).
+databases in it 0600 on every start, whatever they were before. A home named by
+`--home` or `$MYNACARD_HOME` that does not exist is refused (a typo must not silently
+start an empty center), except by the commands that create one (`center init`, `hsm
+init`, `emulator up`, which set `creates_home` on their parser).
 """
 
 from __future__ import annotations
