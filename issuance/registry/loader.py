@@ -265,6 +265,15 @@ def load_file(
     return report
 
 
+_LINE_BREAKING = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _one_line_json(value: Any) -> str:
+    """JSON that stays on one line for every reader (str.splitlines breaks at NEL and
+    the Unicode line and paragraph separators, which only occur inside strings)."""
+    return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKING)
+
+
 def _write_rejects(target: Path, fmt: Format, rejects: list[Reject]) -> None:
     """The rejects file, 0600 (it holds personal data), replaced whole: a symlink planted
     at its path is replaced, never followed. Text no encoder takes (a lone surrogate in a
@@ -273,7 +282,7 @@ def _write_rejects(target: Path, fmt: Format, rejects: list[Reject]) -> None:
         with private_writer(target, force=True, text=True) as fh:
             for r in rejects:
                 entry = {"row": r.row, "reason": r.reason, "record": r.raw}
-                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                fh.write(_one_line_json(entry) + "\n")
         return
     with private_writer(target, force=True, text=True) as fh:
         writer = csv.writer(fh)
