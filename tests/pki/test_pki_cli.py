@@ -275,3 +275,43 @@ def test_issue_batch_refuses_bad_lines_and_issues_the_rest(home: Path, tmp_path:
     assert res.returncode == 1 and again["issued"] == []
     assert [r["line"] for r in again["rejected"] if "already certified" in r["reason"]] == \
         [1, 4, 5, 6, 7]
+
+
+def test_issue_refuses_keys_the_card_cannot_make_and_keys_already_certified(
+    home: Path, tmp_path: Path
+) -> None:
+    common = ["--profile", "signing", "--identity", str(home / "id.json"), "--holder-id",
+              "R9", "--card-expiry", "2035-01-01"]
+    e3 = _new_key(tmp_path, "e3", exponent=3)
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key", str(e3))
+    assert res.returncode == 1 and "exponent is 3, not 65537" in res.stderr
+    big = _new_key(tmp_path, "big", key_size=3072)
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key", str(big))
+    assert res.returncode == 1 and "RSA-3072" in res.stderr
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key", str(home / "holder.pub"))
+    assert res.returncode == 1 and "already certified" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    bell = tmp_path / "bell.json"
+    bell.write_text(json.dumps(dict(json.loads((home / "id.json").read_text()),
+                                    name="佐藤\u0085花子")))
+    res = run(home, "ca", "issue", *HSM, *common[:2], "--identity", str(bell),
+              "--holder-id", "R9", "--card-expiry", "2035-01-01", "--public-key",
+              str(_new_key(tmp_path, "fresh")))
+    assert res.returncode == 1 and "control character" in res.stderr
+
+
+def test_issue_out_is_private_and_never_follows_a_symlink(home: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.pem"
+    victim.write_text("precious")
+    link = tmp_path / "out.pem"
+    link.symlink_to(victim)
+    common = ["--profile", "user-authentication", "--identity", str(home / "id.json"),
+              "--holder-id", "R10", "--card-expiry", "2035-01-01"]
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key",
+              str(_new_key(tmp_path, "k1")), "--out", str(link))
+    assert res.returncode == 1 and "--force" in res.stderr
+    assert victim.read_text() == "precious" and link.is_symlink()
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key",
+              str(_new_key(tmp_path, "k2")), "--out", str(link), "--force", check=True)
+    assert not link.is_symlink() and link.read_text().startswith("-----BEGIN CERTIFICATE")
+    assert link.stat().st_mode & 0o777 == 0o600 and victim.read_text() == "precious"
