@@ -69,27 +69,31 @@ def _move_in(tmp: Path, path: Path, *, force: bool) -> None:
 
 @overload
 def private_writer(path: str | os.PathLike[str], *, force: bool = ...,
-                   text: Literal[False] = ...) -> contextlib.AbstractContextManager[IO[bytes]]:
+                   text: Literal[False] = ..., mode: int = ...
+                   ) -> contextlib.AbstractContextManager[IO[bytes]]:
     ...
 
 
 @overload
 def private_writer(path: str | os.PathLike[str], *, force: bool = ...,
-                   text: Literal[True]) -> contextlib.AbstractContextManager[IO[str]]:
+                   text: Literal[True], mode: int = ...
+                   ) -> contextlib.AbstractContextManager[IO[str]]:
     ...
 
 
-def private_writer(path: str | os.PathLike[str], *, force: bool = False,
-                   text: bool = False) -> contextlib.AbstractContextManager[IO[bytes] | IO[str]]:
+def private_writer(path: str | os.PathLike[str], *, force: bool = False, text: bool = False,
+                   mode: int = FILE_MODE
+                   ) -> contextlib.AbstractContextManager[IO[bytes] | IO[str]]:
     """A file object writing to a private temporary file that becomes `path` when the
     block ends without an exception (and is removed otherwise). `text`: UTF-8 (a lone
     surrogate written as a backslash escape), newline as written. `OutputExists` if
-    `path` exists and `force` is false."""
-    return _writer(Path(path), force=force, text=text)
+    `path` exists and `force` is false. `mode`: 0600 unless the file is public (a CRL)."""
+    return _writer(Path(path), force=force, text=text, mode=mode)
 
 
 @contextlib.contextmanager
-def _writer(path: Path, *, force: bool, text: bool) -> Iterator[IO[bytes] | IO[str]]:
+def _writer(path: Path, *, force: bool, text: bool,
+            mode: int) -> Iterator[IO[bytes] | IO[str]]:
     if not force and os.path.lexists(path):
         raise OutputExists(path)  # early, before writing anything (checked again on link)
     tmp, fd = _temporary(path)
@@ -105,6 +109,8 @@ def _writer(path: Path, *, force: bool, text: bool) -> Iterator[IO[bytes] | IO[s
         with fh:
             yield fh
             fh.flush()
+            if mode != FILE_MODE:
+                os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -112,10 +118,11 @@ def _writer(path: Path, *, force: bool, text: bool) -> Iterator[IO[bytes] | IO[s
     _move_in(tmp, path, force=force)
 
 
-def write_file(path: str | os.PathLike[str], data: bytes | str, *, force: bool = False) -> None:
+def write_file(path: str | os.PathLike[str], data: bytes | str, *, force: bool = False,
+               mode: int = FILE_MODE) -> None:
     """Write `data` (str as UTF-8) to `path`, mode 0600, exclusively unless `force`."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    with private_writer(path, force=force) as fh:
+    with private_writer(path, force=force, mode=mode) as fh:
         fh.write(raw)
 
 

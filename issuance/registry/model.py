@@ -210,8 +210,8 @@ def parse_record(raw: Mapping[str, Any], *, today: date) -> Resident:
     """Validate one flat row; raise `RecordError` for the first problem found."""
     unknown = sorted(set(raw) - set(COLUMNS))
     if unknown:
-        name = unknown[0].encode("utf-8", "backslashreplace").decode("utf-8")
-        raise RecordError(name[:64], "unknown column")
+        column = unknown[0].encode("utf-8", "backslashreplace").decode("utf-8")
+        raise RecordError(column[:64], "unknown column")
     code = _text(raw, "resident_code", required=True)
     if not is_valid_resident_code(code):
         raise RecordError("resident_code", "not 11 digits with a valid check digit")

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from card.issuer import IssuerAuthenticator
 from hsm import KeyManager, KeyNotFound, PinSource, open_key_manager
 from hsm.derive import HsmIssuerAuthenticator, create_master_key, import_master_key
+from hsm.files import write_file
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
 from issuance.errors import IssuanceError
@@ -54,9 +55,8 @@ class CenterConfig:
 
     def save(self, home: Path) -> Path:
         path = Path(home) / CONFIG_NAME
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        # replaced through a new temporary file (0600, never a planted symlink)
+        write_file(path, json.dumps(asdict(self), indent=2) + "\n", force=True)
         return path
 
     @classmethod

@@ -30,6 +30,7 @@ from typing import Any, Self
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from hsm.files import create_private
 from pki.errors import ReadOnlyStoreError, StoreError, UnknownCertificateError
 from pki.store.records import (
     REASON_CODES,
@@ -184,6 +185,7 @@ def _connect(location: str | Path, *, read_only: bool) -> _Backend:
                                    check_same_thread=False, isolation_level=None)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)  # 0600 (SQLite's -wal and -shm files take its mode)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
