@@ -225,3 +225,32 @@ def test_each_hostile_value_as_holder_or_identity(tmp_path: Path, value: bytes) 
     batch = read_batch(path, now=NOW)
     assert [n for n, _r in batch.requests] == [lines.index(good) + 1]
     assert len(batch.rejected) == 2
+
+
+def test_a_store_of_before_the_key_column_is_filled_in_on_migration(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pki.store.db import migrations
+
+    issuer, ca_key = _issuer()
+    known = fake_key()
+    cert = (UserAuthenticationCertificateBuilder().public_key(known)
+            .identity(Identity.from_json(dict(IDENT))).card_expiry(dt.date(2034, 1, 1))
+            .serial_number((1 << 100) + 9)
+            .distribution(crl_url="http://crl.test/a.crl", ocsp_url="http://ocsp.test")
+            .build(issuer=issuer, signer=ca_key, now=NOW))
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(migrations()[0][2].replace("{blob}", "BLOB"))
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY,"
+                 " applied_at BIGINT NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+    conn.execute("INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard,"
+                 " issued_at, not_before, not_after, updated_at, der) VALUES"
+                 " (?, 'auth', 'user-authentication', 'H', 0, 0, 0, 0, 0, ?)",
+                 (format(cert.serial_number, "x"), cert.public_bytes(Encoding.DER)))
+    conn.commit()
+    conn.close()
+    with open_store(path) as store:
+        assert store.schema_version() == len(migrations())
+        assert store.certified_keys([key_digest(known)]) == {key_digest(known): (1 << 100) + 9}
