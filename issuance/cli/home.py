@@ -10,6 +10,7 @@ init`, `emulator up`, which set `creates_home` on their parser).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from hsm.files import private_dir, tighten
 from issuance.errors import IssuanceError
 
 HOME_ENV = "MYNACARD_HOME"
-# files directly in the home that hold personal data: fixed to 0600 on every start
-PRIVATE_SUFFIXES = (".sqlite", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal", ".db",
-                    ".pin", ".json")
+# files in the home that hold personal data or secrets (databases and their WAL files,
+# PIN files, configuration, residents, rejects and exports): fixed to 0600 on every start
+PRIVATE_FILES = re.compile(r".*\.((sqlite3?|db)(-wal|-shm|-journal)?|pin|json|jsonl|csv)")
+PRIVATE_SUBDIRS = ("hsm",)  # PIN files of `hsm init` / `center init`
 
 
 class HomeError(IssuanceError):
@@ -51,9 +53,14 @@ def resolve_home(option: str | None, *, create: bool = False) -> Path:
         private_dir(home)
     except NotADirectoryError:
         raise HomeError(f"home {home} is not a directory") from None
-    for entry in os.scandir(home):
-        if entry.name.endswith(PRIVATE_SUFFIXES):
-            tighten(entry.path)
+    for where in (home, *(home / d for d in PRIVATE_SUBDIRS)):
+        try:
+            entries = list(os.scandir(where))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if PRIVATE_FILES.fullmatch(entry.name):
+                tighten(entry.path)
     return home.resolve()
 
 

@@ -55,6 +55,14 @@ def test_loose_modes_are_fixed_on_every_start(tmp_path: Path) -> None:
     db = home / "store.sqlite"
     db.write_bytes(b"")
     db.chmod(0o644)
+    (home / "hsm").mkdir()
+    others = [home / "issuance.sqlite3", home / "issuance.sqlite3-wal", home / "hsm" / "t.pin",
+              home / "residents.rejects.csv", home / "center.json"]
+    for path in others:
+        path.write_bytes(b"")
+        path.chmod(0o640)
+    (home / "notes.txt").write_bytes(b"")
+    (home / "notes.txt").chmod(0o644)
     victim = tmp_path / "victim.sqlite"
     victim.write_bytes(b"")
     victim.chmod(0o644)
@@ -62,6 +70,8 @@ def test_loose_modes_are_fixed_on_every_start(tmp_path: Path) -> None:
     home_mod.resolve_home(str(home))
     assert home.stat().st_mode & 0o777 == 0o700
     assert db.stat().st_mode & 0o777 == 0o600
+    assert [p.stat().st_mode & 0o777 for p in others] == [0o600] * len(others)
+    assert (home / "notes.txt").stat().st_mode & 0o777 == 0o644  # not personal data
     assert victim.stat().st_mode & 0o777 == 0o644  # a symlink is never followed
 
 
