@@ -11,7 +11,6 @@ a `Center` holding signer handles, never key material.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from card.issuer import IssuerAuthenticator
 from hsm import KeyManager, KeyNotFound, PinSource, open_key_manager
 from hsm.derive import HsmIssuerAuthenticator, create_master_key, import_master_key
-from hsm.files import write_file
+from hsm.files import private_dir, write_file
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
 from issuance.errors import IssuanceError
@@ -73,12 +72,9 @@ class CenterConfig:
 
 
 def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (value + "\n").encode("utf-8"))
-    finally:
-        os.close(fd)
+    """A new PIN file, 0600, created exclusively (FileExistsError if anything is there)."""
+    private_dir(path.parent)
+    write_file(path, value + "\n")
 
 
 def _has_key(km: KeyManager, label: str) -> bool:
