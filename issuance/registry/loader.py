@@ -206,7 +206,10 @@ def read_rows(path: Path, fmt: Format) -> Iterator[tuple[int, Row]]:
     `BadLine` (its text and the reason)."""
     if not path.is_file():
         raise LoadFileError(f"no such file: {path}")
-    yield from (_csv_rows(path) if fmt == "csv" else _jsonl_rows(path))
+    try:
+        yield from (_csv_rows(path) if fmt == "csv" else _jsonl_rows(path))
+    except OSError as exc:
+        raise LoadFileError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def load_file(
@@ -258,7 +261,11 @@ def load_file(
     if write_rejects:
         target = rejects_path(path, fmt)
         if report.rejected:
-            _write_rejects(target, fmt, report.rejected)
+            try:
+                _write_rejects(target, fmt, report.rejected)
+            except OSError as exc:
+                raise LoadFileError(f"loaded {report.loaded} row(s), but cannot write the "
+                                    f"rejects file {target}: {exc.strerror or exc}") from None
             report.rejects_file = target
         elif target.exists():
             target.unlink()

@@ -189,3 +189,16 @@ def test_sqlite_databases_are_created_private(tmp_path: Path) -> None:
     open_store(tmp_path / "store.sqlite").close()
     for name in ("issuance.sqlite3", "store.sqlite"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_load_reports_hostile_lines_and_loads_the_rest(cli: Cli, tmp_path: Path) -> None:
+    good = [json.dumps(resident().to_row(), ensure_ascii=False).encode() for _ in range(3)]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join([good[0], b"[" * 30_000 + b"]" * 30_000, b"\xff", good[1],
+                                 b'{"name": "\\ud800"}', b"x" * 70_000, good[2]]) + b"\n")
+    code, out, err = cli("registry", "load", str(path), "--json")
+    assert code == 1 and "Traceback" not in err
+    report = json.loads(out)
+    assert report["loaded"] == 3
+    assert [r["row"] for r in report["rejected"]] == [2, 3, 5, 6]
+    assert (tmp_path / "hostile.rejects.jsonl").stat().st_mode & 0o777 == 0o600
