@@ -125,8 +125,11 @@ def _load_identity(path: str) -> Any:
 
     try:
         return Identity.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except RecursionError:
+        raise PkiError(f"bad identity file {path}: JSON nested too deeply") from None
     except (ValueError, TypeError) as exc:
-        raise PkiError(f"bad identity file {path}: {exc}") from exc
+        reason = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")[:300]
+        raise PkiError(f"bad identity file {path}: {reason}") from None
 
 
 def _ca_issue(args: argparse.Namespace) -> int:
