@@ -51,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "from --pin-source. Verify it with `mynacard verify --cms OUT --data FILE`.",
     )
     sign.add_argument("file", type=Path, help="the file to sign")
-    sign.add_argument("--out", type=Path, help="where to write the signature (default: FILE.p7s)")
+    sign.add_argument("--out", type=Path, help="where to write the signature (default: FILE.p7s;"
+                      " written 0600, an existing file only with --force)")
+    sign.add_argument("--force", action="store_true", help="overwrite the signature file")
     sign.add_argument("--key", choices=["sign", "auth"], default="sign",
                       help="signing key (password) or user-authentication key (PIN)")
     sign.add_argument("--reader", metavar="NAME",
@@ -131,14 +133,37 @@ def read_pin(spec: str | None, prompt: str) -> str:
             raise ValueError(f"environment variable {where} is not set")
         return value.strip()
     try:
+        if os.stat(where).st_mode & 0o044:
+            print(f"mynacard: warning: PIN file {where} is readable by other users"
+                  " (chmod 600 it)", file=sys.stderr)
         return Path(where).read_text().strip()
     except OSError as exc:
         raise ValueError(f"cannot read the pin file: {exc.strerror}") from None
 
 
+def _write_new(path: Path, data: bytes, *, force: bool) -> None:
+    """Write `data` to `path` 0600 through a temporary file created exclusively, never
+    following a symlink; an existing `path` (or a symlink there) only with `force`.
+    (card imports no other project package, so this is not hsm.files.)"""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if force:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path, follow_symlinks=False)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
     key = Key.SIGN if args.key == "sign" else Key.AUTH
     out = args.out or args.file.with_name(args.file.name + ".p7s")
+    if not args.force and os.path.lexists(out):
+        _fail(f"{out} exists (use --force to overwrite)")
+        return 1  # refused before the card is asked for anything
     try:
         data = args.file.read_bytes()
     except OSError as exc:
@@ -155,7 +180,13 @@ def cmd_sign(args: argparse.Namespace) -> int:
         return _fail(f"{what}: {exc}")
     except (CardError, ValueError) as exc:
         return _fail(str(exc))
-    out.write_bytes(signature)
+    try:
+        _write_new(out, signature, force=args.force)
+    except FileExistsError:
+        _fail(f"{out} exists (use --force to overwrite)")
+        return 1
+    except OSError as exc:
+        return _fail(f"cannot write {out}: {exc.strerror}")
     if args.json:
         print(json.dumps({"reader": reader, "key": args.key, "file": str(args.file),
                           "signature": str(out)}))

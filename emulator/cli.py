@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     up.add_argument("--timeout", type=float, default=30.0, metavar="S",
                     help="start-up timeout in seconds")
     up.set_defaults(func=cmd_up, changes=True, audit_action="emulator.up",
-                    audit_subject="cards", audit_detail=("sample",))
+                    audit_subject="cards", audit_detail=("sample",), creates_home=True)
 
     down = sub.add_parser("down", help="stop the cards and the private pcscd")
     down.set_defaults(func=cmd_down, changes=True, audit_action="emulator.down")

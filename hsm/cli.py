@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import secrets
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hsm.errors import HsmError
+from hsm.files import private_dir, write_file
 from hsm.keys import KeyKind, open_key_manager
 from hsm.module import SOFTHSM2_CONF_ENV, load_module
 from hsm.pin_source import PinSource
@@ -86,7 +86,7 @@ def register(subparsers: Any) -> None:
                       help="where the SO PIN is (file:PATH or env:NAME); default: generate one")
     init.add_argument("--json", action="store_true", help="print a JSON object instead of the URI")
     init.set_defaults(func=lambda args: _run(_cmd_init, args), changes=True,
-                      audit_action="hsm.init", audit_subject="token")
+                      audit_action="hsm.init", audit_subject="token", creates_home=True)
 
     keys = sub.add_parser(
         "keys",
@@ -141,13 +141,9 @@ def _pin_file(home: Path, label: str, suffix: str) -> Path:
 
 
 def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, (value + "\n").encode("utf-8"))
-    finally:
-        os.close(fd)
+    """A PIN file, 0600, replaced whole (a symlink there is replaced, never followed)."""
+    private_dir(path.parent)
+    write_file(path, value + "\n", force=True)
 
 
 def _cmd_init(args: argparse.Namespace) -> int:

@@ -8,11 +8,23 @@ longer than one login: `PinSource.read()` reads it afresh each time. The repr of
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from hsm.errors import PinSourceError
+from hsm.files import others_can_read
 
 _MAX_PIN = 255
+_warned: set[str] = set()  # PIN files already warned about (once per process)
+
+
+def _warn_if_readable(path: str) -> None:
+    """A PIN file that the group or others may read gets one warning on stderr (the
+    path only, never the PIN): the PIN is as good as published."""
+    if path not in _warned and others_can_read(path):
+        _warned.add(path)
+        print(f"mynacard: warning: PIN file {path} is readable by other users"
+              " (chmod 600 it)", file=sys.stderr)
 
 
 class PinSource:
@@ -82,6 +94,7 @@ class PinSource:
                 raise PinSourceError(f"pin source {self.spec}: variable is not set")
             pin = value
         else:
+            _warn_if_readable(self._where)
             try:
                 with open(self._where, encoding="utf-8") as f:
                     pin = f.readline(_MAX_PIN + 2)

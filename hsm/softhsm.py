@@ -11,6 +11,7 @@ not with `softhsm2-util`, so that no PIN ever appears on a command line.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ import pkcs11
 import pkcs11.exceptions as p11e
 
 from hsm.errors import HsmError, PinIncorrect, TokenExists, translate
+from hsm.files import OutputExists, write_file
 from hsm.module import SOFTHSM2_CONF_ENV, default_module_path, load_module
 from hsm.uri import Pkcs11Uri
 
@@ -44,18 +46,17 @@ def ensure_softhsm_config(home: Path) -> Path:
     tokens.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(base, 0o700)
     conf = base / CONF_NAME
-    if not conf.exists():
-        conf.write_text(
-            "# SoftHSM2 configuration written by mynacard (hsm.softhsm)\n"
-            f"directories.tokendir = {tokens.resolve()}\n"
-            "objectstore.backend = file\n"
-            "log.level = ERROR\n"
-            "slots.removable = false\n"
-            "slots.mechanisms = ALL\n"
-            "library.reset_on_fork = false\n",
-            encoding="utf-8",
-        )
-        os.chmod(conf, 0o600)
+    if not os.path.lexists(conf):
+        # created exclusively, 0600: a symlink planted there is never followed
+        with contextlib.suppress(OutputExists):  # made meanwhile by another process
+            write_file(conf,
+                       "# SoftHSM2 configuration written by mynacard (hsm.softhsm)\n"
+                       f"directories.tokendir = {tokens.resolve()}\n"
+                       "objectstore.backend = file\n"
+                       "log.level = ERROR\n"
+                       "slots.removable = false\n"
+                       "slots.mechanisms = ALL\n"
+                       "library.reset_on_fork = false\n")
     return conf
 
 

@@ -13,7 +13,6 @@ import collections
 import dataclasses
 import datetime as dt
 import json
-import os
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hsm.files import write_file
 from pki.attestation import AttestationPolicy, CardKeyEvidence
 from pki.errors import CAError
 from pki.identity import Identity
@@ -170,8 +170,9 @@ def _check_ca_key(key: PublicKeyTypes, label: str) -> rsa.RSAPublicKey:
 
 
 def _write_cert(out_dir: Path, stem: str, cert: x509.Certificate) -> str:
-    (out_dir / f"{stem}.pem").write_bytes(cert.public_bytes(Encoding.PEM))
-    (out_dir / f"{stem}.der").write_bytes(cert.public_bytes(Encoding.DER))
+    # public certificates, replaced through a new temporary file (never a planted symlink)
+    write_file(out_dir / f"{stem}.pem", cert.public_bytes(Encoding.PEM), force=True, mode=0o644)
+    write_file(out_dir / f"{stem}.der", cert.public_bytes(Encoding.DER), force=True, mode=0o644)
     return f"{stem}.pem"
 
 
@@ -266,9 +267,7 @@ def init_ca(
             "root_cert": _write_cert(out, f"{h.value}-root", root),
             "ocsp_cert": _write_cert(out, f"{h.value}-ocsp", ocsp),
         }
-    tmp = out / (CONFIG_NAME + ".tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out / CONFIG_NAME)
+    write_file(out / CONFIG_NAME, json.dumps(config, indent=2) + "\n", force=True)
     return load_ca(out)
 
 

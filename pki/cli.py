@@ -125,34 +125,33 @@ def _load_identity(path: str) -> Any:
 
     try:
         return Identity.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except RecursionError:
+        raise PkiError(f"bad identity file {path}: JSON nested too deeply") from None
     except (ValueError, TypeError) as exc:
-        raise PkiError(f"bad identity file {path}: {exc}") from exc
+        reason = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")[:300]
+        raise PkiError(f"bad identity file {path}: {reason}") from None
 
 
 def _evidence(raw: Any) -> Any:
-    """A card's key attestation from JSON: card_serial, key_fid (hex), challenge, mac (hex)."""
-    from pki.attestation import CardKeyEvidence
+    """A card's key attestation from JSON (see `pki.issue_batch.evidence_from_json`)."""
+    from pki.issue_batch import evidence_from_json
 
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise ValueError("attestation must be an object")
-    return CardKeyEvidence(card_serial=str(raw["card_serial"]),
-                           key_fid=int(str(raw["key_fid"]), 16),
-                           challenge=bytes.fromhex(str(raw["challenge"])),
-                           mac=bytes.fromhex(str(raw["mac"])))
+    return evidence_from_json(raw)
 
 
 def _ca_issue(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives import serialization
 
+    from hsm.files import OutputExists, write_file
     from pki.ca import IssuingCA
+    from pki.issue_batch import card_key, check_request
+    from pki.profiles import Profile
     from pki.store import open_store
+    from pki.store.db import key_digest
 
-    try:
-        pub = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
-    except ValueError as exc:
-        raise PkiError(f"{args.public_key}: not a PEM public key") from exc
+    if args.out and not args.force and os.path.lexists(args.out):
+        raise PkiError(str(OutputExists(Path(args.out))))  # before anything is signed
+    pub = card_key(Path(args.public_key).read_bytes(), args.public_key)
     identity = _load_identity(args.identity)
     try:
         expiry = dt.date.fromisoformat(args.card_expiry)
@@ -162,9 +161,17 @@ def _ca_issue(args: argparse.Namespace) -> int:
     if args.attestation:
         try:
             evidence = _evidence(json.loads(Path(args.attestation).read_text(encoding="utf-8")))
-        except (ValueError, TypeError, KeyError) as exc:
+        except RecursionError:
+            raise PkiError(f"bad attestation file {args.attestation}: nested too deeply") from None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
             raise PkiError(f"bad attestation file {args.attestation}: {exc}") from None
+    check_request(Profile(args.profile), pub, identity, expiry)
     with _key_manager(args) as km, open_store(_db(args)) as store:
+        known = store.certified_keys([key_digest(pub)])
+        if known:
+            raise PkiError(f"{args.public_key}: this public key is already certified "
+                           f"(serial {next(iter(known.values())):x}); a card makes a new "
+                           "key for every certificate")
         ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
         kw: dict[str, Any] = dict(public_key=pub, identity=identity, holder_id=args.holder_id,
                                   card_expiry=expiry, evidence=evidence)
@@ -176,7 +183,7 @@ def _ca_issue(args: argparse.Namespace) -> int:
             issued = ca.issue_user_authentication(**kw)
     pem = issued.certificate.public_bytes(serialization.Encoding.PEM)
     if args.out:
-        Path(args.out).write_bytes(pem)
+        write_file(args.out, pem, force=args.force)
     if args.json:
         _print_json({"serial": format(issued.serial, "x"), "profile": issued.profile.value,
                      "shard": issued.shard, "out": args.out,
@@ -190,65 +197,57 @@ def _ca_issue(args: argparse.Namespace) -> int:
 
 def _ca_issue_batch(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from pki.ca import CertificateRequest, IssuingCA
-    from pki.identity import Identity
-    from pki.profiles import Profile
+    from hsm.files import write_file
+    from pki.ca import IssuingCA
+    from pki.issue_batch import read_batch, refuse_certified
     from pki.store import open_store
 
     if args.parallel < 1:
         raise PkiError("--parallel must be at least 1")
-    requests: list[CertificateRequest] = []
     try:
-        text = Path(args.file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PkiError(f"cannot read {args.file}: {exc}") from exc
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            pub = serialization.load_pem_public_key(item["public_key"].encode("ascii"))
-            if not isinstance(pub, rsa.RSAPublicKey):
-                raise ValueError("public_key is not an RSA key")
-            requests.append(CertificateRequest(
-                profile=Profile(item["profile"]), public_key=pub,
-                identity=Identity.from_json(item["identity"]), holder_id=str(item["holder_id"]),
-                card_expiry=dt.date.fromisoformat(item["card_expiry"]),
-                evidence=_evidence(item.get("attestation"))))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise PkiError(f"{args.file} line {number}: {type(exc).__name__}: {exc}"
-                           " (nothing was issued)") from None
+        batch = read_batch(Path(args.file))
+    except OSError as exc:
+        raise PkiError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     out_dir = Path(args.out_dir) if args.out_dir else None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    issued = []
     with _key_manager(args) as km, open_store(_db(args)) as store:
-        ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
-        issued = []
+        refuse_certified(batch, store)
+        requests = [r for _line, r in batch.requests]
+        if requests:
+            ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
         step = 1000  # progress on stderr per thousand; each chunk is its own call
         for start in range(0, len(requests), step):
             issued += ca.issue_many(requests[start:start + step], parallel=args.parallel)
             if len(requests) > step:
                 print(f"issued {len(issued):,} of {len(requests):,}", file=sys.stderr)
     rows = []
-    for r, c in zip(requests, issued, strict=True):
+    for (line, r), c in zip(batch.requests, issued, strict=True):
         path = None
         if out_dir is not None:
             path = out_dir / f"{c.serial:x}.pem"
-            path.write_bytes(c.certificate.public_bytes(serialization.Encoding.PEM))
-        rows.append({"serial": format(c.serial, "x"), "profile": c.profile.value,
+            write_file(path, c.certificate.public_bytes(serialization.Encoding.PEM))
+        rows.append({"line": line, "serial": format(c.serial, "x"), "profile": c.profile.value,
                      "holder_id": r.holder_id, "shard": c.shard,
                      "not_after": c.certificate.not_valid_after_utc.isoformat(),
                      "out": str(path) if path else None})
+    rejected = [{"line": line, "reason": reason} for line, reason in batch.rejected]
     if args.json:
-        _print_json({"issued": rows})
+        _print_json({"issued": rows, "rejected": rejected})
     else:
         for row in rows:
             print(f"{row['serial']}  {row['profile']:<20} {row['holder_id']}"
                   + (f"  -> {row['out']}" if row["out"] else ""))
         print(f"issued {len(rows)} certificates", file=sys.stderr)
-    return 0
+    for item in rejected:
+        print(f"mynacard: error: {args.file} line {item['line']}: {item['reason']}",
+              file=sys.stderr)
+    if rejected:
+        print(f"refused {len(rejected)} line(s); the other {len(rows)} were issued",
+              file=sys.stderr)
+    return 1 if rejected else 0
 
 
 def _parse_serial(text: str) -> int:
@@ -546,7 +545,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--attestation", metavar="JSON",
                    help="the card's key attestation: {card_serial, key_fid (hex), challenge, "
                         "mac (hex)}; required by a CA made with --card-key-attestation")
-    p.add_argument("--out", metavar="FILE", help="write the certificate (PEM) here")
+    p.add_argument("--out", metavar="FILE", help="write the certificate (PEM) here, 0600")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_guarded(_ca_issue), changes=True, audit_action="ca.issue",
                    audit_subject="holder_id",
@@ -559,10 +559,15 @@ def register(subparsers: Any) -> None:
                     '{"profile": "signing" | "user-authentication", "public_key": "<PEM>", '
                     '"identity": {four facts, as for issue --identity}, "holder_id": "...", '
                     '"card_expiry": "YYYY-MM-DD", "attestation": {as for issue --attestation; '
-                    "required by a CA made with --card-key-attestation}}. Every line is "
-                    "checked first: one bad line "
-                    "(or a signing certificate for a holder under 15) issues nothing. The HSM "
-                    "signs the next certificates while the last ones are recorded.")
+                    "required by a CA made with --card-key-attestation}}. Every line is checked "
+                    "first, on its own: "
+                    "a line that cannot be read or breaks a rule (a key other than the card's "
+                    "RSA-2048 with e = 65537, a key given twice or already certified, a name "
+                    "or address with control characters or too long for the card, a signing "
+                    "certificate for a holder under 15) is refused with its line number and "
+                    "the reason, and every other line is issued (exit status 1 when a line "
+                    "was refused). The HSM signs the next certificates while the last ones "
+                    "are recorded.")
     _add_hsm_options(p)
     _add_db_option(p)
     p.add_argument("file", metavar="FILE", help="JSON Lines, one certificate per line")

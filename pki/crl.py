@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from hsm.files import write_file
 from pki.ca import CAConfig, crl_file_name
 from pki.errors import CrlError
 from pki.keys import Clock, KeySource, utc_now
@@ -118,9 +118,9 @@ class CrlPublisher:
             for shard in range(self._ca.shards):
                 crl = self.build_shard(h, shard)
                 path = out / h.value / crl_file_name(shard)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(crl.public_bytes(Encoding.DER))
-                os.replace(tmp, path)
+                # replaced whole, through a new temporary file (never a planted symlink);
+                # a CRL is public
+                write_file(path, crl.public_bytes(Encoding.DER), force=True, mode=0o644)
                 number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
                 published.append(PublishedShard(h, shard, path, number, len(crl)))
         return published

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 SEX_CODES = frozenset({0, 1, 2, 9})
 _FLAGS = re.compile(r"[01]*")
+# C0 and C1 control characters, DEL, and lone surrogates (not characters; no UTF-8
+# encoder takes them): never in a name or an address
+_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +55,10 @@ class Identity:
         if not self.address.strip():
             raise ValueError("address must not be empty")
         for attr, text in (("name", self.name), ("address", self.address)):
+            bad = _NOT_TEXT.search(text)
+            if bad is not None:
+                raise ValueError(f"{attr} contains a control character or lone surrogate "
+                                 f"(U+{ord(bad.group()):04X})")
             flags = getattr(self, f"{attr}_substitute")
             if not _FLAGS.fullmatch(flags):
                 raise ValueError(f"{attr}_substitute must contain only '0' and '1'")

@@ -53,6 +53,45 @@ MIN_SIGNING_AGE = 15
 MIN_RSA_BITS = 2048
 RENEWAL_WINDOW_MONTHS = 3
 
+# What the card holds. pki may not import card, so the card's numbers are repeated here;
+# tests/pki/test_pki_limits.py checks them against card.contract.
+CARD_RSA_BITS = 2048  # the card's key EFs hold RSA-2048 keys
+CARD_RSA_EXPONENT = 65537  # the card generates e = 65537 (F4) only
+CARD_CERTIFICATE_EF_BYTES = 3072  # size of the card's certificate EFs (signing, auth)
+# The facts go into the signing certificate's subjectAltName, each character as up to 4
+# bytes of UTF-8 plus one substitute flag. At these limits the worst case (every
+# character 4 bytes, every flag given) stays a few hundred bytes under the EF size with
+# the usual CRL and OCSP URLs; the test builds that certificate.
+MAX_NAME_CHARS = 100
+MAX_ADDRESS_CHARS = 200
+
+
+def check_card_key(key: object) -> rsa.RSAPublicKey:
+    """The holder key as the card makes it: RSA-2048 with e = 65537; else ProfileError
+    (a key the card cannot have made is not one to certify for a card)."""
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ProfileError(f"jpki-rules 1.10: the key is not an RSA key but "
+                           f"{type(key).__name__.removeprefix('_')}; the card holds "
+                           f"RSA-{CARD_RSA_BITS}")
+    if key.key_size != CARD_RSA_BITS:
+        raise ProfileError(f"the key is RSA-{key.key_size}; the card holds RSA-{CARD_RSA_BITS}")
+    exponent = key.public_numbers().e
+    if exponent != CARD_RSA_EXPONENT:
+        shown = exponent if exponent.bit_length() <= 64 else f"a {exponent.bit_length()}-bit value"
+        raise ProfileError(f"the key's public exponent is {shown}, not {CARD_RSA_EXPONENT}")
+    return key
+
+
+def check_identity_fits(identity: Identity) -> None:
+    """ProfileError when the name or address is longer than the card's certificate EF
+    can carry."""
+    if len(identity.name) > MAX_NAME_CHARS:
+        raise ProfileError(f"the name has {len(identity.name)} characters; the card's "
+                           f"certificate holds at most {MAX_NAME_CHARS}")
+    if len(identity.address) > MAX_ADDRESS_CHARS:
+        raise ProfileError(f"the address has {len(identity.address)} characters; the card's "
+                           f"certificate holds at most {MAX_ADDRESS_CHARS}")
+
 
 class Hierarchy(enum.StrEnum):
     """The two JPKI CA hierarchies; the value appears in file names and URLs."""
@@ -381,6 +420,7 @@ class _HolderCertificateBuilder:
         """The holder's basic four facts (the birth date sets the validity)."""
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a pki.identity.Identity")
+        check_identity_fits(identity)
         return self._with(identity=identity)
 
     def card_expiry(self, day: dt.date) -> Self:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from issuance.cli.home import HOME_ENV, load_emulator_env, resolve_home
+from issuance.cli.home import HOME_ENV, HomeError, load_emulator_env, resolve_home
 
 EPILOG = f"""\
 State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_ENV},
@@ -257,7 +257,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
-    args.home = resolve_home(args.home)
+    try:  # only the commands that set a home up (creates_home) may create a missing one
+        args.home = resolve_home(args.home, create=getattr(args, "creates_home", False))
+    except (HomeError, OSError) as exc:
+        print(f"mynacard: error: {exc}", file=sys.stderr)
+        return 2
     load_emulator_env(args.home)
     from issuance.audit.keyer import LazyCenterKeyer, keyed_by
 

@@ -33,7 +33,7 @@ from issuance.audit.cli_support import (
 from issuance.audit.log import AuditLog
 from issuance.notices.alongside import ApplyAlongside, ApplyAlongsideError
 from issuance.notices.certificates import CertificateGateway, CertificateStoreError
-from issuance.notices.intake import IntakeReport, NoticeIntake
+from issuance.notices.intake import IntakeReport, NoticeIntake, bounded_lines
 from issuance.notices.model import SCHEMA_PATH
 from issuance.notices.processor import NoticeProcessor, ProcessReport
 from issuance.notices.queries import notice_counts, problem_notices
@@ -142,10 +142,10 @@ def _ingest(args: argparse.Namespace, clock: Clock) -> int:
             applier = ApplyAlongside(db.url, store_location(args))
         try:
             if subject == "-":
-                report = intake.accept_lines(sys.stdin.buffer, progress=show)
+                report = intake.accept_lines(bounded_lines(sys.stdin.buffer), progress=show)
             else:
                 with args.file.open("rb") as fh:
-                    report = intake.accept_lines(fh, progress=show)
+                    report = intake.accept_lines(bounded_lines(fh), progress=show)
         except OSError as exc:
             if applier is not None:
                 applier.abort()

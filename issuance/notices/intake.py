@@ -28,11 +28,12 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import (
     LOCAL_SENDER,
+    MAX_LINE,
     Notice,
     NoticeError,
     Source,
@@ -91,9 +92,30 @@ class IntakeReport:
 
 
 def _decode(raw: str | bytes) -> str:
+    """The line as text that any database stores: invalid UTF-8, lone surrogates and
+    NUL characters are written as backslash escapes."""
     if isinstance(raw, bytes):
-        return raw.decode("utf-8", errors="backslashreplace")
-    return raw
+        text = raw.decode("utf-8", errors="backslashreplace")
+    else:
+        text = raw.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")
+
+
+def bounded_lines(stream: IO[bytes], limit: int = MAX_LINE) -> Iterator[bytes]:
+    """The lines of a binary stream, one item per line (so line numbers stay right),
+    none held longer than `limit` + 1 bytes: the rest of an over-long line is skipped,
+    and what is kept (longer than `limit`) is rejected as too long by `parse_notice`."""
+    while True:
+        line = stream.readline(limit + 2)
+        if not line:
+            return
+        if len(line) > limit + 1 and not line.endswith(b"\n"):
+            while True:  # drop the rest of this line, a bounded piece at a time
+                rest = stream.readline(limit + 2)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            line = line[: limit + 1]
+        yield line
 
 
 def rejected_id(raw: str | bytes) -> str:
@@ -152,6 +174,9 @@ class NoticeIntake:
                 parsed.append((line, raw, parse_notice(raw)))
             except NoticeError as exc:
                 parsed.append((line, raw, exc))
+            except Exception as exc:  # noqa: BLE001 - every line is hostile: reject, go on
+                parsed.append((line, raw, NoticeError(
+                    f"cannot be parsed: {type(exc).__name__}")))
         good = [p for _l, _r, p in parsed if isinstance(p, Notice)]
         results: list[IntakeResult] = []
         rows: list[tuple[Any, ...]] = []

@@ -21,7 +21,11 @@ from issuance.errors import IssuanceError
 from issuance.registry.checkdigits import is_valid_municipality_code, is_valid_resident_code
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
-MAX_LINE = 64 * 1024
+MAX_LINE = 64 * 1024  # bytes of one line (characters when a str is given)
+MAX_REASON = 300  # a reason quotes at most this much of the line
+# C0 and C1 control characters and DEL: never in a name or an address
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class NoticeError(IssuanceError, ValueError):
@@ -106,6 +110,29 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema())
 
 
+def unstorable(obj: Any) -> str | None:
+    """Why a decoded JSON value cannot be stored as text (a lone surrogate, which no
+    UTF-8 database takes, or a NUL, which PostgreSQL refuses), or None; no recursion."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            if _SURROGATE.search(value):
+                return "contains a lone surrogate (not a Unicode character)"
+            if "\x00" in value:
+                return "contains a NUL character"
+    return None
+
+
+def _short(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + "…"
+
+
 def _where(error: Any) -> str:
     path = "/".join(str(p) for p in error.absolute_path)
     return path or "(notice)"
@@ -186,12 +213,15 @@ def _surely_valid(obj: Any) -> bool:
 
 def validate_object(obj: Any) -> Notice:
     """Check a decoded JSON value against the schema and the semantic rules."""
+    bad = unstorable(obj)
+    if bad is not None:
+        raise NoticeError(bad)
     if not _surely_valid(obj):
         errors = sorted(_validator().iter_errors(obj), key=lambda e: (list(e.absolute_path),
                                                                       e.message))
         if errors:
             first = errors[0]
-            raise NoticeError(f"{_where(first)}: {first.message}")
+            raise NoticeError(_short(f"{_where(first)}: {first.message}"))
     assert isinstance(obj, dict)
     if not is_valid_resident_code(obj["resident_code"]):
         raise NoticeError("resident_code: not 11 digits with a valid check digit")
@@ -206,7 +236,7 @@ def validate_object(obj: Any) -> Notice:
         if born.year < 1870:
             raise NoticeError("facts/birth_date: before 1870")
     for key in ("name", "address"):
-        if key in facts and (facts[key].strip() == "" or any(ord(c) < 0x20 for c in facts[key])):
+        if key in facts and (facts[key].strip() == "" or CONTROL.search(facts[key])):
             raise NoticeError(f"facts/{key}: empty or contains control characters")
     code = facts.get("fuhyo_municipality_code")
     if code is not None and not is_valid_municipality_code(code):
@@ -234,31 +264,50 @@ def validate_object(obj: Any) -> Notice:
 def parse_notice(text: str | bytes) -> Notice:
     """Parse and validate one JSON Lines line; raise `NoticeError` with the reason."""
     if isinstance(text, bytes):
+        if len(text.rstrip(b"\r\n")) > MAX_LINE:
+            raise NoticeError(f"longer than {MAX_LINE} bytes")
         try:
             text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise NoticeError("not UTF-8") from None
-    if len(text) > MAX_LINE:
+        except UnicodeDecodeError as exc:
+            raise NoticeError(f"not UTF-8 (byte {exc.start + 1})") from None
+    if len(text.rstrip("\r\n")) > MAX_LINE:
         raise NoticeError(f"longer than {MAX_LINE} characters")
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NoticeError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    obj = decode_json(text, NoticeError)
     if not isinstance(obj, dict):
         raise NoticeError(f"not a JSON object but {type(obj).__name__}")
     return validate_object(obj)
 
 
+def decode_json(text: str, error: type[NoticeError] = NoticeError) -> Any:
+    """`json.loads`, with every way it can fail (bad JSON, nesting deep enough to exhaust
+    the stack, an integer of more digits than Python converts) turned into `error`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise error("not JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string"
+        raise error(_short(f"not JSON: {str(exc).splitlines()[0]}")) from None
+
+
+_CLAIMED_SOURCE = re.compile(r"[a-z]{1,16}")
+
+
 def claimed_identity(text: str) -> tuple[str | None, str | None]:
-    """(source, id) as a malformed line claims them, when they can be read at all."""
+    """(source, id) as a malformed line claims them, when they can be read at all (and
+    only when they are plain printable ASCII, so a report can always show them)."""
+    if len(text) > MAX_LINE:
+        return None, None
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None, None
     if not isinstance(obj, dict):
         return None, None
     source, nid = obj.get("source"), obj.get("id")
-    return (source if isinstance(source, str) else None, nid if isinstance(nid, str) else None)
+    return (source if isinstance(source, str) and _CLAIMED_SOURCE.fullmatch(source) else None,
+            nid if isinstance(nid, str) and len(nid) <= 128 and _ID.fullmatch(nid) else None)
 
 
 def notice_from_stored(payload: str, sender: str = LOCAL_SENDER) -> Notice:

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from hsm.files import OutputExists, private_writer
 from issuance.audit.cli_support import (
     EXIT_ERROR,
     EXIT_OK,
@@ -89,7 +90,9 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     gen.add_argument("--seed", type=int, metavar="S", help="same seed, same residents")
     gen.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
                      help="the date ages are counted on (default: today in Japan)")
-    gen.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
+    gen.add_argument("--out", type=Path, metavar="FILE",
+                     help="default: standard output (a file is written 0600)")
+    gen.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     gen.add_argument("--format", choices=("jsonl", "csv"), help="default: from --out, else jsonl")
     add_common_options(gen, json_output=False)
     gen.set_defaults(func=guarded(lambda a: _generate(a, clock)), changes=True,
@@ -151,19 +154,18 @@ def _generate(args: argparse.Namespace, clock: Clock) -> int:
     fmt = args.format or ("csv" if args.out and args.out.suffix.lower() == ".csv" else "jsonl")
     as_of = args.as_of or japan_date(clock())
     residents = ResidentGenerator(seed=args.seed, as_of=as_of).generate(args.count)
-    out = sys.stdout if args.out is None else args.out.open("w", encoding="utf-8", newline="")
     try:
-        if fmt == "csv":
-            writer = csv.DictWriter(out, fieldnames=list(COLUMNS))
-            writer.writeheader()
-            for r in residents:
-                writer.writerow({k: _csv_cell(v) for k, v in r.to_row().items()})
-        else:
-            for r in residents:
-                out.write(json.dumps(r.to_row(), ensure_ascii=False) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
+        if args.out is None:
+            _write_residents(sys.stdout, fmt, residents)
+        else:  # personal data: 0600, never through a symlink, replaced only with --force
+            with private_writer(args.out, force=args.force, text=True) as out:
+                _write_residents(out, fmt, residents)
+    except OutputExists as exc:
+        fail(str(exc))
+        return EXIT_REFUSED
+    except OSError as exc:
+        fail(f"{exc.filename or args.out}: {exc.strerror or exc}")
+        return EXIT_ERROR
     with open_store(args) as db:
         AuditLog(db, clock=clock).append(
             operator=operator, action="registry.generate",
@@ -172,6 +174,17 @@ def _generate(args: argparse.Namespace, clock: Clock) -> int:
                     "format": fmt},
         )
     return EXIT_OK
+
+
+def _write_residents(out: Any, fmt: str, residents: Any) -> None:
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        for r in residents:
+            writer.writerow({k: _csv_cell(v) for k, v in r.to_row().items()})
+    else:
+        for r in residents:
+            out.write(json.dumps(r.to_row(), ensure_ascii=False) + "\n")
 
 
 def _csv_cell(value: object) -> str:

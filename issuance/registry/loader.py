@@ -4,8 +4,15 @@ Rows follow `issuance/registry/schema.json` (CSV: a header row naming the column
 `issuance.registry.model.COLUMNS`, UTF-8, an optional BOM). Every row is validated on
 its own: a bad row is rejected with its row number and the reason, the good rows are
 loaded, idempotently (a row replaces the stored record with the same resident code).
-Row numbers are the file's line numbers, counted from 1, of the line where the record
-starts; in a CSV file the header is row 1.
+Row numbers are the file's line numbers, counted from 1; in a CSV file the header is
+row 1.
+
+Every line is hostile: it is read and decoded on its own (bounded in length), so a line
+that is not UTF-8, holds a NUL, is too long, nests JSON too deeply, carries a number
+Python will not convert or text no database stores is rejected with its number and the
+reason, and the other lines load. A CSV record is one line: a quoted field that is not
+closed on its line is reported (Python's csv module would read on to the end of the file
+inside the quotes, swallowing the following rows), so fields cannot hold line breaks.
 
 The load is one transaction: either every good row is stored or none is.
 """
@@ -18,14 +25,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from hsm.files import private_writer
 from issuance.registry.model import COLUMNS, REQUIRED, RecordError, RegistryError, parse_record
 from issuance.registry.store import owner_of_my_number, put_residents
 from issuance.storage import Database
 
 Format = Literal["csv", "jsonl"]
 _BATCH = 1000
+MAX_LINE = 64 * 1024  # bytes of one line
+MAX_REASON = 300  # a reason quotes at most this much of the line
 
 
 class LoadFileError(RegistryError):
@@ -71,67 +81,135 @@ def rejects_path(path: Path, fmt: Format) -> Path:
     return path.with_name(f"{path.stem}.rejects.{fmt}")
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return
-        header = [h.strip() for h in header]
-        unknown = [h for h in header if h not in COLUMNS]
-        if unknown:
-            raise LoadFileError(f"row 1: unknown column(s) {', '.join(unknown)}")
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise LoadFileError(f"row 1: missing column(s) {', '.join(missing)}")
-        if len(set(header)) != len(header):
-            raise LoadFileError("row 1: a column is named twice")
-        start = reader.line_num + 1
-        for values in reader:
-            row_no, start = start, reader.line_num + 1
-            if not values or all(v.strip() == "" for v in values):
-                continue
-            if len(values) != len(header):
-                yield row_no, ",".join(values)
-                continue
-            yield row_no, dict(zip(header, values, strict=True))
+class BadLine(NamedTuple):
+    """A line that is not even a record: its text (escaped so it can be written and
+    stored anywhere) and why."""
+
+    text: str
+    reason: str
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with path.open(encoding="utf-8-sig") as fh:
-        for row_no, line in enumerate(fh, start=1):
-            text = line.strip()
-            if not text:
+Row = dict[str, Any] | BadLine
+
+
+def printable(text: str) -> str:
+    """`text` with lone surrogates and NULs as backslash escapes (always encodable)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _short(reason: str) -> str:
+    reason = printable(reason)
+    return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + "…"
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | BadLine]]:
+    """(line number, text without its line break) of every non-blank line, each decoded
+    on its own; a line that is too long, not UTF-8 or holds a NUL comes back as a
+    `BadLine`. At most MAX_LINE + 2 bytes of a line are ever held."""
+    with path.open("rb") as fh:
+        number = 0
+        while True:
+            raw = fh.readline(MAX_LINE + 2)
+            if not raw:
+                return
+            number += 1
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if len(raw) > MAX_LINE + 1 and not raw.endswith(b"\n"):
+                while True:  # skip the rest of the line, a bounded piece at a time
+                    rest = fh.readline(MAX_LINE + 2)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield number, BadLine(printable(raw[:200].decode("utf-8", "backslashreplace"))
+                                      + "…", f"longer than {MAX_LINE} bytes")
+                continue
+            raw = raw.rstrip(b"\r\n")
+            if not raw.strip():
                 continue
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                yield row_no, text
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, BadLine(printable(raw.decode("utf-8", "backslashreplace")),
+                                      f"not UTF-8 (byte {exc.start + 1})")
                 continue
-            yield row_no, value if isinstance(value, dict) else text
+            if "\x00" in text:
+                yield number, BadLine(printable(text), "contains a NUL byte")
+                continue
+            yield number, text
 
 
-def read_rows(path: Path, fmt: Format) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(row number, row) pairs; a row that is not even a record comes back as text."""
+def _csv_rows(path: Path) -> Iterator[tuple[int, Row]]:
+    lines = _lines(path)
+    first = next(lines, None)
+    if first is None:
+        return
+    number, head = first
+    if isinstance(head, BadLine):
+        raise LoadFileError(f"row 1: bad header: {head.reason}")
+    if number != 1:
+        raise LoadFileError("row 1: no header (a blank line)")
+    try:
+        header = [h.strip() for h in next(csv.reader([head], strict=True))]
+    except csv.Error as exc:
+        raise LoadFileError(f"row 1: bad CSV header: {exc}") from None
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        raise LoadFileError(_short(f"row 1: unknown column(s) {', '.join(unknown)}"))
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise LoadFileError(f"row 1: missing column(s) {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        raise LoadFileError("row 1: a column is named twice")
+    for row_no, text in lines:
+        if isinstance(text, BadLine):
+            yield row_no, text
+            continue
+        try:
+            values = next(csv.reader([text], strict=True))
+        except csv.Error as exc:
+            reason = "a quoted field is not closed on its line" \
+                if "end of data" in str(exc) else f"bad CSV: {exc}"
+            yield row_no, BadLine(text, reason)
+            continue
+        if all(v.strip() == "" for v in values):
+            continue
+        if len(values) != len(header):
+            yield row_no, BadLine(text, "wrong number of fields for the header")
+            continue
+        yield row_no, dict(zip(header, values, strict=True))
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, Row]]:
+    for row_no, text in _lines(path):
+        if isinstance(text, BadLine):
+            yield row_no, text
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield row_no, BadLine(text, f"not valid JSON ({exc.msg})")
+            continue
+        except RecursionError:
+            yield row_no, BadLine(text, "not valid JSON (nested too deeply)")
+            continue
+        except ValueError as exc:  # an integer of more digits than Python converts
+            yield row_no, BadLine(text, _short(f"not valid JSON ({str(exc).splitlines()[0]})"))
+            continue
+        if not isinstance(value, dict):
+            yield row_no, BadLine(text, "not a JSON object")
+            continue
+        yield row_no, value
+
+
+def read_rows(path: Path, fmt: Format) -> Iterator[tuple[int, Row]]:
+    """(row number, row) pairs; a line that is not even a record comes back as a
+    `BadLine` (its text and the reason)."""
     if not path.is_file():
         raise LoadFileError(f"no such file: {path}")
     try:
         yield from (_csv_rows(path) if fmt == "csv" else _jsonl_rows(path))
-    except UnicodeDecodeError as exc:
-        raise LoadFileError(f"{path.name} is not UTF-8: {exc}") from exc
-    except csv.Error as exc:
-        raise LoadFileError(f"{path.name}: bad CSV: {exc}") from exc
-
-
-def _not_a_record_reason(fmt: Format, text: str) -> str:
-    if fmt == "csv":
-        return "wrong number of fields for the header"
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg})"
-    return "not a JSON object"
+    except OSError as exc:
+        raise LoadFileError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def load_file(
@@ -151,8 +229,8 @@ def load_file(
     with db.transaction() as tx:
         batch = []
         for row_no, raw in read_rows(path, fmt):
-            if isinstance(raw, str):
-                report.rejected.append(Reject(row_no, _not_a_record_reason(fmt, raw), raw))
+            if isinstance(raw, BadLine):
+                report.rejected.append(Reject(row_no, raw.reason, raw.text))
                 continue
             try:
                 resident = parse_record(raw, today=today)
@@ -166,7 +244,11 @@ def load_file(
                 if owner is not None and owner != resident.resident_code:
                     raise RecordError("my_number", f"belongs to resident code {owner}")
             except RecordError as exc:
-                report.rejected.append(Reject(row_no, str(exc), raw))
+                report.rejected.append(Reject(row_no, _short(str(exc)), raw))
+                continue
+            except Exception as exc:  # noqa: BLE001 - every line is hostile: reject, go on
+                report.rejected.append(Reject(row_no, f"cannot be read: {type(exc).__name__}",
+                                              raw))
                 continue
             seen_codes[resident.resident_code] = row_no
             seen_numbers[resident.my_number] = (row_no, resident.resident_code)
@@ -179,21 +261,37 @@ def load_file(
     if write_rejects:
         target = rejects_path(path, fmt)
         if report.rejected:
-            _write_rejects(target, fmt, report.rejected)
+            try:
+                _write_rejects(target, fmt, report.rejected)
+            except OSError as exc:
+                raise LoadFileError(f"loaded {report.loaded} row(s), but cannot write the "
+                                    f"rejects file {target}: {exc.strerror or exc}") from None
             report.rejects_file = target
         elif target.exists():
             target.unlink()
     return report
 
 
+_LINE_BREAKING = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _one_line_json(value: Any) -> str:
+    """JSON that stays on one line for every reader (str.splitlines breaks at NEL and
+    the Unicode line and paragraph separators, which only occur inside strings)."""
+    return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKING)
+
+
 def _write_rejects(target: Path, fmt: Format, rejects: list[Reject]) -> None:
+    """The rejects file, 0600 (it holds personal data), replaced whole: a symlink planted
+    at its path is replaced, never followed. Text no encoder takes (a lone surrogate in a
+    JSON value) is written as a backslash escape."""
     if fmt == "jsonl":
-        with target.open("w", encoding="utf-8") as fh:
+        with private_writer(target, force=True, text=True) as fh:
             for r in rejects:
                 entry = {"row": r.row, "reason": r.reason, "record": r.raw}
-                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                fh.write(_one_line_json(entry) + "\n")
         return
-    with target.open("w", encoding="utf-8", newline="") as fh:
+    with private_writer(target, force=True, text=True) as fh:
         writer = csv.writer(fh)
         writer.writerow(["row", "reason", *COLUMNS])
         for r in rejects:

@@ -137,6 +137,8 @@ REQUIRED: tuple[str, ...] = (
 )
 
 _KANA = re.compile(r"^[\u30A0-\u30FF\u3000 ]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never in a record
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # no UTF-8 database stores one
 _MAX_TEXT = 200
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
@@ -153,8 +155,10 @@ def _text(raw: Mapping[str, Any], field: str, *, required: bool) -> str | None:
     value = value.strip()
     if len(value) > _MAX_TEXT:
         raise RecordError(field, f"longer than {_MAX_TEXT} characters")
-    if any(ord(c) < 0x20 for c in value):
+    if _CONTROL.search(value):
         raise RecordError(field, "contains control characters")
+    if _SURROGATE.search(value):
+        raise RecordError(field, "contains a lone surrogate (not a Unicode character)")
     return value
 
 
@@ -206,7 +210,8 @@ def parse_record(raw: Mapping[str, Any], *, today: date) -> Resident:
     """Validate one flat row; raise `RecordError` for the first problem found."""
     unknown = sorted(set(raw) - set(COLUMNS))
     if unknown:
-        raise RecordError(unknown[0], "unknown column")
+        column = unknown[0].encode("utf-8", "backslashreplace").decode("utf-8")
+        raise RecordError(column[:64], "unknown column")
     code = _text(raw, "resident_code", required=True)
     if not is_valid_resident_code(code):
         raise RecordError("resident_code", "not 11 digits with a valid check digit")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from hsm.files import create_private
 from issuance.storage.errors import IntegrityViolation, StorageError
 
 Params = Sequence[Any]
@@ -148,6 +149,7 @@ class SqliteDatabase(Database):
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)  # 0600 (SQLite's -wal and -shm files take its mode)
             conn = sqlite3.connect(
                 str(self.path),
                 timeout=busy_timeout_s,

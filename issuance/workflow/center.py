@@ -11,7 +11,6 @@ a `Center` holding signer handles, never key material.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from hsm.derive import (
     create_master_key,
     import_master_key,
 )
+from hsm.files import private_dir, write_file
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
 from issuance.audit.keyer import AUDIT_KEY_LABEL, ensure_audit_key
@@ -62,9 +62,8 @@ class CenterConfig:
 
     def save(self, home: Path) -> Path:
         path = Path(home) / CONFIG_NAME
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        # replaced through a new temporary file (0600, never a planted symlink)
+        write_file(path, json.dumps(asdict(self), indent=2) + "\n", force=True)
         return path
 
     @classmethod
@@ -81,12 +80,9 @@ class CenterConfig:
 
 
 def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (value + "\n").encode("utf-8"))
-    finally:
-        os.close(fd)
+    """A new PIN file, 0600, created exclusively (FileExistsError if anything is there)."""
+    private_dir(path.parent)
+    write_file(path, value + "\n")
 
 
 def _has_key(km: KeyManager, label: str) -> bool:

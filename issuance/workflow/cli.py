@@ -153,7 +153,7 @@ def register(subparsers: Any) -> None:
     init.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL")
     add_common_options(init)
     init.set_defaults(func=command(_center_init), changes=True, audit_action="center.init",
-                      audits_itself=True, audit_detail=("token", "master_key"))
+                      audits_itself=True, audit_detail=("token", "master_key"), creates_home=True)
 
     issue = subparsers.add_parser(
         "issue", help="personalise and issue cards for applications",

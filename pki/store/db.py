@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import importlib.resources
 import re
 import sqlite3
@@ -27,8 +28,9 @@ from pathlib import Path
 from typing import Any, Self
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from hsm.files import create_private
 from pki.errors import ReadOnlyStoreError, StoreError, UnknownCertificateError
 from pki.store.records import (
     REASON_CODES,
@@ -55,8 +57,16 @@ _CACHE_KIB = 131_072  # SQLite page cache per connection: 128 MiB
 _MMAP_BYTES = 1 << 30  # reads through mmap, up to 1 GiB of the file
 _AUTOCHECKPOINT_PAGES = 16384
 _INSERT = ("INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard, issued_at,"
-           " not_before, not_after, status, updated_at, der)"
-           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'good', ?, ?)")
+           " not_before, not_after, status, updated_at, der, key_sha256)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'good', ?, ?, ?)")
+_KEYS_SINCE = 2  # the migration that added certificates.key_sha256
+
+
+def key_digest(key: Any) -> str:
+    """SHA-256 (hex) of a public key's DER SubjectPublicKeyInfo: how the store finds a
+    key that is already certified."""
+    return hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+                          ).hexdigest()
 _INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (serial) DO NOTHING"
 
 
@@ -175,6 +185,7 @@ def _connect(location: str | Path, *, read_only: bool) -> _Backend:
                                    check_same_thread=False, isolation_level=None)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)  # 0600 (SQLite's -wal and -shm files take its mode)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -286,6 +297,20 @@ class ReadOnlyStore:
             raise UnknownCertificateError(f"no certificate with serial {serial:x}")
         return _record(row)
 
+    def certified_keys(self, digests: Sequence[str]) -> dict[str, int]:
+        """Which of these key digests (`key_digest`) the store has certified: digest ->
+        the serial of one certificate for it."""
+        found: dict[str, int] = {}
+        unique = sorted(set(digests))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for digest, serial in self._fetchall(
+                    f"SELECT key_sha256, serial FROM certificates WHERE key_sha256 IN ({marks})",
+                    tuple(chunk)):
+                found.setdefault(digest, int(serial, 16))
+        return found
+
     def exists(self, serial: int) -> bool:
         return self._fetchone("SELECT 1 FROM certificates WHERE serial = ?",
                               (serial_to_text(serial),)) is not None
@@ -370,9 +395,22 @@ class CertificateStore(ReadOnlyStore):
                 with self.transaction():
                     for stmt in _split_sql(sql.replace("{blob}", self._db.blob)):
                         self._execute(stmt)
+                    if version == _KEYS_SINCE:
+                        self._fill_key_digests()
                     self._execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                                   (version, epoch(dt.datetime.now(dt.UTC))))
             return self.schema_version()
+
+    def _fill_key_digests(self) -> None:
+        """key_sha256 of the certificates recorded before the column existed."""
+        while True:
+            rows = self._execute("SELECT serial, der FROM certificates WHERE key_sha256 IS NULL"
+                                 " LIMIT 1000").fetchall()
+            if not rows:
+                return
+            self._executemany("UPDATE certificates SET key_sha256 = ? WHERE serial = ?", [
+                (key_digest(x509.load_der_x509_certificate(bytes(der)).public_key()), serial)
+                for serial, der in rows])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -425,7 +463,8 @@ class CertificateStore(ReadOnlyStore):
             cur = self._execute(
                 sql,
                 (serial_to_text(cert.serial_number), hierarchy, profile, holder_id, shard, now,
-                 epoch(cert.not_valid_before_utc), epoch(cert.not_valid_after_utc), now, der),
+                 epoch(cert.not_valid_before_utc), epoch(cert.not_valid_after_utc), now, der,
+                 key_digest(cert.public_key())),
             )
             return bool(cur.rowcount == 1)
 

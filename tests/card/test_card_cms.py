@@ -56,12 +56,30 @@ def test_card_sign_command_writes_a_signature(
 ) -> None:
     doc = tmp_path / "doc.txt"
     doc.write_bytes(DOCUMENT)
+    (tmp_path / "home").mkdir()  # an existing home (a missing --home is refused)
     monkeypatch.setenv("SIGN_PASSWORD", SAMPLE_PIN_VALUES["jpki_sign"])
     rc = mynacard(["--home", str(tmp_path / "home"), "card", "sign", str(doc), "--reader",
                    sample_card, "--pin-source", "env:SIGN_PASSWORD"])
     assert rc == 0
     assert cms.ContentInfo.load((tmp_path / "doc.txt.p7s").read_bytes())["content_type"].native \
         == "signed_data"
+    assert (tmp_path / "doc.txt.p7s").stat().st_mode & 0o777 == 0o600
+    first = (tmp_path / "doc.txt.p7s").read_bytes()
+    # an existing signature or a planted symlink: refused before the card is asked
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    (tmp_path / "link.p7s").symlink_to(victim)
+    for out in ([], ["--out", str(tmp_path / "link.p7s")]):
+        capsys.readouterr()
+        rc = mynacard(["--home", str(tmp_path / "home"), "card", "sign", str(doc), "--reader",
+                       sample_card, "--pin-source", "env:SIGN_PASSWORD", *out])
+        assert rc == 1 and "--force" in capsys.readouterr().err
+    assert (tmp_path / "doc.txt.p7s").read_bytes() == first
+    rc = mynacard(["--home", str(tmp_path / "home"), "card", "sign", str(doc), "--reader",
+                   sample_card, "--pin-source", "env:SIGN_PASSWORD", "--out",
+                   str(tmp_path / "link.p7s"), "--force"])
+    assert rc == 0 and not (tmp_path / "link.p7s").is_symlink()
+    assert victim.read_bytes() == b"precious"
     monkeypatch.setenv("SIGN_PASSWORD", "WRONG1")
     rc = mynacard(["--home", str(tmp_path / "home"), "card", "sign", str(doc), "--reader",
                    sample_card, "--pin-source", "env:SIGN_PASSWORD", "--out",

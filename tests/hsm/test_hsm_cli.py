@@ -106,6 +106,7 @@ def test_keys_and_create_key(home: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_keys_errors(home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    home.mkdir()  # a home without a token (a missing home is refused before `hsm` runs)
     assert run(home, "keys") == 2
     assert "mynacard hsm init" in capsys.readouterr().err
     assert run(home, "init", "--token", "a") == 0

@@ -168,3 +168,41 @@ def test_default_database_is_sqlite_in_the_home(tmp_path: Path,
     args.home = tmp_path
     assert args.func(args) == 0
     assert (tmp_path / "issuance.sqlite3").exists()
+
+
+def test_generate_out_is_private_and_replaced_only_with_force(cli: Cli, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.csv"
+    victim.write_text("precious")
+    out = tmp_path / "residents.csv"
+    out.symlink_to(victim)
+    code, _, err = cli("registry", "generate", "--count", "3", "--seed", "1", "--out", str(out))
+    assert code == 1 and "--force" in err and "Traceback" not in err
+    assert victim.read_text() == "precious" and out.is_symlink()
+    code, _, err = cli("registry", "generate", "--count", "3", "--seed", "1", "--out", str(out),
+                       "--force")
+    assert code == 0, err
+    assert not out.is_symlink() and out.read_text(encoding="utf-8").startswith("resident_code,")
+    assert out.stat().st_mode & 0o777 == 0o600 and victim.read_text() == "precious"
+
+
+def test_sqlite_databases_are_created_private(tmp_path: Path) -> None:
+    from pki.store import open_store
+
+    with open_database(f"sqlite:///{tmp_path / 'issuance.sqlite3'}"):
+        pass
+    open_store(tmp_path / "store.sqlite").close()
+    for name in ("issuance.sqlite3", "store.sqlite"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_load_reports_hostile_lines_and_loads_the_rest(cli: Cli, tmp_path: Path) -> None:
+    good = [json.dumps(resident().to_row(), ensure_ascii=False).encode() for _ in range(3)]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join([good[0], b"[" * 30_000 + b"]" * 30_000, b"\xff", good[1],
+                                 b'{"name": "\\ud800"}', b"x" * 70_000, good[2]]) + b"\n")
+    code, out, err = cli("registry", "load", str(path), "--json")
+    assert code == 1 and "Traceback" not in err
+    report = json.loads(out)
+    assert report["loaded"] == 3
+    assert [r["row"] for r in report["rejected"]] == [2, 3, 5, 6]
+    assert (tmp_path / "hostile.rejects.jsonl").stat().st_mode & 0o777 == 0o600

@@ -48,20 +48,31 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = json.loads(res.stdout)
     assert set(out["fingerprints"]) == {"sign-root", "sign-ocsp", "auth-root", "auth-ocsp"}
     assert (home / "ca" / "sign-root.pem").exists() and (home / "ca" / "auth-root.der").exists()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (home / "holder.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    (home / "holder.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    _new_key(home, "holder")
     (home / "id.json").write_text(json.dumps({
         "name": "佐藤 花子", "sex": 2, "birth_date": "1985-07-07",
         "address": "大阪府大阪市北区1-2-3"}, ensure_ascii=False), encoding="utf-8")
-    for profile, out_name in (("signing", "s.pem"), ("user-authentication", "u.pem")):
+    # a card makes one key per certificate (one key is never certified twice)
+    for profile, out_name, pub in (("signing", "s.pem", "holder.pub"),
+                                   ("user-authentication", "u.pem",
+                                    _new_key(home, "holder-auth").name)):
         run(home, "ca", "issue", *HSM, "--profile", profile, "--public-key",
-            str(home / "holder.pub"), "--identity", str(home / "id.json"), "--holder-id", "R77",
+            str(home / pub), "--identity", str(home / "id.json"), "--holder-id", "R77",
             "--card-expiry", "2035-01-01", "--out", str(home / out_name), check=True)
     return home
+
+
+def _new_key(where: Path, stem: str, *, key_size: int = 2048,
+             exponent: int = 65537) -> Path:
+    """A new holder key pair as STEM.key and STEM.pub (PEM) in `where`; the .pub path."""
+    key = rsa.generate_private_key(public_exponent=exponent, key_size=key_size)
+    (where / f"{stem}.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    pub = where / f"{stem}.pub"
+    pub.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return pub
 
 
 def _serial(pem: Path) -> str:
@@ -174,9 +185,9 @@ def test_verify_cms(home: Path, tmp_path: Path) -> None:
     from cryptography import x509
 
     run(home, "ca", "issue", *HSM, "--profile", "signing", "--public-key",
-        str(home / "holder.pub"), "--identity", str(home / "id.json"), "--holder-id", "R77",
-        "--card-expiry", "2035-01-01", "--out", str(tmp_path / "s2.pem"), check=True)
-    key = serialization.load_pem_private_key((home / "holder.key").read_bytes(), None)
+        str(_new_key(tmp_path, "cms")), "--identity", str(home / "id.json"), "--holder-id",
+        "R77", "--card-expiry", "2035-01-01", "--out", str(tmp_path / "s2.pem"), check=True)
+    key = serialization.load_pem_private_key((tmp_path / "cms.key").read_bytes(), None)
     cert = x509.load_pem_x509_certificate((tmp_path / "s2.pem").read_bytes())
     data = tmp_path / "doc.txt"
     data.write_bytes("申請書".encode())
@@ -229,31 +240,79 @@ def test_ocsp_serve_with_two_workers(home: Path) -> None:
         next(server, None)
 
 
-def test_issue_batch_issues_every_line_or_none(home: Path, tmp_path: Path) -> None:
-    pub = (home / "holder.pub").read_text()
+def test_issue_batch_refuses_bad_lines_and_issues_the_rest(home: Path, tmp_path: Path) -> None:
     ident = json.loads((home / "id.json").read_text())
     child = dict(ident, birth_date=(dt.date.today() - dt.timedelta(days=3650)).isoformat())
-    lines = [{"profile": "signing" if i % 2 else "user-authentication", "public_key": pub,
+    pubs = [_new_key(tmp_path, f"b{i}").read_text() for i in range(5)]
+    lines = [{"profile": "signing" if i % 2 else "user-authentication", "public_key": pubs[i],
               "identity": ident, "holder_id": f"BATCH{i}", "card_expiry": "2034-01-01"}
              for i in range(5)]
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text("\n".join(json.dumps(x) for x in [*lines, dict(lines[1], identity=child)]))
-    res = run(home, "ca", "issue-batch", *HSM, str(bad), "--json")
-    assert res.returncode == 1 and "under 15" in res.stderr and "Traceback" not in res.stderr
-    broken = tmp_path / "broken.jsonl"
-    broken.write_text(json.dumps(lines[0]) + "\n{not json\n")
-    res = run(home, "ca", "issue-batch", *HSM, str(broken))
-    assert res.returncode == 1 and "line 2" in res.stderr and "nothing was issued" in res.stderr
-    good = tmp_path / "good.jsonl"
-    good.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    res = run(home, "ca", "issue-batch", *HSM, str(good), "--parallel", "2", "--out-dir",
-              str(tmp_path / "out"), "--json", check=True)
-    issued = json.loads(res.stdout)["issued"]
+    under_15 = dict(lines[1], identity=child, public_key=_new_key(tmp_path, "c").read_text())
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("\n".join([json.dumps(lines[0]), json.dumps(under_15), "{not json",
+                                *(json.dumps(x) for x in lines[1:])]) + "\n")
+    res = run(home, "ca", "issue-batch", *HSM, str(mixed), "--parallel", "2", "--out-dir",
+              str(tmp_path / "out"), "--json")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    report = json.loads(res.stdout)
+    assert [(r["line"], "under 15" in r["reason"]) for r in report["rejected"]] == \
+        [(2, True), (3, False)]
+    assert "not JSON" in report["rejected"][1]["reason"]
+    assert f"{mixed} line 2:" in res.stderr and f"{mixed} line 3:" in res.stderr
+    issued = report["issued"]
     assert [r["holder_id"] for r in issued] == [f"BATCH{i}" for i in range(5)]
+    assert [r["line"] for r in issued] == [1, 4, 5, 6, 7]
     assert [r["profile"] for r in issued] == [x["profile"] for x in lines]
     for r in issued:
         cert = x509.load_pem_x509_certificate(Path(r["out"]).read_bytes())
         assert format(cert.serial_number, "x") == r["serial"]
+        assert Path(r["out"]).stat().st_mode & 0o777 == 0o600
         status = json.loads(run(home, "ca", "status", r["serial"], "--json",
                                 check=True).stdout)
         assert status["holder_id"] == r["holder_id"] and status["status"] == "good"
+    # the same lines again: every key is already certified, nothing more is issued
+    res = run(home, "ca", "issue-batch", *HSM, str(mixed), "--json")
+    again = json.loads(res.stdout)
+    assert res.returncode == 1 and again["issued"] == []
+    assert [r["line"] for r in again["rejected"] if "already certified" in r["reason"]] == \
+        [1, 4, 5, 6, 7]
+
+
+def test_issue_refuses_keys_the_card_cannot_make_and_keys_already_certified(
+    home: Path, tmp_path: Path
+) -> None:
+    common = ["--profile", "signing", "--identity", str(home / "id.json"), "--holder-id",
+              "R9", "--card-expiry", "2035-01-01"]
+    e3 = _new_key(tmp_path, "e3", exponent=3)
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key", str(e3))
+    assert res.returncode == 1 and "exponent is 3, not 65537" in res.stderr
+    big = _new_key(tmp_path, "big", key_size=3072)
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key", str(big))
+    assert res.returncode == 1 and "RSA-3072" in res.stderr
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key", str(home / "holder.pub"))
+    assert res.returncode == 1 and "already certified" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    bell = tmp_path / "bell.json"
+    bell.write_text(json.dumps(dict(json.loads((home / "id.json").read_text()),
+                                    name="佐藤\u0085花子")))
+    res = run(home, "ca", "issue", *HSM, *common[:2], "--identity", str(bell),
+              "--holder-id", "R9", "--card-expiry", "2035-01-01", "--public-key",
+              str(_new_key(tmp_path, "fresh")))
+    assert res.returncode == 1 and "control character" in res.stderr
+
+
+def test_issue_out_is_private_and_never_follows_a_symlink(home: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.pem"
+    victim.write_text("precious")
+    link = tmp_path / "out.pem"
+    link.symlink_to(victim)
+    common = ["--profile", "user-authentication", "--identity", str(home / "id.json"),
+              "--holder-id", "R10", "--card-expiry", "2035-01-01"]
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key",
+              str(_new_key(tmp_path, "k1")), "--out", str(link))
+    assert res.returncode == 1 and "--force" in res.stderr
+    assert victim.read_text() == "precious" and link.is_symlink()
+    res = run(home, "ca", "issue", *HSM, *common, "--public-key",
+              str(_new_key(tmp_path, "k2")), "--out", str(link), "--force", check=True)
+    assert not link.is_symlink() and link.read_text().startswith("-----BEGIN CERTIFICATE")
+    assert link.stat().st_mode & 0o777 == 0o600 and victim.read_text() == "precious"

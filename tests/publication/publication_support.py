@@ -14,6 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 MYNACARD = str(Path(sys.executable).parent / "mynacard")
 PIN = "975310"
 SO_PIN = "86420864"
@@ -95,8 +98,12 @@ def issue(home: Path, holder_id: str, profile: str = "signing", *,
     """Issue a certificate through the CLI (keys in the HSM); (hex serial, PEM path)."""
     out = home / f"{holder_id}-{profile}-{time.monotonic_ns()}.pem"
     extra = ["--replaces", replaces] if replaces else []
+    # a card makes a new key for every certificate: the CA never certifies one key twice
+    pub = out.with_suffix(".pub")
+    pub.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+                    .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
     res = run(home, "ca", "issue", *HSM, "--profile", profile, "--public-key",
-              str(home / "holder.pub"), "--identity", str(home / "id.json"), "--holder-id",
+              str(pub), "--identity", str(home / "id.json"), "--holder-id",
               holder_id, "--card-expiry", "2035-01-01", "--out", str(out), "--json", *extra,
               check=True)
     return json.loads(res.stdout)["serial"], out

@@ -52,6 +52,7 @@ def test_opensc_signature_verifies_with_mynacard_verify(
     root = tmp_path / "sign-root.pem"
     root.write_bytes(next(hc.root_cert for h, hc in center.ca.config.hierarchies.items()
                           if h.value == "sign").public_bytes(Encoding.PEM))
+    (tmp_path / "rp").mkdir()  # the relying party's home (a missing --home is refused)
     argv = ["--home", str(tmp_path / "rp"), "verify", "--cms", str(signature), "--data",
             str(document), "--root", str(root), "--no-revocation", "--json"]
     capsys.readouterr()
