@@ -141,7 +141,10 @@ def test_ca_issue_on_a_ca_that_requires_attestation(tmp_path: Path) -> None:
     res = run(home, *issue, "--attestation", str(home / "sign-ev.json"), check=True)
     assert json.loads(res.stdout)["profile"] == "signing"
 
-    pem = (home / "card.pub").read_text()
+    # a card makes a new key for every certificate: the batch certifies the auth key
+    key = rsa.generate_private_key(65537, 2048).public_key()
+    pem = key.public_bytes(serialization.Encoding.PEM,
+                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     line = {"profile": "user-authentication", "public_key": pem, "holder_id": "R1",
             "identity": json.loads((home / "id.json").read_text()),
             "card_expiry": "2035-01-01"}
