@@ -161,7 +161,7 @@ def server(db: Database, store_url: str) -> Iterator[str]:
 
 
 def test_post_body_with_hostile_lines(db: Database, server: str) -> None:
-    token = add_sender(db, "juki-gateway")
+    token = add_sender(db, "juki-gateway", sources=["juki", "fuhyo"])
     good = _good(150, 7)
     lines, good_at, bad_at = mixed(
         good, lambda ln, rng: mutate_json(ln, rng, fields=ID_FIELDS, limit=MAX_LINE),
