@@ -463,6 +463,8 @@ def _verify(args: argparse.Namespace) -> int:
     opts: dict[str, Any] = dict(roots=roots, at=at, ocsp_url=args.ocsp, crl=args.crl,
                                 check_revocation=not args.no_revocation,
                                 ocsp_token=_ocsp_token(args.ocsp_token_source))
+    if args.login:
+        return _verify_login(args, opts)
     if args.cert:
         result = verify_certificate(load_certificate(Path(args.cert).read_bytes()), **opts)
     else:
@@ -489,6 +491,56 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"  sex:        {i.sex}")
             print(f"  address:    {i.address}")
     return 0 if result.valid else 1
+
+
+# -- user-authentication login (利用者証明) ----------------------------------------------
+def _login_state(args: argparse.Namespace) -> Path:
+    return Path(args.state) if args.state else Path(args.home) / "rp-login"
+
+
+def _login_challenge(args: argparse.Namespace) -> int:
+    from pki.login import LoginVerifier
+
+    if not 1 <= args.ttl <= 3600:
+        print("mynacard login-challenge: error: --ttl is 1 to 3600 seconds", file=sys.stderr)
+        return 2
+    challenge = LoginVerifier(_login_state(args), rp=args.rp).challenge(
+        ttl=dt.timedelta(seconds=args.ttl))
+    text = json.dumps(challenge, ensure_ascii=False, indent=2) + "\n"
+    if args.out:
+        from hsm.files import write_file
+
+        write_file(args.out, text, force=args.force)
+        print(f"challenge for {args.rp!r}, expires {challenge['expires']}: {args.out}",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _verify_login(args: argparse.Namespace, opts: dict[str, Any]) -> int:
+    from pki.login import LoginVerifier, load_response
+
+    opts = dict(opts)
+    at = opts.pop("at")
+    result = LoginVerifier(_login_state(args), rp=args.rp).verify(
+        load_response(args.login), now=at, at=at, **opts)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(("LOGIN OK" if result.valid else "LOGIN REFUSED") +
+              f": user-authentication certificate {result.certificate.serial_number:x}")
+        for r in result.reasons:
+            print(f"  - {r}")
+    return 0 if result.valid else 1
+
+
+def _add_login_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state", metavar="DIR",
+                   help="the relying party's login state: sealing key and spent challenges "
+                        "(default HOME/rp-login)")
+    p.add_argument("--rp", metavar="NAME", default="relying-party",
+                   help="this relying party's name, sealed into its challenges")
 
 
 # -- registration -----------------------------------------------------------------------
@@ -645,6 +697,9 @@ def register(subparsers: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--cert", metavar="FILE", help="certificate (PEM or DER)")
     src.add_argument("--cms", metavar="FILE", help="CMS SignedData (DER or PEM)")
+    src.add_argument("--login", metavar="FILE",
+                     help="a login response (`mynacard card authenticate`) to a challenge "
+                          "of this relying party (`mynacard login-challenge`)")
     p.add_argument("--data", metavar="FILE", help="the signed data for a detached --cms")
     p.add_argument("--root", action="append", metavar="FILE",
                    help="trusted root certificate (repeatable; default HOME/ca/*-root.pem)")
@@ -657,4 +712,23 @@ def register(subparsers: Any) -> None:
                         f"(`mynacard rp add`; default ${OCSP_TOKEN_ENV})")
     p.add_argument("--at", metavar="TIME", help="check validity at this ISO 8601 time")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _add_login_options(p)
     p.set_defaults(func=_guarded(_verify), changes=False)
+
+    p = subparsers.add_parser(
+        "login-challenge", formatter_class=_RAW,
+        help="make a user-authentication login challenge (relying party)",
+        description="A fresh random challenge with an expiry, sealed with this relying "
+                    "party's key. The holder signs it with `mynacard card authenticate`; "
+                    "check the answer with `mynacard verify --login RESPONSE` (once only). "
+                    "Changes nothing of the center: the seal key and the spent-challenge "
+                    "ledger are the relying party's own (--state).",
+        epilog="Example:\n  mynacard login-challenge --rp shop --out ch.json\n"
+               "  mynacard card authenticate --challenge ch.json --pin-source env:PIN "
+               "--out resp.json\n  mynacard verify --login resp.json --rp shop")
+    _add_login_options(p)
+    p.add_argument("--ttl", type=int, default=300, metavar="SECONDS",
+                   help="how long the challenge may be answered (1-3600, default 300)")
+    p.add_argument("--out", metavar="FILE", help="write the challenge here (default stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=_guarded(_login_challenge), changes=False)
