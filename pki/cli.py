@@ -535,6 +535,52 @@ def _verify_login(args: argparse.Namespace, opts: dict[str, Any]) -> int:
     return 0 if result.valid else 1
 
 
+def _verify_serve(args: argparse.Namespace) -> int:
+    from pki.relying_parties.registry import TokenAuthorizer
+    from pki.serving import (
+        ServingError,
+        check_transport,
+        limits_from_args,
+        run,
+        tls_from_args,
+        uvicorn_config,
+    )
+    from pki.store import open_readonly_store
+    from pki.verify import load_roots
+    from pki.verify_service import MAX_BODY, OcspCache, VerifyService, build_app
+
+    tls = tls_from_args(args)
+    try:
+        check_transport(tls, tokens=True, insecure_http=args.insecure_http)
+    except ServingError as exc:
+        print(f"mynacard: {exc}", file=sys.stderr)
+        return 2
+    roots_paths = args.root or [p for p in (_ca_dir(args) / "sign-root.pem",
+                                            _ca_dir(args) / "auth-root.pem") if p.exists()]
+    if not roots_paths:
+        raise PkiError("no trusted roots: pass --root FILE (or run `mynacard ca init`)")
+    roots = load_roots(roots_paths)
+    ocsp = None if args.crl else OcspCache(url=args.ocsp,
+                                           token=_ocsp_token(args.ocsp_token_source))
+    store = open_readonly_store(_db(args))
+    authorizer = TokenAuthorizer(_db(args))
+    try:
+        service = VerifyService(roots=roots, state_dir=args.state or
+                                Path(args.home) / "verify-service", ocsp=ocsp, store=store,
+                                crl=args.crl)
+        limits = limits_from_args(args, max_body=MAX_BODY)
+        scheme = "https" if tls.enabled else "http"
+        print(f"verification service on {scheme}://{args.host}:{args.port}/",
+              file=sys.stderr, flush=True)
+        run(uvicorn_config(build_app(service, authorizer=authorizer), host=args.host,
+                           port=args.port, tls=tls, limits=limits, access_log=False,
+                           server_header=False))
+    finally:
+        authorizer.close()
+        store.close()
+    return 0
+
+
 def _add_login_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", metavar="DIR",
                    help="the relying party's login state: sealing key and spent challenges "
@@ -714,6 +760,32 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_login_options(p)
     p.set_defaults(func=_guarded(_verify), changes=False)
+
+    p = subparsers.add_parser(
+        "verify-serve", formatter_class=_RAW,
+        help="serve verification over HTTP/JSON to registered relying parties",
+        description="Check CMS signatures, certificates and login responses for relying "
+                    "parties with a token (`mynacard rp add`), each kind about its own "
+                    "certificates only; OCSP answers are cached until their nextUpdate. "
+                    "OpenAPI description at /openapi.json.",
+        epilog="Example:\n  mynacard verify-serve --tls-cert srv.pem --tls-key srv.key "
+               "--ocsp https://ocsp.example/ --ocsp-token-source env:TOKEN")
+    p.add_argument("--root", action="append", metavar="FILE",
+                   help="trusted root certificate (repeatable; default HOME/ca/*-root.pem)")
+    rev = p.add_mutually_exclusive_group()
+    rev.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (default: AIA)")
+    rev.add_argument("--crl", metavar="FILE|URL", help="check this CRL instead of OCSP")
+    p.add_argument("--ocsp-token-source", metavar="SPEC",
+                   help="env:NAME or file:PATH holding the service's own OCSP token")
+    p.add_argument("--state", metavar="DIR",
+                   help="pseudonym key and login state (default HOME/verify-service)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8443)
+    _add_db_option(p)
+    from pki.serving import add_serving_options
+
+    add_serving_options(p, client_ca=False)
+    p.set_defaults(func=_guarded(_verify_serve), changes=False)
 
     p = subparsers.add_parser(
         "login-challenge", formatter_class=_RAW,

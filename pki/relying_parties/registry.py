@@ -220,15 +220,16 @@ class TokenAuthorizer:
 
     def party_for(self, authorization: str | None) -> str | None:
         """The relying party's name for an Authorization header value, else None."""
-        found = self._lookup(authorization)
+        found = self.party_and_kind(authorization)
         return found[0] if found else None
 
     def hierarchies_for(self, authorization: str | None) -> frozenset[str]:
         """The hierarchies ("sign", "auth") this party may ask about; none if unknown."""
-        found = self._lookup(authorization)
+        found = self.party_and_kind(authorization)
         return KIND_HIERARCHIES.get(found[1], frozenset()) if found else frozenset()
 
-    def _lookup(self, authorization: str | None) -> tuple[str, str] | None:
+    def party_and_kind(self, authorization: str | None) -> tuple[str, str] | None:
+        """(name, kind) of the relying party for an Authorization header value, else None."""
         if not authorization:
             return None
         scheme, _, token = authorization.strip().partition(" ")

@@ -69,6 +69,7 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "ocsp serve": ["--pin-source", "env:AUDIT_T_NONE"],
         "verify": ["--cert", missing, "--no-revocation"],
         "login-challenge": ["--ttl", "0"],
+        "verify-serve": ["--tls-cert", missing],
         "registry load": [missing + ".csv"],
         "registry generate": ["--count", "1", "--out", str(tmp / "r.jsonl")],
         "registry show": [APP],
