@@ -116,6 +116,8 @@ class VerifyService:
             except FileExistsError:
                 pass
         self._pseudonym_key = key_path.read_bytes()
+        self._lock = threading.Lock()
+        self._verifiers: dict[str, LoginVerifier] = {}
 
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"roots": self.roots}
@@ -176,8 +178,13 @@ class VerifyService:
         return profile is not None and _PROFILE_HIERARCHY[profile] in caller.hierarchies
 
     def login_verifier(self, caller: Caller) -> LoginVerifier:
-        slot = hashlib.sha256(caller.name.encode()).hexdigest()[:32]
-        return LoginVerifier(self.state / "login" / slot, rp=caller.name)
+        with self._lock:
+            verifier = self._verifiers.get(caller.name)
+            if verifier is None:
+                slot = hashlib.sha256(caller.name.encode()).hexdigest()[:32]
+                verifier = LoginVerifier(self.state / "login" / slot, rp=caller.name)
+                self._verifiers[caller.name] = verifier
+            return verifier
 
 
 def classify(result: VerificationResult) -> str:
