@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from publication_support import HSM, free_port, issue, run, wait_port
+from publication_support import HSM, free_port, run, wait_port
 
 from pki.errors import VerificationError
 from pki.login import LOGIN_CONTEXT, canonical
