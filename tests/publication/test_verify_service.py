@@ -154,6 +154,12 @@ def test_login_through_the_service(
     other = VerifyClient(url, tokens["platform_operator"]).login_challenge()
     foreign = user_v.login(_answer(other, der, key))
     assert foreign["reasons"] == ["the challenge is not one this relying party made"]
+    # a signing key cannot log in (its certificate is not a user-authentication one)
+    _, s_der, s_key = _issue_own(pub_home, "R-SVC-LOGIN", "signing")
+    signing = user_v.login(_answer(user_v.login_challenge(), s_der, s_key))
+    assert signing["result"] == "invalid"
+    assert any(r.startswith("not a user-authentication certificate")
+               for r in signing["reasons"]), signing
     # revoked: the login is refused as revoked (a fresh certificate, so no cached answer)
     serial2, der2, key2 = _issue_own(pub_home, "R-SVC-LOGIN2", "user-authentication")
     run(pub_home, "ca", "revoke", serial2, "--reason", "keyCompromise", check=True)
