@@ -63,6 +63,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sign.add_argument("--json", action="store_true", help="print JSON")
     sign.set_defaults(func=cmd_sign, changes=False)
 
+    auth = sub.add_parser(
+        "authenticate",
+        help="answer a relying party's login challenge with the card (利用者証明)",
+        description="Sign a login challenge (`mynacard login-challenge`) with the card's "
+        "user-authentication key after its PIN and write the login response (challenge, "
+        "user-authentication certificate, signature) as JSON. The relying party checks it "
+        "with `mynacard verify --login RESPONSE`.",
+    )
+    auth.add_argument("--challenge", type=Path, required=True, metavar="FILE",
+                      help="the relying party's challenge (JSON)")
+    auth.add_argument("--out", type=Path, help="write the response here 0600 (default stdout)")
+    auth.add_argument("--force", action="store_true", help="overwrite --out")
+    auth.add_argument("--reader", metavar="NAME",
+                      help="reader name (default: the only reader with a card)")
+    auth.add_argument("--pin-source", metavar="SPEC",
+                      help="env:NAME or file:PATH holding the PIN (never the PIN itself)")
+    auth.set_defaults(func=cmd_authenticate, changes=False)
+
     def usage(args: argparse.Namespace) -> int:
         parser.print_help(sys.stderr)
         return 2
@@ -192,4 +210,42 @@ def cmd_sign(args: argparse.Namespace) -> int:
                           "signature": str(out)}))
     else:
         print(f"signed {args.file} with the {args.key} key in {reader!r}: {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_authenticate(args: argparse.Namespace) -> int:
+    from card.authenticate import authenticate, parse_challenge
+
+    if args.out is not None and not args.force and os.path.lexists(args.out):
+        _fail(f"{args.out} exists (use --force to overwrite)")
+        return 1
+    try:
+        challenge = parse_challenge(args.challenge.read_bytes())
+    except OSError as exc:
+        return _fail(f"cannot read {args.challenge}: {exc.strerror}")
+    except ValueError as exc:
+        _fail(f"{args.challenge}: {exc}")
+        return 1
+    try:
+        pin = read_pin(args.pin_source, "user-authentication PIN: ")
+        reader = choose_reader(args.reader)
+        with PcscTransport(reader) as transport:
+            response = authenticate(JpkiClient(transport), challenge, pin)
+    except (PinIncorrect, PinBlocked) as exc:
+        return _fail(f"user-authentication PIN: {exc}")
+    except (CardError, ValueError) as exc:
+        return _fail(str(exc))
+    text = json.dumps(response, ensure_ascii=False, indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        _write_new(args.out, text.encode(), force=args.force)
+    except FileExistsError:
+        _fail(f"{args.out} exists (use --force to overwrite)")
+        return 1
+    except OSError as exc:
+        return _fail(f"cannot write {args.out}: {exc.strerror}")
+    print(f"answered the challenge of {challenge['rp']!r} with the card in {reader!r}: "
+          f"{args.out}", file=sys.stderr)
     return 0

@@ -48,6 +48,7 @@ class RevocationCheck:
     revoked_at: dt.datetime | None = None
     reason: str | None = None
     detail: str | None = None
+    next_update: dt.datetime | None = None  # of the OCSP response: how long it may be reused
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,11 +150,12 @@ def _fetch(url: str, *, data: bytes | None = None, content_type: str | None = No
 
 def check_ocsp(cert: x509.Certificate, root: x509.Certificate, *, url: str | None = None,
                at: dt.datetime, timeout: float = 10.0,
-               token: str | None = None) -> RevocationCheck:
+               token: str | None = None, nonce: bool = True) -> RevocationCheck:
     """Ask the OCSP responder (the AIA URL unless `url` is given) about `cert`.
 
     JPKI's responders answer registered relying parties only: `token` is this party's
-    bearer token (`mynacard rp add`)."""
+    bearer token (`mynacard rp add`). Without a nonce (RFC 5019) the answer may be
+    reused until its nextUpdate (`pki.verify_service.OcspCache`)."""
     if url is None:
         aia = _ext(cert, x509.AuthorityInformationAccess)
         urls = [d.access_location.value for d in (aia or [])
@@ -161,9 +163,11 @@ def check_ocsp(cert: x509.Certificate, root: x509.Certificate, *, url: str | Non
         if not urls:
             return RevocationCheck("ocsp", "error", detail="certificate names no OCSP responder")
         url = urls[0]
-    nonce = os.urandom(16)
-    req = (ocsp.OCSPRequestBuilder().add_certificate(cert, root, hashes.SHA256())
-           .add_extension(x509.OCSPNonce(nonce), critical=False).build())
+    sent = os.urandom(16) if nonce else None
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, root, hashes.SHA256())
+    if sent is not None:
+        builder = builder.add_extension(x509.OCSPNonce(sent), critical=False)
+    req = builder.build()
     try:
         body = _fetch(url, data=req.public_bytes(serialization.Encoding.DER),
                       content_type="application/ocsp-request", timeout=timeout, token=token)
@@ -180,18 +184,21 @@ def check_ocsp(cert: x509.Certificate, root: x509.Certificate, *, url: str | Non
         return RevocationCheck("ocsp", "error", url, detail="response is for another certificate")
     got_nonce = next((e.value.nonce for e in resp.extensions
                       if isinstance(e.value, x509.OCSPNonce)), None)
-    if got_nonce != nonce:
+    if sent is not None and got_nonce != sent:
         return RevocationCheck("ocsp", "error", url, detail="nonce not echoed")
     now = dt.datetime.now(dt.UTC)
     if resp.this_update_utc > now + CLOCK_SKEW or (
             resp.next_update_utc is not None and resp.next_update_utc < now - CLOCK_SKEW):
         return RevocationCheck("ocsp", "error", url, detail="response is not current")
+    nu = resp.next_update_utc
     if resp.certificate_status is ocsp.OCSPCertStatus.GOOD:
-        return RevocationCheck("ocsp", "good", url)
+        return RevocationCheck("ocsp", "good", url, next_update=nu)
     if resp.certificate_status is ocsp.OCSPCertStatus.UNKNOWN:
-        return RevocationCheck("ocsp", "unknown", url, detail="responder does not know it")
+        return RevocationCheck("ocsp", "unknown", url, detail="responder does not know it",
+                               next_update=nu)
     reason = resp.revocation_reason.value if resp.revocation_reason else "unspecified"
-    return RevocationCheck("ocsp", "revoked", url, resp.revocation_time_utc, reason)
+    return RevocationCheck("ocsp", "revoked", url, resp.revocation_time_utc, reason,
+                           next_update=nu)
 
 
 def _check_ocsp_signature(resp: ocsp.OCSPResponse, root: x509.Certificate) -> str | None:
@@ -280,8 +287,10 @@ def verify_certificate(
     check_revocation: bool = True,
     timeout: float = 10.0,
     ocsp_token: str | None = None,
+    ocsp_checker: Callable[[x509.Certificate, x509.Certificate], RevocationCheck] | None = None,
 ) -> VerificationResult:
-    """Check a JPKI end-entity certificate; see the module docstring."""
+    """Check a JPKI end-entity certificate; see the module docstring. `ocsp_checker`
+    (certificate, root) replaces the OCSP request (a cache of answers, for instance)."""
     if not isinstance(cert, x509.Certificate):
         raise TypeError("cert must be an x509.Certificate")
     if not roots:
@@ -330,6 +339,8 @@ def verify_certificate(
                 revocation = check_crl(cert, root, crl_obj, at=at, source=src)
             except VerificationError as exc:
                 revocation = RevocationCheck("crl", "error", str(crl), detail=str(exc))
+        elif ocsp_checker is not None:
+            revocation = ocsp_checker(cert, root)
         else:
             revocation = check_ocsp(cert, root, url=ocsp_url, at=at, timeout=timeout,
                                     token=ocsp_token)

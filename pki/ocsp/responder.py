@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+from collections.abc import Collection
 from typing import Any
 
 from cryptography import x509
@@ -118,8 +119,11 @@ class OcspResponder:
         return cls(store=store, identities=identities, **options)
 
     # ---------------------------------------------------------------------------------
-    def respond(self, request_der: bytes) -> OcspResult:
-        """Answer one DER-encoded OCSPRequest; never raises."""
+    def respond(self, request_der: bytes, *,
+                hierarchies: Collection[str] | None = None) -> OcspResult:
+        """Answer one DER-encoded OCSPRequest; never raises. With `hierarchies`, a
+        question about a certificate of another hierarchy gets ``unauthorized`` (access
+        by relying-party kind)."""
         try:
             req = ocsp.load_der_ocsp_request(request_der)
             alg = req.hash_algorithm.name
@@ -133,7 +137,8 @@ class OcspResponder:
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST, "malformedRequest")
         try:
             issuer = self._issuers.get(key)
-            if issuer is None:
+            if issuer is None or (hierarchies is not None
+                                  and issuer.identity.name not in hierarchies):
                 return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED, "unauthorized")
             info = self._store.status(serial) if serial > 0 else None
             if info is not None and info.hierarchy != issuer.identity.name:

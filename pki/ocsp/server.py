@@ -8,7 +8,10 @@ registered relying parties are answered (jpki-rules 5.1): a request must carry
 HTTP 401, not an OCSP response. Refusals are counted per source address and reason and
 logged once per window with the count (`pki.serving.RefusalCounter`), never with the
 token. Without one the responder answers anyone (tests, development: ``ocsp serve
---open``). `serve` puts the connection guard of `pki.serving` in front (TLS, header
+--open``). An authorizer with ``hierarchies_for`` also limits each party to its kind's
+certificates (a user verifier: user authentication; a signature verifier: signing; a
+platform operator: both); a question about the others gets OCSP ``unauthorized``.
+`serve` puts the connection guard of `pki.serving` in front (TLS, header
 deadline, idle timeout, connection, in-flight and body limits: a body over 16 KiB gets
 413)."""
 
@@ -102,6 +105,7 @@ def build_app(responder: OcspResponder, *, authorizer: Authorizer | None = None,
                 await task
 
     async def handle(request: Request) -> Response:
+        allowed = None
         if authorizer is not None:
             header = request.headers.get("authorization")
             if authorizer.party_for(header) is None:
@@ -110,13 +114,16 @@ def build_app(responder: OcspResponder, *, authorizer: Authorizer | None = None,
                 return PlainTextResponse("401 Unauthorized: OCSP is served to registered "
                                          "relying parties only\n", status_code=401,
                                          headers=_UNAUTHORIZED_HEADERS)
+            scope_of = getattr(authorizer, "hierarchies_for", None)
+            if scope_of is not None:  # access by kind (a party of one kind, one hierarchy)
+                allowed = scope_of(header)
         if request.method == "POST":
             body = await request.body()  # at most MAX_REQUEST: the guard answers 413 beyond
             der = body if len(body) <= MAX_REQUEST else b""
         else:
             der = _decode_get_path(request.scope.get("raw_path") or request.url.path.encode()) \
                 or b""
-        return _response(responder.respond(der), responder, request)
+        return _response(responder.respond(der, hierarchies=allowed), responder, request)
 
     return Starlette(routes=[
         Route("/", handle, methods=["GET", "POST"]),

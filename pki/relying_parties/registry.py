@@ -32,6 +32,14 @@ KIND_ALIASES = {
     "platform_operator": "platform_operator", "platform-operator": "platform_operator",
     "platform": "platform_operator", "プラットフォーム事業者": "platform_operator",
 }
+# Which hierarchy's certificates each kind may ask about (jpki-rules 5.5-5.8): a
+# signature verifier the signing certificates, a user verifier the user-authentication
+# certificates, a platform operator both.
+KIND_HIERARCHIES: dict[str, frozenset[str]] = {
+    "signature_verifier": frozenset({"sign"}),
+    "user_verifier": frozenset({"auth"}),
+    "platform_operator": frozenset({"sign", "auth"}),
+}
 TOKEN_PREFIX = "rp_"
 SECRET_PREFIX = "whsec_"
 
@@ -199,7 +207,7 @@ class TokenAuthorizer:
         self.max_cached = max_cached
         self._db: RpDatabase | None = None
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: dict[str, tuple[float, tuple[str, str] | None]] = {}
 
     def _database(self) -> RpDatabase | None:
         if self._db is None:
@@ -212,6 +220,16 @@ class TokenAuthorizer:
 
     def party_for(self, authorization: str | None) -> str | None:
         """The relying party's name for an Authorization header value, else None."""
+        found = self.party_and_kind(authorization)
+        return found[0] if found else None
+
+    def hierarchies_for(self, authorization: str | None) -> frozenset[str]:
+        """The hierarchies ("sign", "auth") this party may ask about; none if unknown."""
+        found = self.party_and_kind(authorization)
+        return KIND_HIERARCHIES.get(found[1], frozenset()) if found else frozenset()
+
+    def party_and_kind(self, authorization: str | None) -> tuple[str, str] | None:
+        """(name, kind) of the relying party for an Authorization header value, else None."""
         if not authorization:
             return None
         scheme, _, token = authorization.strip().partition(" ")
@@ -224,16 +242,16 @@ class TokenAuthorizer:
             if hit is not None and hit[0] > now:
                 return hit[1]
             db = self._database()
-            name = None
+            found = None
             if db is not None:
-                row = db.query_one("SELECT name, token_hash FROM relying_parties"
+                row = db.query_one("SELECT name, token_hash, kind FROM relying_parties"
                                    " WHERE token_hash = ?", (digest,))
                 if row is not None and hmac.compare_digest(row[1], digest):
-                    name = str(row[0])
+                    found = (str(row[0]), str(row[2]))
             if len(self._cache) >= self.max_cached:
                 self._cache.clear()
-            self._cache[digest] = (now + self.ttl, name)
-            return name
+            self._cache[digest] = (now + self.ttl, found)
+            return found
 
     def close(self) -> None:
         if self._db is not None:

@@ -293,3 +293,35 @@ def test_an_oversized_chunked_request_gets_413(authed: tuple[str, TokenAuthorize
                           "Authorization": f"Bearer {rp_token}"})
     assert conn.getresponse().status == 413
     conn.close()
+
+
+@pytest.mark.parametrize(("kind", "sign_ok", "auth_ok"), [
+    ("利用者証明検証者", False, True),
+    ("署名検証者", True, False),
+    ("プラットフォーム事業者", True, True),
+])
+def test_each_kind_is_answered_about_its_own_certificates_only(
+        pub_home: Path, authed: tuple[str, TokenAuthorizer], kind: str, sign_ok: bool,
+        auth_ok: bool) -> None:
+    url, _ = authed
+    with RelyingPartyRegistry(pub_home / "store.sqlite") as reg:
+        token = reg.add(f"kind test {kind}", kind=kind).token
+    try:
+        for profile, hierarchy, ok in (("signing", "sign", sign_ok),
+                                       ("user-authentication", "auth", auth_ok)):
+            serial, pem = issue(pub_home, f"R-KIND-{hierarchy}", profile)
+            cert = x509.load_pem_x509_certificate(pem.read_bytes())
+            root = x509.load_pem_x509_certificate(
+                (pub_home / "ca" / f"{hierarchy}-root.pem").read_bytes())
+            status, data, _ = _post(url, _request(cert, root), token)
+            assert status == 200, data
+            resp = ocsp.load_der_ocsp_response(data)
+            if ok:
+                assert resp.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL, profile
+                assert resp.certificate_status is ocsp.OCSPCertStatus.GOOD
+                assert resp.serial_number == int(serial, 16)
+            else:
+                assert resp.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED, profile
+    finally:
+        with RelyingPartyRegistry(pub_home / "store.sqlite") as reg:
+            reg.remove(f"kind test {kind}")
