@@ -75,7 +75,7 @@ MASTER_KEY_GEN = (Mechanism.AES_KEY_GEN,)
 
 def _name(mech: Any) -> str:
     try:
-        return "CKM_" + Mechanism(int(mech)).name
+        return "CKM_" + str(Mechanism(int(mech)).name).lstrip("_")
     except ValueError:
         return f"CKM_0x{int(mech):08X}"
 
@@ -108,17 +108,22 @@ class TokenMechanisms:
         return flag is None or bool(got & flag)
 
     def derivation(self) -> DerivationMethod:
-        """The first derivation method the token can run end to end."""
-        if not self.offers(Mechanism.AES_CMAC, MechanismFlag.SIGN) \
-                or not self.offers(Mechanism.AES_CMAC, MechanismFlag.VERIFY):
+        """The first derivation method the token can run end to end.
+
+        A token that cannot is refused once, naming everything it lacks."""
+        lacking: list[str] = []
+        chosen = next((m for m in DERIVATION_PREFERENCE
+                       if self.offers(m.mechanism, MechanismFlag.DERIVE)), None)
+        if chosen is None:
+            lacking.append(" or ".join(_name(m.mechanism) for m in DERIVATION_PREFERENCE)
+                           + " (C_DeriveKey)")
+        if not (self.offers(Mechanism.AES_CMAC, MechanismFlag.SIGN)
+                and self.offers(Mechanism.AES_CMAC, MechanismFlag.VERIFY)):
+            lacking.append("CKM_AES_CMAC (sign and verify)")
+        if chosen is None or lacking:
             raise MechanismMissing(
-                "the token cannot derive card keys: it lacks CKM_AES_CMAC (sign and verify)")
-        for method in DERIVATION_PREFERENCE:
-            if self.offers(method.mechanism, MechanismFlag.DERIVE):
-                return method
-        lacking = " and ".join(_name(m.mechanism) for m in DERIVATION_PREFERENCE)
-        raise MechanismMissing(
-            f"the token cannot derive card keys: it lacks {lacking} (C_DeriveKey)")
+                f"the token cannot derive card keys: it lacks {' and '.join(lacking)}")
+        return chosen
 
     def check_derivation(self, method: DerivationMethod) -> None:
         """Refuse a center whose recorded method this token cannot run."""
