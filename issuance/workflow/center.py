@@ -154,11 +154,18 @@ def init_center(
     ca_dir = home / "ca"
     store_location = store or str(home / "store.sqlite")
     with open_key_manager(uri, pin_source=PinSource.from_spec(pin_source)) as km:
+        # chosen once per center (every card of it is derived alike), kept on a re-run
+        recorded = _recorded_derivation(home)
         try:
-            method = km.mechanisms().derivation()
+            offered = km.mechanisms()
+            if recorded is None:
+                method = offered.derivation()
+            else:
+                method = recorded
+                offered.check_derivation(method)
         except HsmError as exc:
             raise CenterError(str(exc)) from None
-        report(f"card-key derivation {method.value} (CKM_{method.mechanism.name})", "chosen")
+        report(f"card-key derivation {method.value} (CKM_{method.mechanism.name})", "ready")
         config = CenterConfig(uri, pin_source, softhsm, MASTER_LABEL, INTEGRITY_LABEL,
                               str(ca_dir), store_location, method.value)
         if _has_key(km, MASTER_LABEL):
@@ -201,6 +208,16 @@ def init_center(
     report(f"certificate store {store_location}", "ready")
     config.save(home)
     return config
+
+
+def _recorded_derivation(home: Path) -> DerivationMethod | None:
+    """The derivation method an existing center recorded (None for a new center)."""
+    if not (Path(home) / CONFIG_NAME).exists():
+        return None
+    try:
+        return DerivationMethod.parse(CenterConfig.load(home).derivation)
+    except ValueError as exc:
+        raise CenterError(f"bad center configuration: {exc}") from None
 
 
 def _read_master(path: Path) -> bytes:
@@ -247,7 +264,10 @@ class Center:
         try:
             store = open_store(config.store)
             try:
-                method = DerivationMethod.parse(config.derivation)
+                try:
+                    method = DerivationMethod.parse(config.derivation)
+                except ValueError as exc:
+                    raise CenterError(f"bad center configuration: {exc}") from None
                 authenticator = HsmIssuerAuthenticator(km, config.master_label, method)
                 verifier = HsmAttestationVerifier(km, config.master_label, method)
                 attestation = AttestationGate(verifier, random=verifier.random)

@@ -50,6 +50,10 @@ def test_center_init_in_a_new_home_makes_everything(tmp_path: Path) -> None:
     assert made["HSM token 'jpki'"] == "found"  # made by the refused run, kept
     assert made["issuer master key 'issuer-master'"] == "created"
     assert (home / "ca" / "sign-root.pem").exists() and (home / "center.json").exists()
+    # the card-key derivation is chosen from what the token offers, and recorded
+    assert made["card-key derivation aes-ecb-encrypt-data"] == "ready"
+    assert json.loads((home / "center.json").read_text())["derivation"] == \
+        "aes-ecb-encrypt-data"
     pin = (home / "hsm" / "jpki.pin").read_text().strip()
     assert pin not in (home / "center.json").read_text() and pin not in out.stdout
 
