@@ -25,8 +25,8 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from hsm.errors import HsmError, KeyExists, KeyNotFound, UriError, translate
-from hsm.module import Module, load_module
 from hsm.mechanisms import TokenMechanisms
+from hsm.module import Module, load_module
 from hsm.pin_source import PinSource
 from hsm.session import PooledSession, SessionPool
 from hsm.signers import HsmEcSigner, HsmRsaSigner

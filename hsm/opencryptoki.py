@@ -7,9 +7,9 @@ directory of its own. Instead the one software token is *reset* before use (C_In
 which destroys every object on it, then C_InitPIN as the SO). The slot daemon pkcsslotd
 must run; `ensure_slot_daemon` starts it (as root, as the Debian package expects).
 
-The reset runs in a child process, so this process's own C_Initialize state and
-sessions are untouched, and the PINs travel on its standard input, never on a command
-line.
+The reset runs in a child process (the PINs travel on its standard input, never on a
+command line), after this process's own copy of the module, if idle, has been
+re-initialised: opencryptoki refuses C_InitToken while any process holds a session.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from hsm.errors import HsmError, ModuleNotFound
+from hsm.module import load_module
 from hsm.uri import Pkcs11Uri
 
 OPENCRYPTOKI_MODULE_CANDIDATES = (
@@ -99,6 +100,13 @@ def reset_token(label: str, user_pin: str, *, so_pin: str = DEFAULT_SO_PIN,
         raise ValueError("token label must be 1 to 32 bytes")
     path = module_path()
     ensure_slot_daemon()
+    # opencryptoki refuses C_InitToken while any session is open, ours included (a login
+    # session kept for reuse, one left by a refused login): close them all first.
+    module = load_module(path)
+    try:
+        module.retarget(None)  # C_Finalize + C_Initialize; refused while key managers are open
+    except HsmError as exc:
+        raise HsmError(f"cannot reset the opencryptoki token: {exc}") from None
     run = subprocess.run([sys.executable, "-c", _RESET, path, str(slot), label],
                          input=f"{so_pin}\n{user_pin}\n".encode(), capture_output=True,
                          timeout=60, check=False)
