@@ -12,10 +12,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import pkcs11.exceptions as p11e
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from pkcs11 import Mechanism, MechanismFlag
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag
 
 from hsm import HsmError, KeyKind, KeyManager, PinIncorrect, PinSource, open_key_manager
 from hsm.derive import HsmIssuerAuthenticator, create_master_key
@@ -98,3 +99,11 @@ def test_wrong_pin_is_refused(ock_uri: str) -> None:
 def test_issuer_authenticator_refuses_on_this_token(ock: KeyManager) -> None:
     with pytest.raises(HsmError):
         HsmIssuerAuthenticator(ock, label("absent"))
+
+
+def test_allowed_mechanisms_is_unknown_here(ock: KeyManager) -> None:
+    """opencryptoki 3.8 rejects CKA_ALLOWED_MECHANISMS (and has no CKA_DERIVE_TEMPLATE):
+    the master-key templates fall back to the rest of the template on such a token."""
+    with ock._pool.session() as ps, pytest.raises(p11e.AttributeTypeInvalid):
+        ps.session.generate_key(KeyType.AES, 128, store=False, label=label("probe"),
+                                template={Attribute.ALLOWED_MECHANISMS: (Mechanism.AES_ECB,)})
