@@ -1,8 +1,11 @@
 """The HSM-backed JPKI CA: issuance, a CRL shard and OCSP over HTTP, each beside a baseline.
 
     python -m bench.pki_ca [--json] [--certs N] [--crl-entries N] [--ocsp-seconds S]
+                           [--module softhsm|opencryptoki] [--issuance-only]
 
-One run, in a temporary home with its own SoftHSM2 token (removed afterwards):
+One run, in a temporary home with its own SoftHSM2 token (removed afterwards), or with
+`--module opencryptoki` on opencryptoki's software token (reset first: every object on
+it is destroyed). The mechanisms chosen on the token are reported beside the rates.
 
 * raw RSA-2048 PKCS#1 v1.5 signatures/s in the HSM, with bare python-pkcs11 calls (the
   floor) and through our signer (`hsm.signers.HsmRsaSigner`), beside certificates
@@ -42,6 +45,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from hsm.errors import HsmError
+
 ISSUANCE_TARGET = 0.80
 CRL_TARGET_S = 2.0
 OCSP_TARGET = 5000.0
@@ -63,8 +68,9 @@ def ocsp_app() -> Any:
 
     cfg = json.loads(os.environ[CONFIG_ENV])
     home = Path(cfg["home"])
-    use_softhsm(home)
-    km = open_key_manager(f"pkcs11:token={TOKEN}", pin_source=PinSource.from_spec(f"env:{PIN_ENV}"))
+    if cfg["module"] == "softhsm":
+        use_softhsm(home)
+    km = open_key_manager(cfg["uri"], pin_source=PinSource.from_spec(f"env:{PIN_ENV}"))
     store = open_readonly_store(home / "store.sqlite")
     responder = OcspResponder.from_ca(key_source=km, ca=load_ca(home / "ca"), store=store)
     app = build_app(responder)  # no authorizer: the bench measures the responder
@@ -240,7 +246,8 @@ def _lat_ms(value: str, unit: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def _ocsp(home: Path, config: Any, km: Any, store_path: Path, seconds: int) -> dict[str, Any]:
+def _ocsp(home: Path, config: Any, km: Any, store_path: Path, seconds: int,
+          module: str = "softhsm", uri: str = f"pkcs11:token={TOKEN}") -> dict[str, Any]:
     from cryptography.x509 import ocsp as xocsp
 
     from bench._pki_support import ocsp_core_rate, ocsp_requests
@@ -264,7 +271,8 @@ def _ocsp(home: Path, config: Any, km: Any, store_path: Path, seconds: int) -> d
     path = "/" + urllib.parse.quote(base64.b64encode(request).decode(), safe="")
     port = _free_port()
     url = f"http://127.0.0.1:{port}{path}"
-    env = dict(os.environ, **{CONFIG_ENV: json.dumps({"home": str(home)})})
+    cfg = {"home": str(home), "module": module, "uri": uri}
+    env = dict(os.environ, **{CONFIG_ENV: json.dumps(cfg)})
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench.pki_ca:ocsp_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
@@ -308,33 +316,61 @@ def _ocsp(home: Path, config: Any, km: Any, store_path: Path, seconds: int) -> d
             "cores": os.cpu_count(), "target_per_s": OCSP_TARGET}
 
 
+def _mechanisms(km: Any) -> dict[str, Any]:
+    """What the token offers for each operation, as the center would choose it."""
+    from hsm.mechanisms import MechanismMissing
+
+    offered = km.mechanisms()
+    try:
+        derivation = offered.derivation().value
+    except MechanismMissing as exc:
+        derivation = f"none ({exc})"
+    try:
+        offered.hmac()
+        audit = "CKM_SHA256_HMAC"
+    except MechanismMissing as exc:
+        audit = f"none ({exc})"
+    return {"card_key_derivation": derivation, "audit_mac": audit,
+            "certificate_signing": "CKM_RSA_PKCS (DigestInfo built on the host)"}
+
+
 def run(certs: int = 200, rounds: int = 7, crl_entries: int = 100_000,
-        ocsp_seconds: int = 10) -> dict[str, Any]:
+        ocsp_seconds: int = 10, module: str = "softhsm",
+        issuance_only: bool = False) -> dict[str, Any]:
     from hsm import PinSource, open_key_manager
+    from hsm.opencryptoki import reset_token
     from hsm.softhsm import init_token
     from pki.ca import IssuingCA, init_ca
     from pki.profiles import Hierarchy
     from pki.store import open_store
 
     home = Path(tempfile.mkdtemp(prefix="mynacard-bench-pki-"))
-    os.environ[PIN_ENV] = os.urandom(8).hex()
+    os.environ[PIN_ENV] = os.urandom(4).hex()  # 8 characters: opencryptoki's maximum
     started = time.monotonic()
+    crl: dict[str, Any] | None = None
+    ocsp: dict[str, Any] | None = None
     try:
-        init_token(home, TOKEN, os.urandom(8).hex(), os.environ[PIN_ENV])
-        with open_key_manager(f"pkcs11:token={TOKEN}",
-                              pin_source=PinSource.from_spec(f"env:{PIN_ENV}")) as km:
+        if module == "opencryptoki":
+            uri = reset_token(TOKEN, os.environ[PIN_ENV])
+        else:
+            init_token(home, TOKEN, os.urandom(8).hex(), os.environ[PIN_ENV])
+            uri = f"pkcs11:token={TOKEN}"
+        with open_key_manager(uri, pin_source=PinSource.from_spec(f"env:{PIN_ENV}")) as km:
+            mechanisms = _mechanisms(km)
             config = init_ca(km, home / "ca", shards=16)
             store_path = home / "store.sqlite"
             with open_store(store_path) as store:
                 ca = IssuingCA(key_source=km, ca=config, store=store)
                 label = config.hierarchies[Hierarchy.AUTH].root_key
                 issuance = _issuance(km, ca, label, certs, rounds)
-                crl = _crl(km, config, store, crl_entries)
-            ocsp = _ocsp(home, config, km, store_path, ocsp_seconds)
+                if not issuance_only:
+                    crl = _crl(km, config, store, crl_entries)
+            if not issuance_only:
+                ocsp = _ocsp(home, config, km, store_path, ocsp_seconds, module, uri)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    return {"issuance": issuance, "crl": crl, "ocsp": ocsp,
-            "seconds": time.monotonic() - started}
+    return {"module": module, "mechanisms": mechanisms, "issuance": issuance, "crl": crl,
+            "ocsp": ocsp, "seconds": time.monotonic() - started}
 
 
 def _verdict(ok: bool) -> str:
@@ -349,19 +385,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crl-entries", type=int, default=100_000)
     parser.add_argument("--ocsp-seconds", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--module", choices=("softhsm", "opencryptoki"), default="softhsm",
+                        help="the PKCS#11 module (opencryptoki: its software token is reset)")
+    parser.add_argument("--issuance-only", action="store_true",
+                        help="measure signing and issuance only (no CRL, no OCSP)")
     args = parser.parse_args(argv)
     if args.certs < 100 or not 1 <= args.rounds <= 15 or not 1 <= args.ocsp_seconds <= 60:
         parser.error("need --certs >= 100, --rounds 1..10, --ocsp-seconds 1..60")
     try:
-        r = run(args.certs, args.rounds, args.crl_entries, args.ocsp_seconds)
-    except RuntimeError as exc:
+        r = run(args.certs, args.rounds, args.crl_entries, args.ocsp_seconds, args.module,
+                args.issuance_only)
+    except (RuntimeError, HsmError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
     iss, crl, oc = r["issuance"], r["crl"], r["ocsp"]
-    print(f"HSM-backed JPKI CA (SoftHSM2, RSA-2048, SQLite store, {os.cpu_count()} cores); "
+    name = {"softhsm": "SoftHSM2", "opencryptoki": "opencryptoki soft token"}[r["module"]]
+    print(f"HSM-backed JPKI CA ({name}, RSA-2048, SQLite store, {os.cpu_count()} cores); "
           f"medians of {iss['rounds']} alternating rounds of {iss['certs_per_round']} "
           "(ratios: median of the per-round ratios)")
     print(f"{'':44}{'1 thread':>12}{'2 threads':>12}   (issue_many: HSM signing threads)")
@@ -387,6 +429,11 @@ def main(argv: list[str] | None = None) -> int:
             ok = t[key] >= ISSUANCE_TARGET
             print(f"issuance, {label}, {what}: {t[key]:.1%} of the raw signing rate "
                   f"(target ≥ {ISSUANCE_TARGET:.0%}: {_verdict(ok)})")
+    for what, chosen in r["mechanisms"].items():
+        print(f"mechanism chosen, {what.replace('_', ' ')}: {chosen}")
+    if crl is None or oc is None:
+        print(f"(bench ran {r['seconds']:.0f} s; no CRL or OCSP: --issuance-only)")
+        return 0
     print()
     print(f"CRL shard, {crl['entries']:,} revoked entries ({crl['der_bytes']:,} bytes DER)")
     print(f"{'  read from the store + signed in the HSM':<44}{crl['hsm_s']:>10.2f} s")

@@ -13,6 +13,7 @@ from typing import Any
 from hsm.errors import HsmError
 from hsm.files import private_dir, write_file
 from hsm.keys import KeyKind, open_key_manager
+from hsm.mechanisms import MechanismMissing
 from hsm.module import SOFTHSM2_CONF_ENV, load_module
 from hsm.pin_source import PinSource
 from hsm.softhsm import init_token, softhsm_conf_path, softhsm_dir, use_softhsm
@@ -230,15 +231,22 @@ def _open(args: argparse.Namespace) -> Any:
 def _cmd_keys(args: argparse.Namespace) -> int:
     with _open(args) as km:
         keys = km.list_keys()
+        offered = km.mechanisms()
     if args.json:
         print(json.dumps([k.to_json() for k in keys], indent=2))
         return 0
     if not keys:
         print("no keys", file=sys.stderr)
-        return 0
-    width = max(len(k.label) for k in keys)
-    for k in keys:
-        print(f"{k.label:<{width}}  {k.kind.value:<8}  {k.id.hex()}  {k.uri}")
+    else:
+        width = max(len(k.label) for k in keys)
+        for k in keys:
+            print(f"{k.label:<{width}}  {k.kind.value:<8}  {k.id.hex()}  {k.uri}")
+    try:
+        method = offered.derivation()
+        note = f"{method.value} (CKM_{method.mechanism.name})"
+    except MechanismMissing as exc:
+        note = f"none: {exc}"
+    print(f"card-key derivation on this token: {note}", file=sys.stderr)
     return 0
 
 

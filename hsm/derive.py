@@ -37,6 +37,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from hsm.errors import HsmError, KeyExists, translate
 from hsm.keys import KeyInfo, KeyKind, KeyManager
+from hsm.mechanisms import DerivationMethod
 from hsm.session import PooledSession
 
 SERIAL_LENGTH = 15
@@ -81,7 +82,9 @@ def _derived_template(*, sign: bool, verify: bool) -> dict[Attribute, Any]:
     }
 
 
-def _master_template(label: str, key_id: bytes) -> dict[Attribute, Any]:
+def _master_template(label: str, key_id: bytes,
+                     method: DerivationMethod = DerivationMethod.AES_ECB_ENCRYPT_DATA,
+                     ) -> dict[Attribute, Any]:
     return {
         Attribute.CLASS: ObjectClass.SECRET_KEY,
         Attribute.KEY_TYPE: KeyType.AES,
@@ -98,7 +101,7 @@ def _master_template(label: str, key_id: bytes) -> dict[Attribute, Any]:
         Attribute.UNWRAP: False,
         Attribute.LABEL: label,
         Attribute.ID: key_id,
-        Attribute.ALLOWED_MECHANISMS: MASTER_MECHANISMS,
+        Attribute.ALLOWED_MECHANISMS: (method.mechanism,),
     }
 
 
@@ -116,21 +119,30 @@ def _check_label(km: KeyManager, label: str) -> None:
         raise ValueError("label must not be empty")
 
 
-def create_master_key(km: KeyManager, label: str) -> KeyInfo:
-    """Generate an AES-128 master key inside the HSM (it can never be read out)."""
+# Tokens that do not know CKA_ALLOWED_MECHANISMS answer with one of these.
+_UNKNOWN_ATTRIBUTE = (p11e.AttributeTypeInvalid, p11e.AttributeValueInvalid)
+
+
+def create_master_key(km: KeyManager, label: str,
+                      method: DerivationMethod | None = None) -> KeyInfo:
+    """Generate an AES-128 master key inside the HSM (it can never be read out).
+
+    Its CKA_ALLOWED_MECHANISMS names the derivation `method` (by default the one the
+    token offers first, see hsm.mechanisms)."""
     _check_label(km, label)
+    method = method or km.mechanisms().derivation()
 
     def gen(ps: PooledSession) -> KeyInfo:
         if km._label_taken(ps, label):
             raise KeyExists(f"a key labelled {label!r} exists on token {km.token_label!r}")
         key_id = km._new_id()
-        template = _master_template(label, key_id)
+        template = _master_template(label, key_id, method)
         del template[Attribute.CLASS], template[Attribute.KEY_TYPE]
         try:
             ps.session.generate_key(
                 KeyType.AES, 128, id=key_id, label=label, store=True, template=template
             )
-        except p11e.AttributeTypeInvalid:
+        except _UNKNOWN_ATTRIBUTE:
             ps.session.generate_key(KeyType.AES, 128, id=key_id, label=label, store=True,
                                     template=_without_mechanism_list(template))
         return KeyInfo(label, key_id, KeyKind.AES_128, km.key_uri(label, key_id, KeyKind.AES_128))
@@ -139,9 +151,11 @@ def create_master_key(km: KeyManager, label: str) -> KeyInfo:
         return km._run(f"creating master key {label!r}", gen)
 
 
-def import_master_key(km: KeyManager, label: str, value: bytes) -> KeyInfo:
+def import_master_key(km: KeyManager, label: str, value: bytes,
+                      method: DerivationMethod | None = None) -> KeyInfo:
     """Import a known AES-128 master key (development and tests) as a sensitive object."""
     _check_label(km, label)
+    method = method or km.mechanisms().derivation()
     if not isinstance(value, bytes):
         raise TypeError("master key value must be bytes")
     if len(value) != 16:
@@ -151,11 +165,11 @@ def import_master_key(km: KeyManager, label: str, value: bytes) -> KeyInfo:
         if km._label_taken(ps, label):
             raise KeyExists(f"a key labelled {label!r} exists on token {km.token_label!r}")
         key_id = km._new_id()
-        template = _master_template(label, key_id)
+        template = _master_template(label, key_id, method)
         template[Attribute.VALUE] = value
         try:
             ps.session.create_object(template)
-        except p11e.AttributeTypeInvalid:
+        except _UNKNOWN_ATTRIBUTE:
             ps.session.create_object(_without_mechanism_list(template))
         return KeyInfo(label, key_id, KeyKind.AES_128, km.key_uri(label, key_id, KeyKind.AES_128))
 
@@ -164,10 +178,21 @@ def import_master_key(km: KeyManager, label: str, value: bytes) -> KeyInfo:
 
 
 class _PerCardKeys:
-    """Derives a per-card key from the master key in a session, uses it, destroys it."""
+    """Derives a per-card key from the master key in a session, uses it, destroys it.
 
-    def __init__(self, km: KeyManager, master_label: str) -> None:
+    `method` is the center's recorded derivation method; without one, the first the
+    token offers. Either way the token is asked first, so a token lacking it is refused
+    here with the mechanism named, not at the first card."""
+
+    def __init__(self, km: KeyManager, master_label: str,
+                 method: DerivationMethod | None = None) -> None:
         _check_label(km, master_label)
+        offered = km.mechanisms()
+        if method is None:
+            method = offered.derivation()
+        else:
+            offered.check_derivation(method)
+        self.method = method
         info = km.find_key(master_label)
         if info.kind is not KeyKind.AES_128:
             raise HsmError(f"key {master_label!r} is not an AES-128 master key")
@@ -191,8 +216,8 @@ class _PerCardKeys:
 
         def run(ps: PooledSession) -> Any:
             card_key = self._master(ps).derive_key(
-                KeyType.AES, 128, mechanism=Mechanism.AES_ECB_ENCRYPT_DATA,
-                mechanism_param=data, store=False, template=template)
+                KeyType.AES, 128, mechanism=self.method.mechanism,
+                mechanism_param=self.method.parameter(data), store=False, template=template)
             try:
                 return use(card_key)
             finally:

@@ -25,6 +25,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from hsm.errors import HsmError, KeyExists, KeyNotFound, UriError, translate
+from hsm.mechanisms import TokenMechanisms
 from hsm.module import Module, load_module
 from hsm.pin_source import PinSource
 from hsm.session import PooledSession, SessionPool
@@ -313,6 +314,11 @@ class KeyManager:
 
         with self._create_lock:
             return self._run(f"creating key {label!r}", gen)
+
+    def mechanisms(self) -> TokenMechanisms:
+        """What the token offers (C_GetMechanismList and C_GetMechanismInfo)."""
+        return self._run("listing the token's mechanisms",
+                         lambda ps: TokenMechanisms.of_slot(ps.session.token.slot))
 
     def find_key(self, name: str) -> KeyInfo:
         """The key with this label (or `pkcs11:` URI). `KeyNotFound` if none."""

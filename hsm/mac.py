@@ -14,6 +14,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from hsm.errors import HsmError, KeyExists, KeyNotFound
 from hsm.keys import KeyManager
+from hsm.mechanisms import TokenMechanisms
 from hsm.session import PooledSession
 
 MAC_KEY_BITS = 256
@@ -61,6 +62,7 @@ def create_mac_key(km: KeyManager, label: str) -> bool:
             pass
         if km._label_taken(ps, label):
             raise KeyExists(f"an object labelled {label!r} exists and is not a MAC key")
+        TokenMechanisms.of_slot(ps.session.token.slot).hmac()  # names what is lacking
         key_id = km._new_id()
         ps.session.generate_key(KeyType.GENERIC_SECRET, MAC_KEY_BITS, id=key_id, label=label,
                                 store=True, mechanism=Mechanism.GENERIC_SECRET_KEY_GEN,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from card.attestation import AttestationGate, KeyAttestation
 from card.issuer import IssuerAuthenticator
-from hsm import KeyManager, KeyNotFound, PinSource, open_key_manager
+from hsm import HsmError, KeyManager, KeyNotFound, PinSource, open_key_manager
 from hsm.derive import (
     HsmAttestationVerifier,
     HsmIssuerAuthenticator,
@@ -29,6 +29,7 @@ from hsm.derive import (
     import_master_key,
 )
 from hsm.files import private_dir, write_file
+from hsm.mechanisms import DerivationMethod
 from hsm.softhsm import init_token, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
 from issuance.audit.keyer import AUDIT_KEY_LABEL, ensure_audit_key
@@ -59,6 +60,9 @@ class CenterConfig:
     integrity_label: str
     ca_dir: str
     store: str  # certificate store: SQLite path or postgresql:// URL
+    # how per-card keys are derived in this center's HSM (hsm.mechanisms.DerivationMethod);
+    # every method yields AES-ECB(master, data), the key the cards hold
+    derivation: str = DerivationMethod.AES_ECB_ENCRYPT_DATA.value
 
     def save(self, home: Path) -> Path:
         path = Path(home) / CONFIG_NAME
@@ -149,9 +153,21 @@ def init_center(
         report(f"HSM token {uri}", "found")
     ca_dir = home / "ca"
     store_location = store or str(home / "store.sqlite")
-    config = CenterConfig(uri, pin_source, softhsm, MASTER_LABEL, INTEGRITY_LABEL, str(ca_dir),
-                          store_location)
     with open_key_manager(uri, pin_source=PinSource.from_spec(pin_source)) as km:
+        # chosen once per center (every card of it is derived alike), kept on a re-run
+        recorded = _recorded_derivation(home)
+        try:
+            offered = km.mechanisms()
+            if recorded is None:
+                method = offered.derivation()
+            else:
+                method = recorded
+                offered.check_derivation(method)
+        except HsmError as exc:
+            raise CenterError(str(exc)) from None
+        report(f"card-key derivation {method.value} (CKM_{method.mechanism.name})", "ready")
+        config = CenterConfig(uri, pin_source, softhsm, MASTER_LABEL, INTEGRITY_LABEL,
+                              str(ca_dir), store_location, method.value)
         if _has_key(km, MASTER_LABEL):
             report(f"issuer master key {MASTER_LABEL!r} (AES-128, in the HSM)", "found")
         else:
@@ -160,13 +176,13 @@ def init_center(
                                   "--master-key test (the emulator's test key, development "
                                   "only), generate, or file:PATH (your manufacturer's key)")
             if master_key == "test":
-                import_master_key(km, MASTER_LABEL, TEST_MASTER_KEY)
+                import_master_key(km, MASTER_LABEL, TEST_MASTER_KEY, method)
                 what = "the emulator's TEST key 404142…4F imported — development only"
             elif master_key == "generate":
-                create_master_key(km, MASTER_LABEL)
+                create_master_key(km, MASTER_LABEL, method)
                 what = "generated in the HSM"
             elif master_key.startswith("file:"):
-                import_master_key(km, MASTER_LABEL, _read_master(Path(master_key[5:])))
+                import_master_key(km, MASTER_LABEL, _read_master(Path(master_key[5:])), method)
                 what = f"imported from {master_key[5:]}"
             else:
                 raise CenterError("master key must be test, generate or file:PATH")
@@ -192,6 +208,16 @@ def init_center(
     report(f"certificate store {store_location}", "ready")
     config.save(home)
     return config
+
+
+def _recorded_derivation(home: Path) -> DerivationMethod | None:
+    """The derivation method an existing center recorded (None for a new center)."""
+    if not (Path(home) / CONFIG_NAME).exists():
+        return None
+    try:
+        return DerivationMethod.parse(CenterConfig.load(home).derivation)
+    except ValueError as exc:
+        raise CenterError(f"bad center configuration: {exc}") from None
 
 
 def _read_master(path: Path) -> bytes:
@@ -238,8 +264,12 @@ class Center:
         try:
             store = open_store(config.store)
             try:
-                authenticator = HsmIssuerAuthenticator(km, config.master_label)
-                verifier = HsmAttestationVerifier(km, config.master_label)
+                try:
+                    method = DerivationMethod.parse(config.derivation)
+                except ValueError as exc:
+                    raise CenterError(f"bad center configuration: {exc}") from None
+                authenticator = HsmIssuerAuthenticator(km, config.master_label, method)
+                verifier = HsmAttestationVerifier(km, config.master_label, method)
                 attestation = AttestationGate(verifier, random=verifier.random)
                 # the CA itself refuses a card key without the card's proof, too
                 ca = IssuingCA(key_source=km, ca=config.ca_dir, store=store,

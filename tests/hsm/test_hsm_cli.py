@@ -97,8 +97,9 @@ def test_keys_and_create_key(home: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert set(k) == {"label", "id", "kind", "uri"}
         assert Pkcs11Uri.parse(k["uri"]).id == bytes.fromhex(k["id"])
     assert run(home, "keys") == 0
-    table = capsys.readouterr().out
+    table, err = capsys.readouterr()
     assert "root" in table and "rsa-2048" in table
+    assert "card-key derivation on this token: aes-ecb-encrypt-data" in err
     # an existing label is an error, not a traceback
     assert run(home, "create-key", "--label", "root") == 2
     err = capsys.readouterr().err

@@ -50,6 +50,10 @@ def test_center_init_in_a_new_home_makes_everything(tmp_path: Path) -> None:
     assert made["HSM token 'jpki'"] == "found"  # made by the refused run, kept
     assert made["issuer master key 'issuer-master'"] == "created"
     assert (home / "ca" / "sign-root.pem").exists() and (home / "center.json").exists()
+    # the card-key derivation is chosen from what the token offers, and recorded
+    assert made["card-key derivation aes-ecb-encrypt-data"] == "ready"
+    assert json.loads((home / "center.json").read_text())["derivation"] == \
+        "aes-ecb-encrypt-data"
     pin = (home / "hsm" / "jpki.pin").read_text().strip()
     assert pin not in (home / "center.json").read_text() and pin not in out.stdout
 
@@ -129,3 +133,23 @@ def test_express_issuance_from_the_command_line(center_home: Path, db_url: str, 
     out = mynacard(center_home, "activate", "--reader", blank_card, "--db", db_url, "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["pins_set"] == [] and app_state(db, baby) == "activated"
+
+
+def test_center_init_on_a_token_without_card_key_derivation(tmp_path: Path) -> None:
+    """opencryptoki's software token: one clear error naming the missing mechanisms."""
+    from hsm.opencryptoki import reset_token
+
+    uri = reset_token("mynacard-center", "ock-5678")
+    home = tmp_path / "ock-center"
+    env_pin = {"WF_OCK_PIN": "ock-5678"}
+    os.environ.update(env_pin)
+    try:
+        out = mynacard(home, "center", "init", "--pkcs11-uri", uri, "--pin-source",
+                       "env:WF_OCK_PIN", "--master-key", "generate")
+    finally:
+        os.environ.pop("WF_OCK_PIN")
+    assert out.returncode == 3, out.stderr
+    assert "Traceback" not in out.stderr and "ock-5678" not in out.stderr + out.stdout
+    for name in ("CKM_AES_ECB_ENCRYPT_DATA", "CKM_AES_CBC_ENCRYPT_DATA", "CKM_AES_CMAC"):
+        assert name in out.stderr
+    assert not (home / "center.json").exists()
