@@ -116,6 +116,8 @@ def photo_from_file(raw: bytes) -> bytes:
     """An applicant's photo (any format Pillow reads) as the card's JP2."""
     try:
         with Image.open(io.BytesIO(raw)) as image:
+            if image.format == "JPEG2000" and image.mode == "L" and image.size == PHOTO_SIZE:
+                return bytes(raw)  # already the card's photo: no second lossy pass
             return jp2(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"the photo is not an image Pillow can read: {exc}") from None
