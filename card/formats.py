@@ -384,55 +384,299 @@ def check_integrity_record(
 TAG_AGE_RECORD = 0xFF10  # surface EF 0001 (project layout: FF10 { DF11 birth })
 TAG_AGE_BIRTH = 0xDF11
 TAG_FACE = 0xFF20
+TAG_FACE_OFFSETS = 0xDF21
 TAG_FACE_BIRTH = 0xDF22
 TAG_FACE_SEX = 0xDF23
+TAG_FACE_CARD_KEY = 0xDF24
 TAG_FACE_NAME = 0xDF25
 TAG_FACE_ADDRESS = 0xDF26
+TAG_FACE_PHOTO = 0xDF27
+TAG_FACE_SIGNATURE = 0xDF28
 TAG_FACE_EXPIRY = 0xDF29
+TAG_FACE_SECURITY_CODE = 0xDF2A
+_FACE_SIGNED_TAGS = (TAG_FACE_BIRTH, TAG_FACE_SEX, TAG_FACE_CARD_KEY, TAG_FACE_NAME,
+                     TAG_FACE_ADDRESS, TAG_FACE_PHOTO)
+_FACE_TAGS = (*_FACE_SIGNED_TAGS, TAG_FACE_SIGNATURE, TAG_FACE_EXPIRY, TAG_FACE_SECURITY_CODE)
+TAG_MY_NUMBER_IMAGE = 0xFF40
+TAG_MY_NUMBER_PNG = 0xDF41
+TAG_MY_NUMBER_CARD_KEY = 0xDF42
+TAG_MY_NUMBER_SIGNATURE = 0xDF43
+TAG_SURFACE_BASIC = 0xFF30
+TAG_CV_CERT = 0x7F21
+TAG_CV_BODY = 0x5F4E
+TAG_CV_SIGNATURE = 0x5F37
+SURFACE_AP_ID = bytes.fromhex("06030E01")  # spec version, extended length, vendor
+SURFACE_AP_VERSION = b"\x01"
+SURFACE_KEY_ID_PREFIX = b"6000023"  # test cards' key IDs start with 6; 5000023 on production
+CV_CERT_LENGTH = 568
+
+
+def _sign(signer: rsa.RSAPrivateKey, data: bytes) -> bytes:
+    if not isinstance(signer, rsa.RSAPrivateKey):
+        raise TypeError("signer must implement cryptography's RSAPrivateKey")
+    return signer.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def _verifies(key: rsa.RSAPublicKey, signature: bytes, data: bytes) -> bool:
+    try:
+        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def public_key_object(key: rsa.RSAPublicKey | None) -> bytes:
+    """A card public key as the surface files carry it: `90 03 e` + `91 82 01 00 n` (or empty)."""
+    if key is None:
+        return b""
+    numbers = key.public_numbers()
+    size = (key.key_size + 7) // 8
+    return (tlv.encode(0x90, numbers.e.to_bytes(3, "big"))
+            + tlv.encode(0x91, numbers.n.to_bytes(size, "big")))
+
+
+def parse_public_key_object(raw: bytes) -> rsa.RSAPublicKey | None:
+    if not raw:
+        return None
+    items = tlv.to_dict(tlv.parse_all(raw))
+    try:
+        return rsa.RSAPublicNumbers(int.from_bytes(items[0x90], "big"),
+                                    int.from_bytes(items[0x91], "big")).public_key()
+    except (KeyError, ValueError) as exc:
+        raise MalformedData(f"card public key object is malformed: {exc}") from None
+
+
+def surface_key_id(issuer_key: rsa.RSAPublicKey) -> bytes:
+    """16-byte key ID of the key that signs the surface files (the one in EF 0004)."""
+    digest = hashlib.sha256(public_key_object(issuer_key)).digest()
+    return SURFACE_KEY_ID_PREFIX + digest[: 16 - len(SURFACE_KEY_ID_PREFIX)]
+
+
+def surface_cv_certificate(signer: rsa.RSAPrivateKey) -> bytes:
+    """Surface EF 0004: `7F21 { 5F4E (issuer ID, subject ID, 90 e, 91 n), 5F37 signature }`.
+
+    568 bytes. mynacard's surface files are signed by the center's integrity key, so
+    the certificate carries that key and is signed by it (issuer = subject): a reader
+    trusts it by comparing the key with the center's published one, not by the chain.
+    """
+    public = signer.public_key()
+    key_id = surface_key_id(public)
+    body = tlv.encode(TAG_CV_BODY, key_id + key_id + public_key_object(public))
+    cert = tlv.encode(TAG_CV_CERT, body + tlv.encode(TAG_CV_SIGNATURE, _sign(signer, body)))
+    if len(cert) != CV_CERT_LENGTH:
+        raise ValueError("the surface CV certificate is 568 bytes (an RSA-2048 key)")
+    return cert
+
+
+@dataclass(frozen=True)
+class CvCertificate:
+    issuer_key_id: bytes
+    subject_key_id: bytes
+    public_key: rsa.RSAPublicKey
+    self_signed_ok: bool
+
+
+def parse_cv_certificate(data: bytes) -> CvCertificate:
+    """Surface EF 0004 read back; `self_signed_ok` says whether its signature verifies."""
+    outer = tlv.parse_file(data, TAG_CV_CERT)
+    items = tlv.to_dict(outer.children())
+    try:
+        body = items[TAG_CV_BODY]
+        signature = items[TAG_CV_SIGNATURE]
+    except KeyError as exc:
+        raise MalformedData(f"CV certificate is malformed: {exc}") from None
+    key = parse_public_key_object(body[32:])
+    if key is None:
+        raise MalformedData("CV certificate has no public key")
+    return CvCertificate(body[:16], body[16:32], key,
+                         _verifies(key, signature, tlv.encode(TAG_CV_BODY, body)))
+
+
+def surface_basic_file(municipality_code: str, signer: rsa.RSAPrivateKey) -> bytes:
+    """Surface EF 0003: `FF30 { DF31 06030E01, DF32 key ID, DF33 version, DF34 municipality,
+    DF35 key ID + 256-byte signature over DF31..DF34 }` (the signature is mynacard's choice
+    for the 256 bytes the real card keeps opaque)."""
+    key_id = surface_key_id(signer.public_key())
+    head = tlv.encode_all([
+        (TAG_MY_NUMBER_HASH, SURFACE_AP_ID),  # DF31
+        (TAG_FOUR_FACTS_HASH, key_id),  # DF32
+        (TAG_INTEGRITY_SIGNATURE, SURFACE_AP_VERSION),  # DF33
+        (0xDF34, validate_municipality_code(municipality_code).encode("ascii")),
+    ])
+    return tlv.encode(TAG_SURFACE_BASIC, head + tlv.encode(0xDF35, key_id + _sign(signer, head)))
+
+
+@dataclass(frozen=True)
+class SurfaceBasic:
+    ap_id: bytes
+    key_id: bytes
+    version: bytes
+    municipality_code: str
+
+
+def parse_surface_basic_file(data: bytes) -> SurfaceBasic:
+    items = tlv.to_dict(tlv.parse_file(data, TAG_SURFACE_BASIC).children())
+    try:
+        return SurfaceBasic(items[0xDF31], items[0xDF32], items[0xDF33],
+                            validate_municipality_code(items[0xDF34].decode("ascii")))
+    except (KeyError, UnicodeDecodeError, ValueError) as exc:
+        raise MalformedData(f"surface basic data is malformed: {exc}") from None
 
 
 @dataclass(frozen=True)
 class CardFace:
-    """What the card surface application says is printed on the card."""
+    """The card face the card surface application holds (images, not text, as on the card)."""
 
-    name: str
-    address: str
     birth_date: date
     sex: str
+    card_public_key: rsa.RSAPublicKey | None
+    name_image: bytes  # PNG, 1-bit
+    address_image: bytes  # PNG, 1-bit
+    photo: bytes | None  # JPEG 2000; none on an infant's card
+    signature: bytes
     expiry: date
+    security_code_image: bytes  # PNG 24×12
+    signed_part: bytes  # the DF22..DF27 objects DF28 signs
+
+    def verify(self, issuer_key: rsa.RSAPublicKey) -> bool:
+        """Whether DF28 is the signature of `issuer_key` (the key in surface EF 0004)."""
+        return _verifies(issuer_key, self.signature, self.signed_part)
 
 
-def card_face_file(facts: BasicFour, expiry: date) -> bytes:
-    """Surface EF 0002: `FF20 { DF22 birth, DF23 sex, DF25 name, DF26 address, DF29 expiry }`.
+def card_face_file(
+    facts: BasicFour,
+    expiry: date,
+    *,
+    name_image: bytes,
+    address_image: bytes,
+    photo: bytes | None,
+    security_code_image: bytes,
+    card_public_key: rsa.RSAPublicKey | None,
+    signer: rsa.RSAPrivateKey,
+) -> bytes:
+    """Surface EF 0002: `FF20 { DF21 offsets, DF22 birth, DF23 sex, DF24 card key, DF25 name,
+    DF26 address, [DF27 photo], DF28 signature, DF29 expiry, DF2A security-code image }`.
 
-    Dates are Gregorian YYYYMMDD in ASCII; no images are written.
+    DF21 holds big-endian u16 offsets, from the start of the file, of each object that
+    follows (0 for an absent photo). DF28 is RSA PKCS#1 v1.5 SHA-256 by `signer` (the key
+    in surface EF 0004) over the DF22..DF27 objects as written; DF29 and DF2A follow the
+    signature and are not covered by it, as on the real card.
     """
-    return tlv.encode(
-        TAG_FACE,
-        tlv.encode_all(
-            [
-                (TAG_FACE_BIRTH, yyyymmdd(facts.birth_date)),
-                (TAG_FACE_SEX, facts.sex.encode("ascii")),
-                (TAG_FACE_NAME, facts.name.encode("utf-8")),
-                (TAG_FACE_ADDRESS, facts.address.encode("utf-8")),
-                (TAG_FACE_EXPIRY, yyyymmdd(expiry)),
-            ]
-        ),
-    )
+    signed = tlv.encode_all([
+        (TAG_FACE_BIRTH, yyyymmdd(facts.birth_date)),
+        (TAG_FACE_SEX, facts.sex.encode("ascii")),
+        (TAG_FACE_CARD_KEY, public_key_object(card_public_key)),
+        (TAG_FACE_NAME, name_image),
+        (TAG_FACE_ADDRESS, address_image),
+    ]) + (tlv.encode(TAG_FACE_PHOTO, photo) if photo is not None else b"")
+    return _face_from_signed(signed, _sign(signer, signed), expiry, security_code_image)
+
+
+def _face_from_signed(signed: bytes, signature: bytes, expiry: date,
+                      security_code_image: bytes) -> bytes:
+    objects = tlv.parse_all(signed) + tlv.parse_all(tlv.encode_all([
+        (TAG_FACE_SIGNATURE, signature),
+        (TAG_FACE_EXPIRY, yyyymmdd(expiry)),
+        (TAG_FACE_SECURITY_CODE, security_code_image),
+    ]))
+    encoded = {o.tag: tlv.encode(o.tag, o.value) for o in objects}
+    table_len = 3 + 2 * len(_FACE_TAGS)  # DF21, one length byte, a u16 per object
+    value_len = table_len + sum(len(v) for v in encoded.values())
+    position = len(tlv.tag_bytes(TAG_FACE)) + len(tlv.encode_length(value_len)) + table_len
+    offsets = []
+    for tag in _FACE_TAGS:
+        if tag in encoded:
+            offsets.append(position)
+            position += len(encoded[tag])
+        else:
+            offsets.append(0)
+    table = tlv.encode(TAG_FACE_OFFSETS, struct.pack(f">{len(_FACE_TAGS)}H", *offsets))
+    body = b"".join(encoded[t] for t in _FACE_TAGS if t in encoded)
+    return tlv.encode(TAG_FACE, table + body)
+
+
+def rewrite_card_face(old: bytes, facts: BasicFour, expiry: date, *, name_image: bytes,
+                      address_image: bytes, signer: rsa.RSAPrivateKey) -> bytes:
+    """A card face with new facts that keeps the card key, photo and security code of `old`."""
+    face = parse_card_face_file(old)
+    signed = tlv.encode_all([
+        (TAG_FACE_BIRTH, yyyymmdd(facts.birth_date)),
+        (TAG_FACE_SEX, facts.sex.encode("ascii")),
+        (TAG_FACE_CARD_KEY, public_key_object(face.card_public_key)),
+        (TAG_FACE_NAME, name_image),
+        (TAG_FACE_ADDRESS, address_image),
+    ]) + (tlv.encode(TAG_FACE_PHOTO, face.photo) if face.photo is not None else b"")
+    return _face_from_signed(signed, _sign(signer, signed), expiry, face.security_code_image)
 
 
 def parse_card_face_file(data: bytes) -> CardFace:
-    items = tlv.to_dict(tlv.parse_file(data, TAG_FACE).children())
+    """Surface EF 0002 read back: every object, the offset table checked against the data."""
+    outer = tlv.parse_file(data, TAG_FACE)
+    children = outer.children()
+    items = tlv.to_dict(children)
     try:
-        return CardFace(
-            name=items[TAG_FACE_NAME].decode("utf-8"),
-            address=items[TAG_FACE_ADDRESS].decode("utf-8"),
+        signed = b"".join(tlv.encode(o.tag, o.value) for o in children
+                          if o.tag in _FACE_SIGNED_TAGS)
+        face = CardFace(
             birth_date=parse_yyyymmdd(items[TAG_FACE_BIRTH]),
             sex=items[TAG_FACE_SEX].decode("ascii"),
+            card_public_key=parse_public_key_object(items[TAG_FACE_CARD_KEY]),
+            name_image=items[TAG_FACE_NAME],
+            address_image=items[TAG_FACE_ADDRESS],
+            photo=items.get(TAG_FACE_PHOTO),
+            signature=items[TAG_FACE_SIGNATURE],
             expiry=parse_yyyymmdd(items[TAG_FACE_EXPIRY]),
+            security_code_image=items[TAG_FACE_SECURITY_CODE],
+            signed_part=signed,
         )
     except (KeyError, UnicodeDecodeError) as exc:
         raise MalformedData(f"card face file is malformed: {exc}") from None
+    offsets = struct.unpack(f">{len(_FACE_TAGS)}H", items.get(TAG_FACE_OFFSETS, b"")[
+        : 2 * len(_FACE_TAGS)].ljust(2 * len(_FACE_TAGS), b"\0"))
+    if TAG_FACE_OFFSETS in items:
+        for offset, tag in zip(offsets, _FACE_TAGS, strict=True):
+            if offset and data[offset : offset + 2] != tlv.tag_bytes(tag):
+                raise MalformedData(f"offset table does not point at {tag:X}")
+    return face
+
+
+def verify_card_face(face_file: bytes, cv_certificate: bytes) -> bool:
+    """Whether surface EF 0002's DF28 verifies with the key of surface EF 0004."""
+    return parse_card_face_file(face_file).verify(
+        parse_cv_certificate(cv_certificate).public_key)
+
+
+def my_number_image_file(image: bytes, card_public_key: rsa.RSAPublicKey | None,
+                         signer: rsa.RSAPrivateKey) -> bytes:
+    """Surface EF 0005: `FF40 { DF41 PNG 72×12, DF42 card key, DF43 signature over DF41 DF42 }`."""
+    signed = tlv.encode_all([(TAG_MY_NUMBER_PNG, image),
+                             (TAG_MY_NUMBER_CARD_KEY, public_key_object(card_public_key))])
+    return tlv.encode(TAG_MY_NUMBER_IMAGE,
+                      signed + tlv.encode(TAG_MY_NUMBER_SIGNATURE, _sign(signer, signed)))
+
+
+@dataclass(frozen=True)
+class MyNumberImage:
+    image: bytes
+    card_public_key: rsa.RSAPublicKey | None
+    signature: bytes
+    signed_part: bytes
+
+    def verify(self, issuer_key: rsa.RSAPublicKey) -> bool:
+        return _verifies(issuer_key, self.signature, self.signed_part)
+
+
+def parse_my_number_image_file(data: bytes) -> MyNumberImage:
+    children = tlv.parse_file(data, TAG_MY_NUMBER_IMAGE).children()
+    items = tlv.to_dict(children)
+    try:
+        return MyNumberImage(
+            items[TAG_MY_NUMBER_PNG], parse_public_key_object(items[TAG_MY_NUMBER_CARD_KEY]),
+            items[TAG_MY_NUMBER_SIGNATURE],
+            b"".join(tlv.encode(o.tag, o.value) for o in children
+                     if o.tag in (TAG_MY_NUMBER_PNG, TAG_MY_NUMBER_CARD_KEY)))
+    except KeyError as exc:
+        raise MalformedData(f"My Number image file is malformed: {exc}") from None
 
 
 def age_record_file(birth: date) -> bytes:
@@ -572,9 +816,12 @@ class CardIdentity:
     security_code: str
     with_signing_certificate: bool = True
     with_auth_certificate: bool = True
+    photo: bytes | None = None  # the face photo as JPEG 2000; None: a card without photo
 
     def __post_init__(self) -> None:
         validate_my_number(self.my_number)
+        if self.photo is not None and not isinstance(self.photo, bytes):
+            raise TypeError("photo must be JPEG 2000 bytes or None")
         validate_resident_code(self.resident_code)
         validate_municipality_code(self.municipality_code)
         validate_security_code(self.security_code)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from card import contract, formats
+from card import contract, formats, images
 from card.apdu import command
 from card.attestation import ATTESTED_KEYS, KeyAttestation, KeyAttestor
 from card.contract import Ins, LifeCycle, PinBit, Tag
@@ -298,15 +298,6 @@ class IssuerClient:
         self.set_reference_data(contract.TEXT, contract.TEXT_CODE_A, profile.code_a)
         self.set_reference_data(contract.TEXT, contract.TEXT_CODE_B, profile.code_b)
 
-        # Card surface: age record, card face, birth-date key and codes.
-        self.write_file(contract.SURFACE, contract.SURFACE_AGE_RECORD,
-                        formats.age_record_file(profile.facts.birth_date))
-        self.write_file(contract.SURFACE, contract.SURFACE_FACE,
-                        formats.card_face_file(profile.facts, profile.expiry))
-        self.set_reference_data(contract.SURFACE, contract.SURFACE_BIRTH_KEY, profile.birth_key)
-        self.set_reference_data(contract.SURFACE, contract.SURFACE_CODE_B, profile.code_b)
-        self.set_reference_data(contract.SURFACE, contract.SURFACE_CODE_A, profile.code_a)
-
         # Resident registry.
         self.write_file(contract.JUKI, contract.JUKI_RESIDENT_CODE,
                         formats.resident_code_file(profile.resident_code))
@@ -331,6 +322,7 @@ class IssuerClient:
             if pub is None or cert.public_key() != pub:
                 raise ValueError("a certificate does not certify the key generated on the card")
             self.write_file(contract.JPKI, fid, _der(cert))
+        self.personalise_surface(profile, auth_pub or sign_pub, integrity_signer)
         self.write_file(contract.JPKI, contract.JPKI_SIGN_CA_CERT, _der(sign_ca))
         self.write_file(contract.JPKI, contract.JPKI_AUTH_CA_CERT, _der(auth_ca))
         self.write_file(contract.JPKI, contract.JPKI_TOKEN_INFO, formats.token_info(serial=serial))
@@ -352,6 +344,34 @@ class IssuerClient:
             sign_certificate=sign_cert,
             life_cycle=self.life_cycle(),
         )
+
+    def personalise_surface(self, profile: CardIdentity, card_key: rsa.RSAPublicKey | None,
+                            signer: rsa.RSAPrivateKey) -> None:
+        """Card surface: age record, card face and My Number image (rendered images, signed
+        by `signer`, whose key EF 0004 certifies), basic data, birth-date key and codes.
+
+        `card_key` is the card's own public key the face and the image carry (the JPKI
+        authentication key); it is not the signing key.
+        """
+        self.write_file(contract.SURFACE, contract.SURFACE_AGE_RECORD,
+                        formats.age_record_file(profile.facts.birth_date))
+        self.write_file(contract.SURFACE, contract.SURFACE_FACE, formats.card_face_file(
+            profile.facts, profile.expiry,
+            name_image=images.name_image(profile.facts.name),
+            address_image=images.address_image(profile.facts.address),
+            photo=profile.photo,
+            security_code_image=images.security_code_image(profile.security_code),
+            card_public_key=card_key, signer=signer))
+        self.write_file(contract.SURFACE, contract.SURFACE_AP_BASIC,
+                        formats.surface_basic_file(profile.municipality_code, signer))
+        self.write_file(contract.SURFACE, contract.SURFACE_CV_CERT,
+                        formats.surface_cv_certificate(signer))
+        self.write_file(contract.SURFACE, contract.SURFACE_MY_NUMBER_IMAGE,
+                        formats.my_number_image_file(images.my_number_image(profile.my_number),
+                                                     card_key, signer))
+        self.set_reference_data(contract.SURFACE, contract.SURFACE_BIRTH_KEY, profile.birth_key)
+        self.set_reference_data(contract.SURFACE, contract.SURFACE_CODE_B, profile.code_b)
+        self.set_reference_data(contract.SURFACE, contract.SURFACE_CODE_A, profile.code_a)
 
     def set_holder_pins(self, profile: CardIdentity, pins: HolderPins) -> None:
         """Set the holder PINs the card will require (express issuance)."""

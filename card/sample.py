@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from card import contract
+from card import contract, images
 from card.attestation import AttestationGate, HostAttestationVerifier, KeyAttestor
 from card.formats import BasicFour, CardIdentity, HolderPins
 from card.issuer import CertificateIssuer, HostIssuerAuthenticator, IssuerClient
@@ -65,6 +65,7 @@ def sample_identity(today: date | None = None) -> CardIdentity:
         expiry=date(today.year + 10, birth.month, birth.day),
         municipality_code="13101",
         security_code="2468",
+        photo=images.generated_portrait("12345678903"),
     )
 
 

@@ -6,10 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+from card import images
 from issuance.applications.express import ExpressReason
 from issuance.applications.intake import take_application
+from issuance.applications.photos import put_photo
 from issuance.applications.rules import ApplicationRequest
 from issuance.audit.cli_support import (
     EXIT_OK,
@@ -56,6 +59,10 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
                         help="decline both certificates")
     parser.add_argument("--no-signing-certificate", action="store_true",
                         help="decline the signing certificate")
+    parser.add_argument("--photo", type=Path, metavar="FILE",
+                        help="the applicant's face photo (any image Pillow reads; kept as the "
+                        "card's JPEG 2000). Without it a portrait is drawn; none under 1 "
+                        "(rule 4.5)")
     add_common_options(parser)
     parser.set_defaults(func=guarded(lambda a: _apply(a, clock)), changes=True,
                         audit_action="application.apply", audits_itself=True,
@@ -73,6 +80,13 @@ def _apply(args: argparse.Namespace, clock: Clock) -> int:
         except argparse.ArgumentTypeError as exc:
             fail(str(exc))
             return EXIT_USAGE
+    photo: bytes | None = None
+    if args.photo is not None:
+        try:
+            photo = images.photo_from_file(args.photo.read_bytes())
+        except (OSError, ValueError) as exc:
+            fail(f"invalid photo: {exc}")
+            return EXIT_REFUSED
     request = ApplicationRequest(
         resident_code=args.resident_code.strip(),
         express=reason,
@@ -83,6 +97,9 @@ def _apply(args: argparse.Namespace, clock: Clock) -> int:
     )
     with open_store(args) as db:
         result = take_application(db, request, operator=operator, clock=clock)
+        if (photo is not None and result.application is not None
+                and not result.application.photo_less):
+            put_photo(db, result.application.id, photo)
     if args.json:
         emit_json(result.to_json())
     elif result.refusal is not None:
@@ -91,7 +108,9 @@ def _apply(args: argparse.Namespace, clock: Clock) -> int:
         assert result.application is not None and result.decision is not None
         d = result.decision
         print(f"application {result.application.id} accepted")
-        print(f"  card: {'photo-less' if d.photo_less else 'with photo'}, valid "
+        print(f"  card: {'photo-less' if d.photo_less else 'with photo'}"
+              f"{' (the photo given is not used: rule 4.5)' if d.photo_less and photo else ''}"
+              f", valid "
               f"{d.validity_years} years (provisional expiry {d.card_expiry})")
         certs = [n for n, on in (("user-authentication", d.user_certificate),
                                  ("signing", d.signing_certificate)) if on]

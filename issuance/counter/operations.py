@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from card import contract, formats
+from card import contract, formats, images
 from card.attestation import AttestationFailed
 from card.contract import LifeCycle, Tag
 from card.errors import CardError, PinBlocked, PinIncorrect
@@ -223,10 +223,15 @@ class Counter:
                                                                center.integrity_signer))
                     self.progress("card-info input support area: basic four facts and "
                                   "integrity record rewritten")
-                    area_client(t, contract.SURFACE).verify(
-                        contract.SURFACE_CODE_A, formats.verification_code_a(my_number))
-                    client.write_file(contract.SURFACE, contract.SURFACE_FACE,
-                                      formats.card_face_file(new, expiry))
+                    surface = area_client(t, contract.SURFACE)
+                    surface.verify(contract.SURFACE_CODE_A,
+                                   formats.verification_code_a(my_number))
+                    old_face = surface.read_object(contract.SURFACE_FACE)
+                    client.write_file(contract.SURFACE, contract.SURFACE_FACE, _padded(
+                        formats.rewrite_card_face(
+                            old_face, new, expiry, name_image=images.name_image(new.name),
+                            address_image=images.address_image(new.address),
+                            signer=center.integrity_signer), len(old_face)))
                     self.progress("card surface area: card face rewritten")
                 new_serial = None
                 if old_sign is not None and (sign_outdated or repair):

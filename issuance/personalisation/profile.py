@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from card import images
 from card.formats import BasicFour, CardIdentity
-from issuance.applications.rules import card_expiry
+from issuance.applications.rules import card_expiry, is_photo_less
 from issuance.applications.store import Application
 from issuance.registry.model import Resident
 from pki.identity import Identity
@@ -26,9 +27,14 @@ def identity_of(resident: Resident) -> Identity:
 
 
 def card_identity(resident: Resident, application: Application, *, issued_on: date,
-                  security_code: str, certificates: bool = True) -> CardIdentity:
+                  security_code: str, certificates: bool = True,
+                  photo: bytes | None = None) -> CardIdentity:
     """Everything written to the card. The card expires on the 10th (adult) or 5th
-    birthday after issuance, capped at a foreign resident's end of stay (rule 4.4)."""
+    birthday after issuance, capped at a foreign resident's end of stay (rule 4.4).
+
+    The face photo is `photo` (the applicant's image, any format Pillow reads) as JPEG
+    2000, or a portrait drawn from the resident code for a synthetic resident; none for
+    anyone under 1 on the application date (rule 4.5)."""
     expiry = card_expiry(resident.birth_date, application.applied_on, issued_on,
                          residence_expiry=resident.residence_expiry)
     auth = certificates and application.user_certificate
@@ -43,4 +49,15 @@ def card_identity(resident: Resident, application: Application, *, issued_on: da
         security_code=security_code,
         with_signing_certificate=sign,
         with_auth_certificate=auth,
+        photo=card_photo(resident, application, photo),
     )
+
+
+def card_photo(resident: Resident, application: Application,
+               photo: bytes | None = None) -> bytes | None:
+    """The JPEG 2000 face photo for the card, or None for a photo-less card (rule 4.5)."""
+    if is_photo_less(resident.birth_date, application.applied_on):
+        return None
+    if photo is not None:
+        return images.photo_from_file(photo)
+    return images.generated_portrait(resident.resident_code)

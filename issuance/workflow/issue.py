@@ -55,6 +55,7 @@ from card.formats import HolderPins
 from card.issuer import IssuerClient
 from card.transport import PcscTransport, Transport
 from hsm import HsmError
+from issuance.applications.photos import photo_of
 from issuance.applications.rules import State
 from issuance.applications.store import Application, get_application
 from issuance.audit.log import append_entry
@@ -211,7 +212,8 @@ class Issuer:
 
         issue_date = japan_date(self.clock())
         profile = card_identity(resident, app, issued_on=issue_date,
-                                security_code=job.security_code, certificates=certificates)
+                                security_code=job.security_code, certificates=certificates,
+                                photo=photo_of(self.db, app.id))
         self.progress("issuer authenticated with the card key derived in the HSM; writing "
                       "the areas and generating the JPKI keys on the card")
         issued: dict[str, int] = {}

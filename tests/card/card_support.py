@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from card import contract
+from card import contract, images
 from card.formats import BasicFour, CardIdentity, HolderPins
 from card.issuer import HostIssuerAuthenticator, IssuerClient, PersonalisationResult
 from card.municipal import TEST_MUNICIPAL_MASTER_KEY, LibraryIssuer
@@ -25,6 +25,7 @@ PROFILE = CardIdentity(
     expiry=date(2034, 1, 8),
     municipality_code="13101",
     security_code="1357",
+    photo=images.generated_portrait("12345678903"),
 )
 PINS = HolderPins(jpki_auth="1111", text="2222", juki="3333", jpki_sign="SIGN2024")
 LIBRARY_NUMBER = "L-000042"

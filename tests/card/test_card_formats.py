@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from card import contract, formats
+from card import contract, formats, images, tlv
 from card.formats import BasicFour, CardIdentity, HolderPins
 from card.tlv import MalformedData
 
@@ -234,14 +234,92 @@ def test_integrity_signer_must_be_an_rsa_private_key() -> None:
         formats.integrity_record(bytes(17), b"", object())  # type: ignore[arg-type]
 
 
-def test_card_face_and_age_record() -> None:
+def _face(issuer_key: rsa.RSAPrivateKey, photo: bytes | None, expiry: date) -> bytes:
+    return formats.card_face_file(
+        FACTS, expiry, name_image=images.name_image(FACTS.name),
+        address_image=images.address_image(FACTS.address), photo=photo,
+        security_code_image=images.security_code_image("2468"),
+        card_public_key=issuer_key.public_key(), signer=issuer_key)
+
+
+def test_card_face_and_age_record(issuer_key: rsa.RSAPrivateKey) -> None:
     expiry = date(2036, 4, 1)
-    raw = formats.card_face_file(FACTS, expiry)
+    photo = images.generated_portrait("12345678903")
+    raw = _face(issuer_key, photo, expiry)
     assert raw[:2] == b"\xff\x20"
     face = formats.parse_card_face_file(raw + b"\xff" * 100)
-    assert face == formats.CardFace(FACTS.name, FACTS.address, FACTS.birth_date, "2", expiry)
+    assert (face.birth_date, face.sex, face.expiry) == (FACTS.birth_date, "2", expiry)
+    assert face.name_image == images.name_image(FACTS.name)
+    assert face.address_image == images.address_image(FACTS.address)
+    assert face.photo == photo
+    assert face.security_code_image == images.security_code_image("2468")
+    assert face.card_public_key == issuer_key.public_key()
+    assert face.verify(issuer_key.public_key())
+    # DF29 and DF2A come after DF28 and are not signed; the tags are in the real order
+    tags = [t.tag for t in tlv.parse_file(raw, formats.TAG_FACE).children()]
+    assert tags == [0xDF21, 0xDF22, 0xDF23, 0xDF24, 0xDF25, 0xDF26, 0xDF27, 0xDF28, 0xDF29,
+                    0xDF2A]
     assert formats.parse_age_record_file(formats.age_record_file(FACTS.birth_date)) \
         == FACTS.birth_date
+
+
+def test_card_face_signature_covers_the_facts_and_photo_only(
+        issuer_key: rsa.RSAPrivateKey) -> None:
+    raw = _face(issuer_key, images.generated_portrait("1"), date(2036, 4, 1))
+    other = rsa.generate_private_key(65537, 2048)
+    cert = formats.surface_cv_certificate(issuer_key)
+    assert len(cert) == 568 and formats.parse_cv_certificate(cert).self_signed_ok
+    assert formats.verify_card_face(raw, cert)
+    assert not formats.verify_card_face(raw, formats.surface_cv_certificate(other))
+    # a changed birth date breaks the signature; a changed expiry (after DF28) does not
+    birth = raw.index(b"19850401")
+    assert not formats.verify_card_face(raw[:birth] + b"19860401" + raw[birth + 8:], cert)
+    exp = raw.rindex(b"20360401")
+    assert formats.verify_card_face(raw[:exp] + b"20370401" + raw[exp + 8:], cert)
+    # a touched photo breaks it too
+    face = formats.parse_card_face_file(raw)
+    assert face.photo is not None
+    at = raw.index(face.photo) + len(face.photo) // 2
+    assert not formats.verify_card_face(raw[:at] + bytes([raw[at] ^ 1]) + raw[at + 1:], cert)
+
+
+def test_card_face_without_photo_and_offset_table(issuer_key: rsa.RSAPrivateKey) -> None:
+    raw = _face(issuer_key, None, date(2029, 4, 1))
+    face = formats.parse_card_face_file(raw)
+    assert face.photo is None and face.verify(issuer_key.public_key())
+    tags = [t.tag for t in tlv.parse_file(raw, formats.TAG_FACE).children()]
+    assert 0xDF27 not in tags
+    # the offset table points at each object; a table that lies is refused
+    table = raw.index(b"\xdf\x21") + 3
+    broken = raw[:table] + b"\x00\x07" + raw[table + 2:]
+    with pytest.raises(MalformedData, match="offset table"):
+        formats.parse_card_face_file(broken)
+
+
+def test_card_face_rewrite_keeps_photo_key_and_code(issuer_key: rsa.RSAPrivateKey) -> None:
+    photo = images.generated_portrait("12345678903")
+    old = _face(issuer_key, photo, date(2036, 4, 1))
+    moved = BasicFour(FACTS.name, "大阪府大阪市北区中之島１－３－２０", FACTS.birth_date, "2")
+    new = formats.parse_card_face_file(formats.rewrite_card_face(
+        old, moved, date(2036, 4, 1), name_image=images.name_image(moved.name),
+        address_image=images.address_image(moved.address), signer=issuer_key))
+    assert new.address_image == images.address_image(moved.address)
+    assert new.photo == photo and new.card_public_key == issuer_key.public_key()
+    assert new.security_code_image == images.security_code_image("2468")
+    assert new.verify(issuer_key.public_key())
+
+
+def test_surface_basic_data_and_my_number_image(issuer_key: rsa.RSAPrivateKey) -> None:
+    basic = formats.parse_surface_basic_file(formats.surface_basic_file("13101", issuer_key))
+    assert basic.ap_id == bytes.fromhex("06030E01") and basic.municipality_code == "13101"
+    assert basic.key_id == formats.surface_key_id(issuer_key.public_key())
+    assert basic.key_id.startswith(b"6000023") and len(basic.key_id) == 16
+    png = images.my_number_image("123456789018")
+    mn = formats.parse_my_number_image_file(
+        formats.my_number_image_file(png, None, issuer_key))
+    assert mn.image == png and mn.card_public_key is None
+    assert mn.verify(issuer_key.public_key())
+    assert not mn.verify(rsa.generate_private_key(65537, 2048).public_key())
 
 
 def test_resident_code_file() -> None:

@@ -206,3 +206,34 @@ def test_load_reports_hostile_lines_and_loads_the_rest(cli: Cli, tmp_path: Path)
     assert report["loaded"] == 3
     assert [r["row"] for r in report["rejected"]] == [2, 3, 5, 6]
     assert (tmp_path / "hostile.rejects.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+def test_apply_keeps_the_photo_given(cli: Cli, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from card import images
+    from issuance.applications.photos import photo_of
+
+    adult, baby = resident(), resident(birth_date=TODAY - timedelta(days=30))
+    path = tmp_path / "two.jsonl"
+    path.write_text("".join(json.dumps(r.to_row(), ensure_ascii=False) + "\n"
+                            for r in (adult, baby)), encoding="utf-8")
+    assert cli("registry", "load", str(path))[0] == 0
+    bad = tmp_path / "not-an-image.png"
+    bad.write_bytes(b"\x89PNG not really")
+    code, _, err = cli("apply", "--resident-code", adult.resident_code, "--photo", str(bad))
+    assert code == 1 and "invalid photo" in err and "Traceback" not in err
+    photo = tmp_path / "me.png"
+    Image.new("L", (120, 160), 128).save(photo)
+    code, out, _ = cli("apply", "--resident-code", adult.resident_code, "--photo", str(photo),
+                       "--json")
+    assert code == 0
+    app_id = json.loads(out)["application_id"]
+    with open_database(cli.db_url) as db:
+        kept = photo_of(db, app_id)
+    assert kept == images.photo_from_file(photo.read_bytes())
+    code, out, _ = cli("apply", "--resident-code", baby.resident_code, "--photo", str(photo),
+                       "--json")
+    assert code == 0 and json.loads(out)["decision"]["photo_less"]
+    with open_database(cli.db_url) as db:
+        assert photo_of(db, json.loads(out)["application_id"]) is None  # rule 4.5

@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from workflow_support import OPERATOR, PINS, actions, app_state, apply, pins, resident
 
-from card import formats
+from card import formats, images
 from card.errors import PinBlocked, PinIncorrect
 from card.jpki import CertKind, JpkiClient, Key
+from card.surface import SurfaceClient
 from card.text import TextClient
 from card.transport import PcscTransport
 from issuance.audit.log import AuditLog
@@ -109,6 +110,14 @@ def test_card_update_after_a_move(db: Database, center: Center, blank_card: str)
         text.verify_pin(PINS[PinKind.TEXT])
         assert text.basic_four().address == moved.address
         assert text.check_integrity(center.integrity_signer.public_key()).signature_ok
+        # the card face shows the new address image, keeps its photo, and is signed again
+        surface = SurfaceClient(t)
+        surface.verify_code_a(person.my_number)
+        face = surface.card_face()
+        assert face.address_image == images.address_image(moved.address)
+        assert face.photo == images.generated_portrait(person.resident_code)
+        assert face.verify(center.integrity_signer.public_key())
+        assert surface.cv_certificate().public_key == center.integrity_signer.public_key()
         jpki = JpkiClient(t)
         jpki.verify_pin(Key.SIGN, PINS[PinKind.SIGN])
         on_card = jpki.read_certificate(CertKind.SIGN)
