@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pki.errors import PkiError
+from pki.errors import PkiError, StoreError
 
 _RAW = argparse.RawDescriptionHelpFormatter
 
@@ -34,7 +34,7 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             return fn(args)
         except (PkiError, ValueError) as exc:
             print(f"mynacard: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-            return 1
+            return 3 if isinstance(exc, StoreError) else 1  # a store that failed: 3
     return run
 
 
