@@ -41,6 +41,7 @@ def _err(msg: str, code: int = EXIT_REFUSED) -> int:
 
 def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        _hsm_defaults(args)
         try:
             from hsm import HsmError
         except ImportError:  # pragma: no cover - hsm always ships with pki
@@ -50,7 +51,7 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
         except (PkiError, HsmError) as exc:
             return _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                         _exit_code(exc))
-        except FileExistsError as exc:
+        except (FileExistsError, FileNotFoundError) as exc:  # a path the operator named
             return _err(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
         except OSError as exc:
             return _err(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "),
@@ -59,6 +60,14 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             return _err(str(exc).splitlines()[0])
 
     return run
+
+
+def _hsm_defaults(args: argparse.Namespace) -> None:
+    """Options the operator and HOME/config.toml left unset get the built-in defaults."""
+    if hasattr(args, "token") and args.token is None:
+        args.token = DEFAULT_TOKEN
+    if hasattr(args, "pin_source") and args.pin_source is None:
+        args.pin_source = f"env:{PIN_ENV}"
 
 
 def _exit_code(exc: BaseException) -> int:
@@ -103,11 +112,11 @@ def _key_manager(args: argparse.Namespace, *, create: bool = False) -> Iterator[
 
 
 def _add_hsm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--token", default=DEFAULT_TOKEN, metavar="LABEL",
-                   help=f"HSM token label (default {DEFAULT_TOKEN})")
-    p.add_argument("--pin-source", default=f"env:{PIN_ENV}", metavar="SPEC",
+    p.add_argument("--token", metavar="LABEL",
+                   help=f"HSM token label (default: HOME/config.toml, else {DEFAULT_TOKEN})")
+    p.add_argument("--pin-source", metavar="SPEC",
                    help=f"where the token user PIN is read: env:NAME or file:PATH "
-                        f"(default env:{PIN_ENV})")
+                        f"(default: HOME/config.toml, else env:{PIN_ENV})")
 
 
 def _add_db_option(p: argparse.ArgumentParser) -> None:
@@ -328,6 +337,8 @@ def _crl_publish(args: argparse.Namespace) -> int:
     from pki.crl import CrlPublisher
     from pki.store import open_store
 
+    if args.out is None:
+        raise PkiError("no CRL folder: pass --out DIR (or run `mynacard center init`)")
     ca = load_ca(_ca_dir(args))
     with _key_manager(args) as km, open_store(_db(args)) as store:
         pub = CrlPublisher(key_source=km, ca=ca, store=store,
@@ -684,7 +695,8 @@ def register(subparsers: Any) -> None:
                                        "a new CRL number, signed by the root key in the HSM.")
     _add_hsm_options(p)
     _add_db_option(p)
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", metavar="DIR",
+                   help="the CRL folder (default: crl_dir of HOME/config.toml)")
     p.add_argument("--validity-hours", type=float, default=24.0,
                    help="nextUpdate - thisUpdate in hours (default 24)")
     p.add_argument("--every", metavar="DURATION",

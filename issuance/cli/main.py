@@ -153,8 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
             print(f"mynacard: command group {ep.name!r} unavailable: {exc}", file=sys.stderr)
             continue
         register(sub)
+    _register_builtin(sub)
     _prepare(parser)
     return parser
+
+
+def _register_builtin(sub: Any) -> None:
+    """The root command's own commands: `config show` and `completion`."""
+    from issuance.cli import completion, config
+
+    config.register(sub)
+    completion.register(sub)
 
 
 def _version() -> str:
@@ -268,15 +277,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    path = getattr(args, COMMAND_KEY, "")
+    if not getattr(args, "needs_home", True):  # e.g. `completion`: prints, touches nothing
+        return run_command(args, path)
+    if _preflight(args, path):
+        return EXIT_USAGE
     try:  # only the commands that set a home up (creates_home) may create a missing one
         args.home = resolve_home(args.home, create=getattr(args, "creates_home", False))
     except (HomeError, OSError) as exc:
         print(f"mynacard: error: {exc}", file=sys.stderr)
         return 2
     load_emulator_env(args.home)
+    code = _apply_config(args, path)
+    if code:
+        return code
     from issuance.audit.keyer import LazyCenterKeyer, keyed_by
 
-    path = getattr(args, COMMAND_KEY, "")
     tree = command_tree(parser)
     decl = declaration(tree[path], path) if path in tree else Declaration(True, "unknown",
                                                                            declared=False)
@@ -291,6 +307,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         keyer.close()
+
+
+def _preflight(args: argparse.Namespace, path: str) -> bool:
+    """A command's `preflight(args, home)` may refuse before the home is created."""
+    from pathlib import Path
+
+    from issuance.cli.home import default_home
+
+    check = getattr(args, "preflight", None)
+    if check is None:
+        return False
+    problem = check(args, Path(args.home) if args.home else default_home())
+    if problem:
+        print(f"mynacard {path}: error: {problem}", file=sys.stderr)
+    return bool(problem)
+
+
+def _apply_config(args: argparse.Namespace, path: str) -> int:
+    """Fill unset options from HOME/config.toml (what `center init` chose); 0 or exit 3."""
+    from issuance.cli.config import ConfigError, apply_config, load_config
+
+    try:
+        apply_config(args, path, load_config(args.home))
+    except ConfigError as exc:
+        print(f"mynacard {path}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
 
 
 def _interrupted_state(decl: Declaration) -> str:
@@ -310,7 +353,8 @@ def exit_code_for(exc: BaseException) -> int:
     """
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"Refused", "PinIncorrect", "PinBlocked", "ProfileError", "UriError",
-                "PinSourceError", "ValueError", "OutputExists", "FileExistsError"}:
+                "PinSourceError", "ValueError", "OutputExists", "FileExistsError",
+                "FileNotFoundError"}:
         return EXIT_REFUSED
     return EXIT_FAILURE
 
@@ -342,10 +386,10 @@ def run_command(args: argparse.Namespace, path: str) -> int:
     except (CardError, HsmError, PkiError, IssuanceError) as exc:
         print(f"{where}: error: {one_line(exc)}", file=sys.stderr)
         return exit_code_for(exc)
-    except FileNotFoundError as exc:
+    except FileNotFoundError as exc:  # a path the operator named: invalid input
         print(f"{where}: error: {exc.filename or one_line(exc)}: no such file or directory "
-              "(create the directory first)", file=sys.stderr)
-        return EXIT_FAILURE
+              "(check the path; create a missing output directory first)", file=sys.stderr)
+        return EXIT_REFUSED
     except OSError as exc:
         print(f"{where}: error: {(exc.filename or '')} {exc.strerror or one_line(exc)}"
               .replace("error:  ", "error: "), file=sys.stderr)
