@@ -352,6 +352,9 @@ def exit_code_for(exc: BaseException) -> int:
     itself to every package's error classes.
     """
     names = {cls.__name__ for cls in type(exc).__mro__}
+    if "PkiError" in names:  # as the CA's commands map it: only a failed store is a part
+        return EXIT_FAILURE if "StoreError" in names and "LookupError" not in names \
+            else EXIT_REFUSED
     if names & {"Refused", "PinIncorrect", "PinBlocked", "ProfileError", "UriError",
                 "PinSourceError", "ValueError", "OutputExists", "FileExistsError",
                 "FileNotFoundError"}:
