@@ -120,9 +120,12 @@ def _add_hsm_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH|URL",
+    from hsm.options import add_deprecated_alias
+
+    p.add_argument("--store", dest="db", metavar="PATH|URL",
                    help="certificate store: SQLite file or postgresql:// URL "
-                        "(default HOME/store.sqlite)")
+                        "(default HOME/config.toml, else HOME/store.sqlite)")
+    add_deprecated_alias(p, "--db", new="--store", dest="db")
 
 
 def _print_json(obj: Any) -> None:

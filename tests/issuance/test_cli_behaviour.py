@@ -163,3 +163,21 @@ def test_completion_scripts(capsys: pytest.CaptureFixture[str]) -> None:
             check = subprocess.run(["bash", "-n"], input=script, text=True,
                                    capture_output=True, check=False)
             assert check.returncode == 0, check.stderr
+
+
+def test_old_spellings_are_hidden_aliases_that_warn(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = root.build_parser()
+    args = parser.parse_args(["pin", "reset", "--reader", "r", "--pin", "auth",
+                              "--new-pin-source", "env:X"])
+    assert args.new_pin_source == "env:X"
+    assert "--new-pin-source is deprecated; use --pin-source" in capsys.readouterr().err
+    args = parser.parse_args(["pin", "reset", "--reader", "r", "--pin", "auth",
+                              "--pin-source", "auth=env:X"])
+    assert args.new_pin_source == "auth=env:X" and capsys.readouterr().err == ""
+    for argv in (["ca", "status", "01"], ["rp", "list"]):
+        args = parser.parse_args([*argv, "--db", "s.sqlite"])
+        assert args.db == "s.sqlite"
+        assert "--db is deprecated; use --store" in capsys.readouterr().err
+        assert parser.parse_args([*argv, "--store", "t.sqlite"]).db == "t.sqlite"
+    helps = {path: sub.format_help() for path, sub in root.command_tree(parser).items()}
+    assert "--new-pin-source" not in helps["pin reset"] and "--db" not in helps["ca status"]
