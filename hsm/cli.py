@@ -59,7 +59,7 @@ class CliError(Exception):
     """A usage problem reported as one line, exit status 2."""
 
 
-class Refusal(CliError):
+class InvalidInput(CliError):
     """Invalid input or a refusal by a rule (a bad label, an existing token): exit 1."""
 
 
@@ -70,7 +70,7 @@ _REFUSALS = ("TokenExists", "TokenNotFound", "KeyExists", "KeyNotFound", "PinInc
 
 def exit_code(exc: BaseException) -> int:
     """The README's exit code: 1 refused or invalid, 2 usage, 3 a part failed."""
-    if isinstance(exc, Refusal | ValueError):
+    if isinstance(exc, InvalidInput | ValueError):
         return 1
     if isinstance(exc, CliError):
         return 2
@@ -170,10 +170,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
     home = Path(args.home)
     label = args.token
     if not _LABEL_RE.match(label):
-        raise Refusal("token label must be 1-32 of letters, digits, '.', '_', '-'")
+        raise InvalidInput("token label must be 1-32 of letters, digits, '.', '_', '-'")
     use_softhsm(home)
     if label in load_module().token_labels():
-        raise Refusal(
+        raise InvalidInput(
             f"token {label!r} already exists in {softhsm_dir(home)}; refusing to re-create it"
         )
     written: list[Path] = []
