@@ -513,7 +513,11 @@ def _verify(args: argparse.Namespace) -> int:
         _print_json(result.to_json())
     else:
         c = result.certificate
-        print(("VALID" if result.valid else "INVALID") +
+        from hsm.terminal import paint
+
+        word = "VALID" if result.valid else \
+            "INVALID" if verify_exit_code(result) != EXIT_UNCHECKED else "UNCHECKED"
+        print(paint(word) +
               f": {result.profile.value if result.profile else 'non-JPKI'} certificate "
               f"{c.serial_number:x}")
         for r in result.reasons:

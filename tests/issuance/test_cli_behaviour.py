@@ -181,3 +181,26 @@ def test_old_spellings_are_hidden_aliases_that_warn(capsys: pytest.CaptureFixtur
         assert parser.parse_args([*argv, "--store", "t.sqlite"]).db == "t.sqlite"
     helps = {path: sub.format_help() for path, sub in root.command_tree(parser).items()}
     assert "--new-pin-source" not in helps["pin reset"] and "--db" not in helps["ca status"]
+
+
+def test_progress_and_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from hsm.terminal import Progress, paint
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tty, pipe = Tty(), io.StringIO()
+    assert paint("INVALID", tty) == "\033[31mINVALID\033[0m" and paint("INVALID", pipe) == \
+        "INVALID"
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert paint("VALID", tty) == "VALID"
+    for stream, quiet, shown in ((tty, False, True), (tty, True, False), (pipe, False, False)):
+        stream.seek(0)
+        stream.truncate()
+        assert list(Progress("loaded", total=3, quiet=quiet, stream=stream).over("abc")) == \
+            ["a", "b", "c"]
+        assert ("loaded: 3/3 (" in stream.getvalue()) is shown
