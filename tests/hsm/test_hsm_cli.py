@@ -100,7 +100,7 @@ def test_keys_and_create_key(home: Path, capsys: pytest.CaptureFixture[str]) -> 
     table = capsys.readouterr().out
     assert "root" in table and "rsa-2048" in table
     # an existing label is an error, not a traceback
-    assert run(home, "create-key", "--label", "root") == 1  # refused: the label exists
+    assert run(home, "create-key", "--label", "root") == 1  # label exists
     err = capsys.readouterr().err
     assert "exists" in err and "Traceback" not in err
 
@@ -116,10 +116,10 @@ def test_keys_errors(home: Path, capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "--token" in capsys.readouterr().err
     wrong = tmp_path / "wrong.pin"
     wrong.write_text("not-the-pin-4321\n")
-    assert run(home, "keys", "--token", "a", "--pin-source", f"file:{wrong}") == 1  # refused: wrong PIN
+    assert run(home, "keys", "--token", "a", "--pin-source", f"file:{wrong}") == 1
     err = capsys.readouterr().err
     assert "PIN incorrect" in err and "not-the-pin-4321" not in err and "Traceback" not in err
-    assert run(home, "keys", "--token", "nope", "--pin-source", f"file:{wrong}") == 1  # invalid: no such token
+    assert run(home, "keys", "--token", "nope", "--pin-source", f"file:{wrong}") == 1
     assert "not found" in capsys.readouterr().err
 
 
