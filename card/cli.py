@@ -88,9 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=usage, changes=False)
 
 
-def _fail(message: str) -> int:
+EXIT_REFUSED = 1  # refused by a rule or invalid input (a wrong PIN, a missing file)
+EXIT_FAILURE = 3  # a part failed: the reader, the card, the disk
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> int:
     print(f"mynacard card: error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def choose_reader(requested: str | None) -> str:
@@ -185,7 +189,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     try:
         data = args.file.read_bytes()
     except OSError as exc:
-        return _fail(f"cannot read {args.file}: {exc.strerror}")
+        return _fail(f"cannot read {args.file}: {exc.strerror}", EXIT_REFUSED)
     what = "signing password" if key is Key.SIGN else "user-authentication PIN"
     try:
         pin = read_pin(args.pin_source, f"{what}: ")
@@ -195,8 +199,10 @@ def cmd_sign(args: argparse.Namespace) -> int:
             client.verify_pin(key, pin)
             signature = sign_cms(client, data, key=key)
     except (PinIncorrect, PinBlocked) as exc:
-        return _fail(f"{what}: {exc}")
-    except (CardError, ValueError) as exc:
+        return _fail(f"{what}: {exc}", EXIT_REFUSED)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_REFUSED)
+    except CardError as exc:
         return _fail(str(exc))
     try:
         _write_new(out, signature, force=args.force)

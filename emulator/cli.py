@@ -33,7 +33,8 @@ SAMPLE_PINS = {
     "resident-registry PIN": "3456",
     "signing password (JPKI)": "ABC123",
 }
-EXIT_ERROR = 2
+EXIT_REFUSED = 1  # refused or invalid input (already running, --cards out of range)
+EXIT_ERROR = 3  # a part failed (pcscd, the bridge, the state files)
 
 
 def runtime_dir(home: Path) -> Path:
@@ -81,9 +82,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=usage, changes=False)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = EXIT_ERROR) -> int:
     print(f"mynacard emulator: {message}", file=sys.stderr)
-    return EXIT_ERROR
+    return code
 
 
 def _err(message: str = "") -> None:
@@ -94,9 +95,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     rt = runtime_dir(args.home)
     try:
         if running_state(rt) is not None:
-            return _fail(f"already running in {rt}; run `mynacard emulator down` first")
+            return _fail(f"already running in {rt}; run `mynacard emulator down` first",
+                         EXIT_REFUSED)
         if not 1 <= args.cards <= 10:
-            return _fail("--cards must be 1..10")
+            return _fail("--cards must be 1..10", EXIT_REFUSED)
         personalise = _load_personaliser() if args.sample else None
         # This process must talk to the private pcscd (libpcsclite reads this once).
         os.environ[SOCKET_ENV] = str(socket_path(rt))
@@ -118,6 +120,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             for reader in emulator.readers:
                 _err(f"personalising the sample card in {reader} ...")
                 summaries[reader] = personalise(reader)
+        except KeyboardInterrupt:  # no half-personalised card may stay up
+            emulator.stop()
+            path.unlink(missing_ok=True)
+            _err("mynacard emulator: interrupted while personalising; the emulator was "
+                 "stopped (no card is running); run `mynacard emulator up` again")
+            return 130
         except Exception as exc:  # the personaliser's own errors: report, leave running
             return _fail(f"personalising the sample card failed: {exc} "
                          "(cards still running; `mynacard emulator down` stops them)")

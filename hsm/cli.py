@@ -60,6 +60,26 @@ class CliError(Exception):
     """A usage problem reported as one line, exit status 2."""
 
 
+class InvalidInput(CliError):
+    """Invalid input or a refusal by a rule (a bad label, an existing token): exit 1."""
+
+
+# HSM errors that say the operator asked for something wrong, not that a part failed.
+_REFUSALS = ("TokenExists", "TokenNotFound", "KeyExists", "KeyNotFound", "PinIncorrect",
+             "PinSourceError", "UriError", "UnsupportedAlgorithm", "KeyNotExportable")
+
+
+def exit_code(exc: BaseException) -> int:
+    """The README's exit code: 1 refused or invalid, 2 usage, 3 a part failed."""
+    if isinstance(exc, InvalidInput | ValueError):
+        return 1
+    if isinstance(exc, CliError):
+        return 2
+    if type(exc).__name__ in _REFUSALS:
+        return 1
+    return 3
+
+
 def register(subparsers: Any) -> None:
     """Add the `hsm` command group to the root command's subparsers."""
     hsm = subparsers.add_parser(
@@ -134,7 +154,7 @@ def _run(cmd: Any, args: argparse.Namespace) -> int:
         return int(cmd(args) or 0)
     except (HsmError, CliError, ValueError) as exc:
         print(f"mynacard hsm: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)
 
 
 def _pin_file(home: Path, label: str, suffix: str) -> Path:
@@ -151,10 +171,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
     home = Path(args.home)
     label = args.token
     if not _LABEL_RE.match(label):
-        raise CliError("token label must be 1-32 of letters, digits, '.', '_', '-'")
+        raise InvalidInput("token label must be 1-32 of letters, digits, '.', '_', '-'")
     use_softhsm(home)
     if label in load_module().token_labels():
-        raise CliError(
+        raise InvalidInput(
             f"token {label!r} already exists in {softhsm_dir(home)}; refusing to re-create it"
         )
     written: list[Path] = []

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pki.errors import PkiError
+from pki.errors import PkiError, StoreError, UnknownCertificateError
 
 DEFAULT_TOKEN = "jpki"
 PIN_ENV = "MYNACARD_HSM_PIN"
@@ -29,13 +29,19 @@ REASONS = ["unspecified", "keyCompromise", "affiliationChanged", "superseded",
 _RAW = argparse.RawDescriptionHelpFormatter
 
 
-def _err(msg: str) -> int:
+EXIT_REFUSED = 1  # refused by a rule, or invalid input
+EXIT_FAILURE = 3  # a part failed: the store, the HSM, a file, the network
+EXIT_UNCHECKED = 4  # verify: revocation could not be checked (not the same as INVALID)
+
+
+def _err(msg: str, code: int = EXIT_REFUSED) -> int:
     print(f"mynacard: error: {msg}", file=sys.stderr)
-    return 1
+    return code
 
 
 def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        _hsm_defaults(args)
         try:
             from hsm import HsmError
         except ImportError:  # pragma: no cover - hsm always ships with pki
@@ -43,13 +49,36 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
         try:
             return fn(args)
         except (PkiError, HsmError) as exc:
-            return _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        except OSError as exc:
+            return _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                        _exit_code(exc))
+        except (FileExistsError, FileNotFoundError) as exc:  # a path the operator named
             return _err(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        except OSError as exc:
+            return _err(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "),
+                        EXIT_FAILURE)
         except ValueError as exc:  # bad input the parsers let through (e.g. a serial)
             return _err(str(exc).splitlines()[0])
 
     return run
+
+
+def _hsm_defaults(args: argparse.Namespace) -> None:
+    """Options the operator and HOME/config.toml left unset get the built-in defaults."""
+    if hasattr(args, "token") and args.token is None:
+        args.token = DEFAULT_TOKEN
+    if hasattr(args, "pin_source") and args.pin_source is None:
+        args.pin_source = f"env:{PIN_ENV}"
+
+
+def _exit_code(exc: BaseException) -> int:
+    """Refusals and invalid input exit 1; a store or HSM that failed exits 3."""
+    from hsm.cli import exit_code as hsm_exit_code
+
+    if isinstance(exc, StoreError) and not isinstance(exc, UnknownCertificateError):
+        return EXIT_FAILURE
+    if isinstance(exc, PkiError):
+        return EXIT_REFUSED
+    return hsm_exit_code(exc)
 
 
 def _db(args: argparse.Namespace) -> str | Path:
@@ -83,17 +112,20 @@ def _key_manager(args: argparse.Namespace, *, create: bool = False) -> Iterator[
 
 
 def _add_hsm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--token", default=DEFAULT_TOKEN, metavar="LABEL",
-                   help=f"HSM token label (default {DEFAULT_TOKEN})")
-    p.add_argument("--pin-source", default=f"env:{PIN_ENV}", metavar="SPEC",
+    p.add_argument("--token", metavar="LABEL",
+                   help=f"HSM token label (default: HOME/config.toml, else {DEFAULT_TOKEN})")
+    p.add_argument("--pin-source", metavar="SPEC",
                    help=f"where the token user PIN is read: env:NAME or file:PATH "
-                        f"(default env:{PIN_ENV})")
+                        f"(default: HOME/config.toml, else env:{PIN_ENV})")
 
 
 def _add_db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH|URL",
+    from hsm.options import add_deprecated_alias
+
+    p.add_argument("--store", dest="db", metavar="PATH|URL",
                    help="certificate store: SQLite file or postgresql:// URL "
-                        "(default HOME/store.sqlite)")
+                        "(default HOME/config.toml, else HOME/store.sqlite)")
+    add_deprecated_alias(p, "--db", new="--store", dest="db")
 
 
 def _print_json(obj: Any) -> None:
@@ -308,6 +340,8 @@ def _crl_publish(args: argparse.Namespace) -> int:
     from pki.crl import CrlPublisher
     from pki.store import open_store
 
+    if args.out is None:
+        raise PkiError("no CRL folder: pass --out DIR (or run `mynacard center init`)")
     ca = load_ca(_ca_dir(args))
     with _key_manager(args) as km, open_store(_db(args)) as store:
         pub = CrlPublisher(key_source=km, ca=ca, store=store,
@@ -460,7 +494,10 @@ def _verify(args: argparse.Namespace) -> int:
             raise PkiError("--at must be an ISO 8601 time") from None
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.UTC)
-    opts: dict[str, Any] = dict(roots=roots, at=at, ocsp_url=args.ocsp, crl=args.crl,
+    crl = args.crl
+    if args.cert and crl and Path(crl).is_dir():
+        crl = str(crl_shard_in(Path(crl), load_certificate(Path(args.cert).read_bytes())))
+    opts: dict[str, Any] = dict(roots=roots, at=at, ocsp_url=args.ocsp, crl=crl,
                                 check_revocation=not args.no_revocation,
                                 ocsp_token=_ocsp_token(args.ocsp_token_source))
     if args.login:
@@ -470,13 +507,19 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         if not args.data:
             raise PkiError("--cms needs --data FILE (the signed data)")
+        if crl and Path(crl).is_dir():  # the shard is named by the signer's certificate
+            opts["crl"] = str(_shard_for_cms(Path(crl), Path(args.cms).read_bytes()))
         result = verify_cms(Path(args.cms).read_bytes(), data=Path(args.data).read_bytes(),
                             **opts)
     if args.json:
         _print_json(result.to_json())
     else:
         c = result.certificate
-        print(("VALID" if result.valid else "INVALID") +
+        from hsm.terminal import paint
+
+        word = "VALID" if result.valid else \
+            "INVALID" if verify_exit_code(result) != EXIT_UNCHECKED else "UNCHECKED"
+        print(paint(word) +
               f": {result.profile.value if result.profile else 'non-JPKI'} certificate "
               f"{c.serial_number:x}")
         for r in result.reasons:
@@ -490,7 +533,65 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"  birth date: {i.birth_date.isoformat()}")
             print(f"  sex:        {i.sex}")
             print(f"  address:    {i.address}")
-    return 0 if result.valid else 1
+    return verify_exit_code(result)
+
+
+def verify_exit_code(result: Any) -> int:
+    """0 valid; 4 when the only thing wrong is that revocation could not be checked
+    (network down, 401 from the responder, a CRL shard that is not the certificate's or
+    out of date) -- the relying party should retry, not refuse; 1 invalid."""
+    if result.valid:
+        return 0
+    unchecked = result.revocation.status == "error"
+    only_that = all(r.startswith("revocation status ") for r in result.reasons)
+    return EXIT_UNCHECKED if unchecked and only_that else EXIT_REFUSED
+
+
+def _shard_for_cms(folder: Path, raw: bytes) -> Path:
+    """The shard for the end-entity certificate a CMS carries (JPKI sends only the signer's)."""
+    import base64
+
+    from asn1crypto import cms as acms
+    from cryptography import x509
+
+    if raw.lstrip().startswith(b"-----"):
+        raw = base64.b64decode(b"".join(ln for ln in raw.strip().splitlines()
+                                        if not ln.startswith(b"-----")))
+    try:
+        sd = acms.ContentInfo.load(raw)["content"]
+        certs = [x509.load_der_x509_certificate(c.chosen.dump())
+                 for c in (sd["certificates"] or []) if c.name == "certificate"]
+    except Exception as exc:  # noqa: BLE001 - hostile input: one line
+        raise PkiError(f"not a CMS SignedData: {exc}") from None
+    for cert in certs:
+        try:
+            return crl_shard_in(folder, cert)
+        except PkiError:
+            continue
+    raise PkiError(f"no CRL shard in {folder} for the certificates in the CMS")
+
+
+def crl_shard_in(folder: Path, cert: Any) -> Path:
+    """The CRL shard in `folder` that the certificate's CRL distribution point names
+    (its last path segment), so a relying party may mirror a whole CRL folder."""
+    from urllib.parse import urlparse
+
+    from cryptography import x509
+
+    try:
+        dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        raise PkiError("the certificate names no CRL distribution point; "
+                       "pass the shard with --crl FILE") from None
+    names = [urlparse(n.value).path.rsplit("/", 1)[-1] for point in dp
+             for n in (point.full_name or []) if isinstance(n, x509.UniformResourceIdentifier)]
+    for name in names:
+        if name:
+            for candidate in [folder / name, *sorted(folder.rglob(name))]:
+                if candidate.is_file():
+                    return candidate
+    raise PkiError(f"no CRL shard {' or '.join(names) or '?'} in {folder} "
+                   "(the certificate's CRL distribution point names it)")
 
 
 # -- user-authentication login (利用者証明) ----------------------------------------------
@@ -699,7 +800,8 @@ def register(subparsers: Any) -> None:
                                        "a new CRL number, signed by the root key in the HSM.")
     _add_hsm_options(p)
     _add_db_option(p)
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", metavar="DIR",
+                   help="the CRL folder (default: crl_dir of HOME/config.toml)")
     p.add_argument("--validity-hours", type=float, default=24.0,
                    help="nextUpdate - thisUpdate in hours (default 24)")
     p.add_argument("--every", metavar="DURATION",
@@ -736,8 +838,9 @@ def register(subparsers: Any) -> None:
         "verify", help="verify a JPKI certificate or CMS signature", formatter_class=_RAW,
         description="Check the path to a JPKI root, validity, key usage, policy and "
                     "revocation (OCSP at the certificate's responder unless --ocsp or --crl). "
-                    "Exit status 0 only when valid; prints the signer's basic four facts for "
-                    "signing certificates.",
+                    "Exit status 0 valid, 1 invalid, 4 revocation could not be checked "
+                    "(network, 401, wrong or stale CRL shard: retry); prints the signer's "
+                    "basic four facts for signing certificates.",
         epilog="Examples:\n  mynacard verify --cert s.pem --crl crl/sign/shard-0003.crl\n"
                "  mynacard verify --cms doc.p7s --data doc.pdf --root sign-root.pem --json")
     src = p.add_mutually_exclusive_group(required=True)
@@ -751,7 +854,9 @@ def register(subparsers: Any) -> None:
                    help="trusted root certificate (repeatable; default HOME/ca/*-root.pem)")
     rev = p.add_mutually_exclusive_group()
     rev.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder")
-    rev.add_argument("--crl", metavar="FILE|URL", help="check this CRL shard")
+    rev.add_argument("--crl", metavar="FILE|DIR|URL",
+                     help="check this CRL shard; a folder: the shard the certificate's CRL "
+                          "distribution point names")
     rev.add_argument("--no-revocation", action="store_true", help="skip the revocation check")
     p.add_argument("--ocsp-token-source", metavar="SPEC",
                    help="env:NAME or file:PATH holding this relying party's OCSP token "

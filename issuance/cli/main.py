@@ -61,6 +61,7 @@ Examples:
 COMMAND_KEY = "mynacard_command"  # set on every command parser: its path, e.g. "ca issue"
 SECRET_NAMES = re.compile(r"pin|password|passphrase|secret|key_file|token_source", re.I)
 
+EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_FAILURE = 3
 
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--home", metavar="DIR", help=f"state directory (default: ${HOME_ENV})")
+    parser.add_argument("--version", action="version", version=f"mynacard {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for ep in sorted(entry_points(group="mynacard.commands"), key=lambda e: e.name):
         try:
@@ -151,8 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
             print(f"mynacard: command group {ep.name!r} unavailable: {exc}", file=sys.stderr)
             continue
         register(sub)
+    _register_builtin(sub)
     _prepare(parser)
     return parser
+
+
+def _register_builtin(sub: Any) -> None:
+    """The root command's own commands: `config show` and `completion`."""
+    from issuance.cli import completion, config
+
+    config.register(sub)
+    completion.register(sub)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mynacard")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
 
 
 def outcome_of(code: int) -> str:
@@ -215,7 +235,7 @@ class _Audited:
             return EXIT_FAILURE
         code = EXIT_FAILURE
         try:
-            code = int(args.func(args) or 0)
+            code = run_command(args, self.path)
         except KeyboardInterrupt:
             code = 130
             raise
@@ -257,15 +277,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    path = getattr(args, COMMAND_KEY, "")
+    if not getattr(args, "needs_home", True):  # e.g. `completion`: prints, touches nothing
+        return run_command(args, path)
+    if _preflight(args, path):
+        return EXIT_USAGE
     try:  # only the commands that set a home up (creates_home) may create a missing one
         args.home = resolve_home(args.home, create=getattr(args, "creates_home", False))
     except (HomeError, OSError) as exc:
         print(f"mynacard: error: {exc}", file=sys.stderr)
         return 2
     load_emulator_env(args.home)
+    code = _apply_config(args, path)
+    if code:
+        return code
     from issuance.audit.keyer import LazyCenterKeyer, keyed_by
 
-    path = getattr(args, COMMAND_KEY, "")
     tree = command_tree(parser)
     decl = declaration(tree[path], path) if path in tree else Declaration(True, "unknown",
                                                                            declared=False)
@@ -274,13 +301,130 @@ def main(argv: Sequence[str] | None = None) -> int:
         with keyed_by(keyer):
             if decl.changes:
                 return _Audited(args, decl, path, keyer).run()
-            return int(func(args) or 0)
+            return run_command(args, path)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"mynacard {path}: interrupted; {_interrupted_state(decl)}", file=sys.stderr)
         return 130
     finally:
         keyer.close()
 
+
+def _preflight(args: argparse.Namespace, path: str) -> bool:
+    """A command's `preflight(args, home)` may refuse before the home is created."""
+    from pathlib import Path
+
+    from issuance.cli.home import default_home
+
+    check = getattr(args, "preflight", None)
+    if check is None:
+        return False
+    problem = check(args, Path(args.home) if args.home else default_home())
+    if problem:
+        print(f"mynacard {path}: error: {problem}", file=sys.stderr)
+    return bool(problem)
+
+
+def _apply_config(args: argparse.Namespace, path: str) -> int:
+    """Fill unset options from HOME/config.toml (what `center init` chose); 0 or exit 3."""
+    from issuance.cli.config import ConfigError, apply_config, load_config
+
+    try:
+        apply_config(args, path, load_config(args.home))
+    except ConfigError as exc:
+        print(f"mynacard {path}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
+def _interrupted_state(decl: Declaration) -> str:
+    """What a Ctrl-C left behind, in words an operator can act on."""
+    if not decl.changes:
+        return "nothing was changed"
+    return ("what completed is kept and recorded in the audit log "
+            "(`mynacard audit show`); run the command again to finish")
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The README's exit code for an exception no command group handled.
+
+    1 refused by a rule or invalid input, 3 failure of a part (storage, HSM, card,
+    network). The roots are looked up by name so that the root command does not tie
+    itself to every package's error classes.
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "PkiError" in names:  # as the CA's commands map it: only a failed store is a part
+        return EXIT_FAILURE if "StoreError" in names and "LookupError" not in names \
+            else EXIT_REFUSED
+    if names & {"Refused", "PinIncorrect", "PinBlocked", "ProfileError", "UriError",
+                "PinSourceError", "ValueError", "OutputExists", "FileExistsError",
+                "FileNotFoundError"}:
+        return EXIT_REFUSED
+    return EXIT_FAILURE
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def run_command(args: argparse.Namespace, path: str) -> int:
+    """Run a command's function; whatever escapes it becomes one line and an exit code.
+
+    Expected failures (the packages' error roots, files, end of input at a prompt) say
+    what happened and what to do; anything else is a bug: one line, and the traceback
+    goes to a 0600 log in the home for the report.
+    """
+    from card.errors import CardError
+    from hsm.errors import HsmError
+    from issuance.errors import IssuanceError
+    from pki.errors import PkiError
+
+    where = f"mynacard {path}".strip()
+    try:
+        return int(args.func(args) or 0)
+    except EOFError:
+        print(f"{where}: end of input at a prompt; nothing was entered (give the value "
+              "with --pin-source or on a terminal)", file=sys.stderr)
+        return EXIT_REFUSED
+    except (CardError, HsmError, PkiError, IssuanceError) as exc:
+        print(f"{where}: error: {one_line(exc)}", file=sys.stderr)
+        return exit_code_for(exc)
+    except FileNotFoundError as exc:  # a path the operator named: invalid input
+        print(f"{where}: error: {exc.filename or one_line(exc)}: no such file or directory "
+              "(check the path; create a missing output directory first)", file=sys.stderr)
+        return EXIT_REFUSED
+    except OSError as exc:
+        print(f"{where}: error: {(exc.filename or '')} {exc.strerror or one_line(exc)}"
+              .replace("error:  ", "error: "), file=sys.stderr)
+        return exit_code_for(exc) if isinstance(exc, FileExistsError) else EXIT_FAILURE
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last resort: never a traceback
+        log = _write_crash_log(args, path)
+        print(f"{where}: internal error: {type(exc).__name__}: {one_line(exc)}"
+              + (f" (details in {log})" if log else ""), file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _write_crash_log(args: argparse.Namespace, path: str) -> str | None:
+    """Save the traceback of an unexpected exception in HOME/logs (0600); its path."""
+    import datetime as dt
+    import traceback
+    from pathlib import Path
+
+    from hsm.files import private_dir, write_file
+
+    home = getattr(args, "home", None)
+    if home is None:
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = Path(home) / "logs" / f"crash-{stamp}.log"
+    try:
+        private_dir(target.parent)
+        write_file(target, f"mynacard {path}\n" + traceback.format_exc())
+    except OSError:
+        return None
+    return str(target)
 
 if __name__ == "__main__":
     sys.exit(main())

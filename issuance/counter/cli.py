@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hsm import PinSource
+from hsm.options import add_deprecated_alias
 from issuance.audit.cli_support import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -49,7 +50,7 @@ def register(subparsers: Any) -> None:
         description="Reset a blocked (or forgotten) holder PIN at the window after checking "
         "the holder's identity (rule 3.4): the issuer authenticates with the card key derived "
         "in the HSM, the holder sets a new value (asked for without echo, or from "
-        "--new-pin-source) and the retry counter is back at its maximum. --keep-value resets "
+        "--pin-source) and the retry counter is back at its maximum. --keep-value resets "
         "only the counter.",
         epilog="Example:\n  mynacard pin reset --reader 'Virtual PCD 00 00' --pin sign \\\n"
         "      --identity-checked 'driving licence 1234' --operator alice")
@@ -57,7 +58,9 @@ def register(subparsers: Any) -> None:
     reset.add_argument("--pin", required=True, choices=[k.value for k in PinKind],
                        help="auth, sign, text or juki")
     reset.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
-    reset.add_argument("--new-pin-source", metavar="SPEC", help="env:NAME or file:PATH")
+    reset.add_argument("--pin-source", dest="new_pin_source", metavar="[KIND=]SPEC",
+                       help="the new value: env:NAME or file:PATH (KIND= as --pin, optional)")
+    add_deprecated_alias(reset, "--new-pin-source", new="--pin-source", dest="new_pin_source")
     reset.add_argument("--keep-value", action="store_true",
                        help="reset only the retry counter, keep the value")
     add_common_options(reset)
@@ -137,7 +140,13 @@ def _pin_reset(args: argparse.Namespace) -> int:
     kind = PinKind(args.pin)
     new: str | None = None
     if not args.keep_value:
-        sources = {kind: args.new_pin_source} if args.new_pin_source else {}
+        spec = args.new_pin_source
+        if spec and spec.split("=", 1)[0] in {k.value for k in PinKind}:
+            named, spec = spec.split("=", 1)
+            if named != kind.value:
+                fail(f"--pin-source {named}=... does not match --pin {kind.value}")
+                return EXIT_USAGE
+        sources = {kind: spec} if spec else {}
         new = pin_supplier(sources)(kind)
     with open_store(args) as db, Center.open(Path(args.home)) as center:
         try:

@@ -94,6 +94,8 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
                      help="default: standard output (a file is written 0600)")
     gen.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     gen.add_argument("--format", choices=("jsonl", "csv"), help="default: from --out, else jsonl")
+    gen.add_argument("--quiet", action="store_true",
+                     help="no progress on stderr (there is none when it is not a terminal)")
     add_common_options(gen, json_output=False)
     gen.set_defaults(func=guarded(lambda a: _generate(a, clock)), changes=True,
                      audit_action="registry.generate", audits_itself=True, audit_subject="out")
@@ -153,7 +155,11 @@ def _generate(args: argparse.Namespace, clock: Clock) -> int:
         return EXIT_USAGE
     fmt = args.format or ("csv" if args.out and args.out.suffix.lower() == ".csv" else "jsonl")
     as_of = args.as_of or japan_date(clock())
-    residents = ResidentGenerator(seed=args.seed, as_of=as_of).generate(args.count)
+    from hsm.terminal import Progress
+
+    residents = Progress("generated", total=args.count, quiet=args.quiet
+                         ).over(ResidentGenerator(seed=args.seed, as_of=as_of)
+                                .generate(args.count))
     try:
         if args.out is None:
             _write_residents(sys.stdout, fmt, residents)

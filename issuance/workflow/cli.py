@@ -153,7 +153,8 @@ def register(subparsers: Any) -> None:
     init.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL")
     add_common_options(init)
     init.set_defaults(func=command(_center_init), changes=True, audit_action="center.init",
-                      audits_itself=True, audit_detail=("token", "master_key"), creates_home=True)
+                      audits_itself=True, audit_detail=("token", "master_key"), creates_home=True,
+                      preflight=_center_init_preflight)
 
     issue = subparsers.add_parser(
         "issue", help="personalise and issue cards for applications",
@@ -206,6 +207,16 @@ def register(subparsers: Any) -> None:
 
 
 # -- center init -------------------------------------------------------------------------
+def _center_init_preflight(args: argparse.Namespace, home: Path) -> str | None:
+    """Why `center init` must stop before creating anything (a usage problem), or None."""
+    from issuance.workflow.center import CONFIG_NAME
+
+    if args.master_key is None and not (home / CONFIG_NAME).exists():
+        return ("a new center needs --master-key test|generate|file:PATH; nothing was "
+                "created")
+    return None
+
+
 def _center_init(args: argparse.Namespace) -> int:
     from issuance.workflow.center import init_center
 
@@ -231,9 +242,18 @@ def _center_init(args: argparse.Namespace) -> int:
         migrate_workflow(db)
         AuditLog(db).append(operator=operator, action="center.init", subject=str(args.home),
                             outcome="ok", detail={"items": made})
+    from issuance.cli.config import write_config
+    from issuance.storage.config import resolve_db_url
+
+    config_file = write_config(Path(args.home), {
+        "token": None if args.pkcs11_uri else args.token, "token_uri": config.token_uri,
+        "pin_source": config.pin_source, "store": config.store, "ocsp_url": args.ocsp_url,
+        "crl_base_url": args.crl_base_url, "crl_dir": str(Path(args.home) / "crl"),
+        "issuance_db": resolve_db_url(getattr(args, "db", None), Path(args.home))})
     if not args.json:
-        print(f"the token PIN is read from {config.pin_source}; pass it to the CA's commands, "
-              f"e.g. `mynacard ocsp serve --pin-source {config.pin_source}`")
+        print(f"the token PIN is read from {config.pin_source}; the defaults are in "
+              f"{config_file} (`mynacard config show`), so `ocsp serve` and `crl publish` "
+              "need no further option")
     if args.json:
         emit_json({"home": str(args.home), "items": made, "token_uri": config.token_uri,
                    "pin_source": config.pin_source, "ca_dir": config.ca_dir,

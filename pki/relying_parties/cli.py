@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pki.errors import PkiError
+from pki.errors import PkiError, StoreError
 
 _RAW = argparse.RawDescriptionHelpFormatter
 
@@ -34,7 +34,7 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             return fn(args)
         except (PkiError, ValueError) as exc:
             print(f"mynacard: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-            return 1
+            return 3 if isinstance(exc, StoreError) else 1  # a store that failed: 3
     return run
 
 
@@ -129,9 +129,12 @@ def register(subparsers: Any) -> None:
     sub = rp.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser, *, json_out: bool = False) -> None:
-        p.add_argument("--db", metavar="PATH|URL",
+        from hsm.options import add_deprecated_alias
+
+        p.add_argument("--store", dest="db", metavar="PATH|URL",
                        help="certificate store: SQLite file or postgresql:// URL "
-                            "(default HOME/store.sqlite)")
+                            "(default HOME/config.toml, else HOME/store.sqlite)")
+        add_deprecated_alias(p, "--db", new="--store", dest="db")
         if json_out:
             p.add_argument("--json", action="store_true", help="print JSON")
 

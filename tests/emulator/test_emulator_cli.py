@@ -46,7 +46,7 @@ def test_up_status_down(mynacard_emulator: object, home: Path) -> None:
     assert (home / "emulator" / "pcscd.env").read_text() == f"{SOCKET_ENV}={sock}\n"
 
     again = mynacard(home, "emulator", "up", "--cards", "1")
-    assert again.returncode == 2
+    assert again.returncode == 1  # refused: already running
     assert len(again.stderr.strip().splitlines()) == 1 and "already running" in again.stderr
 
     status = mynacard(home, "emulator", "status", "--json")
@@ -80,6 +80,6 @@ def test_up_json_with_sample(mynacard_emulator: object, home: Path) -> None:
 
 def test_missing_part_is_one_clear_line(mynacard_emulator: object, home: Path) -> None:
     up = mynacard(home, "emulator", "up", env={"MYNACARD_BRIDGE_JAR": str(home / "no.jar")})
-    assert up.returncode == 2
+    assert up.returncode == 3  # a part is missing
     lines = up.stderr.strip().splitlines()
     assert len(lines) == 1 and "make setup" in lines[0] and "no.jar" in lines[0]

@@ -68,7 +68,7 @@ def test_init_refuses_existing_token(home: Path, capsys: pytest.CaptureFixture[s
     assert run(home, "init", "--token", "once") == 0
     pin_before = (home / "hsm" / "once.pin").read_text()
     capsys.readouterr()
-    assert run(home, "init", "--token", "once") == 2
+    assert run(home, "init", "--token", "once") == 1  # refused: the token exists
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and "already exists" in err and "Traceback" not in err
@@ -76,7 +76,7 @@ def test_init_refuses_existing_token(home: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_init_bad_label(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(home, "init", "--token", "../evil") == 2
+    assert run(home, "init", "--token", "../evil") == 1  # invalid label
     assert "token label" in capsys.readouterr().err
 
 
@@ -101,7 +101,7 @@ def test_keys_and_create_key(home: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "root" in table and "rsa-2048" in table
     assert "card-key derivation on this token: aes-ecb-encrypt-data" in err
     # an existing label is an error, not a traceback
-    assert run(home, "create-key", "--label", "root") == 2
+    assert run(home, "create-key", "--label", "root") == 1  # label exists
     err = capsys.readouterr().err
     assert "exists" in err and "Traceback" not in err
 
@@ -117,10 +117,10 @@ def test_keys_errors(home: Path, capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "--token" in capsys.readouterr().err
     wrong = tmp_path / "wrong.pin"
     wrong.write_text("not-the-pin-4321\n")
-    assert run(home, "keys", "--token", "a", "--pin-source", f"file:{wrong}") == 2
+    assert run(home, "keys", "--token", "a", "--pin-source", f"file:{wrong}") == 1
     err = capsys.readouterr().err
     assert "PIN incorrect" in err and "not-the-pin-4321" not in err and "Traceback" not in err
-    assert run(home, "keys", "--token", "nope", "--pin-source", f"file:{wrong}") == 2
+    assert run(home, "keys", "--token", "nope", "--pin-source", f"file:{wrong}") == 1
     assert "not found" in capsys.readouterr().err
 
 
@@ -144,5 +144,5 @@ def test_as_a_process(tmp_path: Path) -> None:
     assert first.stdout.startswith("pkcs11:token=p")
     again = subprocess.run([*cmd, "init", "--token", "p"], env=env, capture_output=True,
                            text=True, timeout=60)
-    assert again.returncode == 2
+    assert again.returncode == 1
     assert again.stderr.startswith("mynacard hsm: error:") and "Traceback" not in again.stderr

@@ -80,7 +80,10 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "rp subscribe": ["nobody", "--serial", "1a"],
         "rp unsubscribe": ["nobody", "--serial", "1a"],
         "rp push": [],
-        "center init": [],  # no --master-key: refused after the token is made
+        "config": [],
+        "config show": [],
+        "completion": ["bash"],
+        "center init": ["--master-key", "nonsense"],  # refused before anything is made
         "issue": ["APP-none", "--reader", "no reader"],
         "activate": ["--reader", "no reader", "--pin-source", "auth=env:AUDIT_T_NONE"],
     }

@@ -316,3 +316,26 @@ def test_issue_out_is_private_and_never_follows_a_symlink(home: Path, tmp_path: 
               str(_new_key(tmp_path, "k2")), "--out", str(link), "--force", check=True)
     assert not link.is_symlink() and link.read_text().startswith("-----BEGIN CERTIFICATE")
     assert link.stat().st_mode & 0o777 == 0o600 and victim.read_text() == "precious"
+
+
+def test_verify_crl_folder_and_unchecked_revocation(home: Path, tmp_path: Path) -> None:
+    """--crl DIR picks the certificate's own shard; a revocation that could not be
+    checked (wrong shard, responder unreachable) exits 4, not 1 (INVALID)."""
+    out = tmp_path / "crl"
+    run(home, "crl", "publish", *HSM, "--out", str(out), "--json", check=True)
+    res = run(home, "verify", "--cert", str(home / "u.pem"), "--crl", str(out), "--json")
+    assert res.returncode == 0, res.stdout
+    user_serial = int(_serial(home / "u.pem"), 16)
+    assert json.loads(res.stdout)["revocation"]["source"].endswith(
+        f"auth/shard-{user_serial % 4:04d}.crl")
+    wrong = out / "auth" / f"shard-{(user_serial + 1) % 4:04d}.crl"
+    res = run(home, "verify", "--cert", str(home / "u.pem"), "--crl", str(wrong))
+    assert res.returncode == 4, res.stdout
+    assert res.stdout.startswith("UNCHECKED") and "revocation status error" in res.stdout
+    res = run(home, "verify", "--cert", str(home / "u.pem"), "--ocsp", "http://127.0.0.1:9/")
+    assert res.returncode == 4, res.stdout
+    # a folder without the shard: one line, refused (1)
+    (tmp_path / "empty").mkdir()
+    res = run(home, "verify", "--cert", str(home / "u.pem"), "--crl", str(tmp_path / "empty"))
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "no CRL shard" in res.stderr

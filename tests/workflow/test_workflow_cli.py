@@ -42,12 +42,12 @@ def test_center_init_is_idempotent(center_home: Path, db_url: str) -> None:
 def test_center_init_in_a_new_home_makes_everything(tmp_path: Path) -> None:
     home = tmp_path / "new-center"
     out = mynacard(home, "center", "init")  # the master key is never chosen silently
-    assert out.returncode == 3 and "--master-key" in out.stderr
-    assert not (home / "ca" / "ca.json").exists()
+    assert out.returncode == 2 and "--master-key" in out.stderr  # usage: a choice is missing
+    assert len(out.stderr.strip().splitlines()) == 1 and not home.exists()  # nothing made
     out = mynacard(home, "center", "init", "--master-key", "generate", "--json")
     assert out.returncode == 0, out.stderr
     made = {i["item"].split(" (")[0]: i["outcome"] for i in json.loads(out.stdout)["items"]}
-    assert made["HSM token 'jpki'"] == "found"  # made by the refused run, kept
+    assert made["HSM token 'jpki'"] == "created"
     assert made["issuer master key 'issuer-master'"] == "created"
     assert (home / "ca" / "sign-root.pem").exists() and (home / "center.json").exists()
     # the card-key derivation is chosen from what the token offers, and recorded
@@ -56,6 +56,18 @@ def test_center_init_in_a_new_home_makes_everything(tmp_path: Path) -> None:
         "aes-ecb-encrypt-data"
     pin = (home / "hsm" / "jpki.pin").read_text().strip()
     assert pin not in (home / "center.json").read_text() and pin not in out.stdout
+    # the defaults it chose are in HOME/config.toml (0600, no PIN) ...
+    config = home / "config.toml"
+    assert config.stat().st_mode & 0o777 == 0o600 and pin not in config.read_text()
+    shown = mynacard(home, "config", "show", "--json", operator=None)
+    assert shown.returncode == 0, shown.stderr
+    center = json.loads(shown.stdout)["center"]
+    assert center["pin_source"] == f"file:{home / 'hsm' / 'jpki.pin'}"
+    assert center["token"] == "jpki" and center["crl_dir"] == str(home / "crl")
+    # ... so the CA's commands need no option: the token PIN center init generated is found
+    out = mynacard(home, "crl", "publish", "--json")
+    assert out.returncode == 0, out.stderr
+    assert (home / "crl" / "sign").is_dir() and pin not in out.stdout + out.stderr
 
 
 def test_issue_and_activate_from_the_command_line(
