@@ -88,13 +88,24 @@ public abstract class AreaApplet extends SafeApplet {
 
     // ---- session -------------------------------------------------------------------
 
-    public boolean select() {
-        clearSession();
+    /**
+     * Selecting the current application again keeps the verified PINs (ISO 7816-4 ties the
+     * security status to the current DF) but no current EF; selecting it from another
+     * application starts from nothing. A reset clears the RAM anyway.
+     */
+    protected boolean selected(boolean again) {
+        if (again) {
+            byte verifiedPins = ram[R_VERIFIED];
+            clearSession();
+            ram[R_VERIFIED] = verifiedPins;
+        } else {
+            clearSession();
+        }
         return true;
     }
 
-    public void deselect() {
-        clearSession();
+    protected void deselected() {
+        wipe();
     }
 
     private void clearSession() {

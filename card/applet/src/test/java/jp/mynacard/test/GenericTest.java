@@ -194,12 +194,7 @@ class GenericTest {
         card.select(Contract.AID_JPKI);
         card.selectEf(Contract.FID_JPKI_SIGN_CERT);
         card.expect(0x6982, "00B0000004");
-        // reselecting the same application also clears it
-        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
-        card.select(Contract.AID_JPKI);
-        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
-        card.expect(0x6982, "00B0000004");
-        // and selecting another one and coming back
+        // selecting another one and coming back clears it
         card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
         card.select(Contract.AID_TEXT);
         card.select(Contract.AID_JPKI);
@@ -207,5 +202,41 @@ class GenericTest {
         card.selectEf(Contract.FID_JPKI_SIGN_CERT);
         card.expect(0x6982, "00B0000004");
         assertTrue(true);
+    }
+
+    @Test
+    void reselectingTheCurrentApplicationKeepsTheSecurityStatus() {
+        card.select(Contract.AID_JPKI);
+        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.ok("00B0000004");
+        // ISO 7816-4: the status belongs to the current DF; selecting it again keeps it ...
+        card.select(Contract.AID_JPKI);
+        card.expect(0x6986, "00B0000004"); // ... but no EF is current any more
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.ok("00B0000004");
+        card.select(Contract.AID_JPKI);
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.ok("00B0000004");
+        // the card manager in between clears it
+        card.select(Contract.AID_CARD_MANAGER);
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.expect(0x6982, "00B0000004");
+        // so does a reset, even right after a re-SELECT
+        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
+        card.select(Contract.AID_JPKI);
+        card.reset();
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.expect(0x6982, "00B0000004");
+        // a status kept by a re-SELECT does not leak to another application
+        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
+        card.select(Contract.AID_JPKI);
+        card.select(Contract.AID_TEXT);
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.expect(0x6982, "00B0000004");
     }
 }
