@@ -78,7 +78,7 @@ public abstract class SafeApplet extends Applet {
             JCSystem.abortTransaction();
         }
         byte[] buf = apdu.getBuffer();
-        Util.arrayFillNonAtomic(buf, (short) 0, (short) buf.length, (byte) 0);
+        Util.arrayFillNonAtomic(buf, (short) 0, ApduUtil.usableLength(buf), (byte) 0);
         wipe();
         ISOException.throwIt(sw);
     }
