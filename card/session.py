@@ -1,8 +1,9 @@
 """The part every client shares: selection, reading whole files, PIN handling.
 
 A `Channel` wraps one `Transport` and remembers which application is selected, so
-several clients on one connection do not reselect needlessly — which matters because
-selecting an application clears its security status (a verified PIN is lost).
+several clients on one connection do not reselect needlessly. Selecting the current
+application again keeps its security status (ISO 7816-4, as the real card does); selecting
+another application clears it, so a forced select passes through the card manager first.
 `AreaClient` is the base of the per-application clients.
 
 PINs go to the card and nowhere else: they are not logged, not stored on the client
@@ -71,24 +72,34 @@ class Channel:
         return self.transmit(apdu).check()
 
     def select_application(self, aid: bytes, *, force: bool = False) -> None:
-        """SELECT by name, unless `aid` is already selected (and `force` is false)."""
+        """SELECT by name, unless `aid` is already selected (and `force` is false).
+
+        `force` starts the application afresh (no PIN verified): the card keeps the security
+        status over a re-SELECT of the current application, so another one is selected first.
+        """
         if not force and self.current_aid == aid:
             return
+        if force and aid != contract.AID_CARD_MANAGER:
+            self.current_aid = None
+            self.send(select_aid_apdu(contract.AID_CARD_MANAGER))
         self.current_aid = None
-        self.send(
-            command(
-                contract.CLA_ISO,
-                Ins.SELECT,
-                contract.SELECT_P1_BY_NAME,
-                contract.SELECT_P2_NO_RESPONSE,
-                aid,
-            )
-        )
+        self.send(select_aid_apdu(aid))
         self.current_aid = bytes(aid)
 
     def forget_selection(self) -> None:
         """Call after a card reset, or after sending SELECTs around the channel."""
         self.current_aid = None
+
+
+def select_aid_apdu(aid: bytes) -> bytes:
+    """SELECT by name, no response data."""
+    return command(
+        contract.CLA_ISO,
+        Ins.SELECT,
+        contract.SELECT_P1_BY_NAME,
+        contract.SELECT_P2_NO_RESPONSE,
+        aid,
+    )
 
 
 _channels: weakref.WeakKeyDictionary[object, Channel] = weakref.WeakKeyDictionary()

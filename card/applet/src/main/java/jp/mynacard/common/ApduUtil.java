@@ -26,7 +26,7 @@ public final class ApduUtil {
         short read = apdu.setIncomingAndReceive();
         short total = apdu.getIncomingLength();
         short off = apdu.getOffsetCdata();
-        if ((short) (off + total) > (short) apdu.getBuffer().length) {
+        if ((short) (off + total) > usableLength(apdu.getBuffer()) || (short) (off + total) < 0) {
             ISOException.throwIt(Contract.SW_WRONG_LENGTH);
         }
         while (read < total) {
@@ -36,8 +36,28 @@ public final class ApduUtil {
             }
             read += n;
         }
+        if (off != ISO7816.OFFSET_CDATA && total > 0) {
+            // extended Lc: the data starts at 7; every handler reads it at OFFSET_CDATA
+            byte[] buf = apdu.getBuffer();
+            Util.arrayCopyNonAtomic(buf, off, buf, ISO7816.OFFSET_CDATA, total);
+        }
         return total;
     }
+
+    /**
+     * The buffer length as a short: jCardSim's extended APDU buffer is 32777 bytes, which
+     * (short) would turn negative.
+     */
+    public static short usableLength(byte[] buf) {
+        return buf.length > Short.MAX_VALUE ? Short.MAX_VALUE : (short) buf.length;
+    }
+
+    /** Whether the command came in the extended form (3-byte Lc or Le); before setOutgoing. */
+    public static boolean isExtended(APDU apdu) {
+        return apdu.getOffsetCdata() == EXTENDED_CDATA;
+    }
+
+    private static final short EXTENDED_CDATA = 7;
 
     public static void requireP1P2Zero(byte[] buf) {
         if (buf[ISO7816.OFFSET_P1] != 0 || buf[ISO7816.OFFSET_P2] != 0) {
@@ -79,6 +99,9 @@ public final class ApduUtil {
         byte[] buf = apdu.getBuffer();
         requireP1P2Zero(buf);
         requireNoData(lc);
+        if (isExtended(apdu)) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED); // as the real card: 6985
+        }
         short le = apdu.setOutgoing();
         if (le <= 0 || le > 256) {
             ISOException.throwIt(Contract.SW_WRONG_LENGTH);
@@ -92,7 +115,7 @@ public final class ApduUtil {
     public static void externalAuthenticate(APDU apdu, short lc, IssuerAuth issuer) {
         byte[] buf = apdu.getBuffer();
         requireP1P2Zero(buf);
-        issuer.authenticate(buf, apdu.getOffsetCdata(), lc);
+        issuer.authenticate(buf, ISO7816.OFFSET_CDATA, lc);
     }
 
     /**

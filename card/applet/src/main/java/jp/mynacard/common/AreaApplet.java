@@ -5,6 +5,7 @@ import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
+import javacardx.apdu.ExtendedLength;
 import javacardx.crypto.Cipher;
 
 /**
@@ -12,8 +13,10 @@ import javacardx.crypto.Cipher;
  * SELECT, READ BINARY, UPDATE BINARY, VERIFY, CHANGE REFERENCE DATA / CHANGE KEY,
  * RESET RETRY COUNTER, GENERATE, SIGN, GET CHALLENGE, EXTERNAL AUTHENTICATE.
  * Subclasses declare their files and say which life-cycle state allows what.
+ * Extended-length APDUs are taken: READ BINARY with an extended Le returns the whole rest of
+ * the file, an extended Lc reaches the handler as if short, GET CHALLENGE refuses it (6985).
  */
-public abstract class AreaApplet extends SafeApplet {
+public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
     private static final byte KIND_NONE = 0;
     private static final byte KIND_DATA = 1;
     private static final byte KIND_PIN = 2;
@@ -88,13 +91,24 @@ public abstract class AreaApplet extends SafeApplet {
 
     // ---- session -------------------------------------------------------------------
 
-    public boolean select() {
-        clearSession();
+    /**
+     * Selecting the current application again keeps the verified PINs (ISO 7816-4 ties the
+     * security status to the current DF) but no current EF; selecting it from another
+     * application starts from nothing. A reset clears the RAM anyway.
+     */
+    protected boolean selected(boolean again) {
+        if (again) {
+            byte verifiedPins = ram[R_VERIFIED];
+            clearSession();
+            ram[R_VERIFIED] = verifiedPins;
+        } else {
+            clearSession();
+        }
         return true;
     }
 
-    public void deselect() {
-        clearSession();
+    protected void deselected() {
+        wipe();
     }
 
     private void clearSession() {
@@ -309,9 +323,10 @@ public abstract class AreaApplet extends SafeApplet {
         if (offset >= f.size) {
             ISOException.throwIt(Contract.SW_OFFSET_OUT_OF_RANGE);
         }
+        short max = ApduUtil.isExtended(apdu) ? ApduUtil.usableLength(buf) : (short) 256;
         short le = apdu.setOutgoing();
-        if (le <= 0 || le > 256) {
-            le = 256;
+        if (le <= 0 || le > max) {
+            le = max;
         }
         short n = (short) (f.size - offset);
         if (n > le) {

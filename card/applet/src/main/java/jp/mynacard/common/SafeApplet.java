@@ -12,6 +12,43 @@ import javacard.framework.Util;
  * status word, an open transaction is aborted and the scratch buffers are wiped.
  */
 public abstract class SafeApplet extends Applet {
+    /**
+     * Slot 0: the applet whose deselect() ran last, consumed by the next select(). jCardSim (like
+     * the Java Card runtime) calls deselect() then select() on the same applet when the current
+     * application is selected again; that is how select() tells a re-SELECT from a switch.
+     * CLEAR_ON_RESET, so a reset or a power cycle forgets it.
+     */
+    private static Object[] leaving;
+
+    protected SafeApplet() {
+        if (leaving == null) {
+            leaving = JCSystem.makeTransientObjectArray((short) 1, JCSystem.CLEAR_ON_RESET);
+        }
+    }
+
+    public final boolean select() {
+        boolean again = leaving[0] == this;
+        leaving[0] = null;
+        return selected(again);
+    }
+
+    public final void deselect() {
+        leaving[0] = this;
+        deselected();
+    }
+
+    /**
+     * This applet became the current application; again is true when it already was (a re-SELECT
+     * of the current application, ISO 7816-4: the security status of the current DF is kept).
+     */
+    protected boolean selected(boolean again) {
+        return true;
+    }
+
+    /** Another application is being selected, or this one again (see selected). */
+    protected void deselected() {
+    }
+
     /** Handles one command; throw ISOException for any status other than 9000. */
     protected abstract void handle(APDU apdu);
 
@@ -41,7 +78,7 @@ public abstract class SafeApplet extends Applet {
             JCSystem.abortTransaction();
         }
         byte[] buf = apdu.getBuffer();
-        Util.arrayFillNonAtomic(buf, (short) 0, (short) buf.length, (byte) 0);
+        Util.arrayFillNonAtomic(buf, (short) 0, ApduUtil.usableLength(buf), (byte) 0);
         wipe();
         ISOException.throwIt(sw);
     }

@@ -117,6 +117,12 @@ final class Card {
         ok("00A4040C" + lc(aid));
     }
 
+    /** Selects aid with nothing verified: through the card manager (a re-SELECT keeps the status). */
+    void fresh(byte[] aid) {
+        select(Contract.AID_CARD_MANAGER);
+        select(aid);
+    }
+
     void selectEf(int fid) {
         ok("00A4020C02" + fid(fid));
     }

@@ -194,12 +194,7 @@ class GenericTest {
         card.select(Contract.AID_JPKI);
         card.selectEf(Contract.FID_JPKI_SIGN_CERT);
         card.expect(0x6982, "00B0000004");
-        // reselecting the same application also clears it
-        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
-        card.select(Contract.AID_JPKI);
-        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
-        card.expect(0x6982, "00B0000004");
-        // and selecting another one and coming back
+        // selecting another one and coming back clears it
         card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
         card.select(Contract.AID_TEXT);
         card.select(Contract.AID_JPKI);
@@ -207,5 +202,71 @@ class GenericTest {
         card.selectEf(Contract.FID_JPKI_SIGN_CERT);
         card.expect(0x6982, "00B0000004");
         assertTrue(true);
+    }
+
+    @Test
+    void reselectingTheCurrentApplicationKeepsTheSecurityStatus() {
+        card.select(Contract.AID_JPKI);
+        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.ok("00B0000004");
+        // ISO 7816-4: the status belongs to the current DF; selecting it again keeps it ...
+        card.select(Contract.AID_JPKI);
+        card.expect(0x6986, "00B0000004"); // ... but no EF is current any more
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.ok("00B0000004");
+        card.select(Contract.AID_JPKI);
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.ok("00B0000004");
+        // the card manager in between clears it
+        card.select(Contract.AID_CARD_MANAGER);
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.expect(0x6982, "00B0000004");
+        // so does a reset, even right after a re-SELECT
+        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
+        card.select(Contract.AID_JPKI);
+        card.reset();
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.expect(0x6982, "00B0000004");
+        // a status kept by a re-SELECT does not leak to another application
+        card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
+        card.select(Contract.AID_JPKI);
+        card.select(Contract.AID_TEXT);
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_SIGN_CERT);
+        card.expect(0x6982, "00B0000004");
+    }
+
+    @Test
+    void extendedLengthApdus() {
+        card.select(Contract.AID_JPKI);
+        card.selectEf(Contract.FID_JPKI_AUTH_CERT);
+        // short Le: at most 256 bytes, as before
+        byte[] shortRead = card.ok("00B0000000");
+        assertEquals(256, shortRead.length);
+        // extended Le 0000: the whole rest of the file in one response
+        byte[] whole = card.ok("00B00000" + "000000");
+        assertEquals(Contract.SIZE_JPKI_AUTH_CERT, whole.length);
+        assertArrayEquals(shortRead, java.util.Arrays.copyOf(whole, 256));
+        byte[] rest = card.ok("00B00100" + "000000");
+        assertEquals(Contract.SIZE_JPKI_AUTH_CERT - 256, rest.length);
+        assertArrayEquals(java.util.Arrays.copyOfRange(whole, 256, whole.length), rest);
+        // an extended Le smaller than the rest bounds it
+        assertEquals(300, card.ok("00B00000" + "00012C").length);
+        // by SFI too
+        assertEquals(Contract.SIZE_JPKI_AUTH_CERT, card.ok("00B08A00" + "000000").length);
+        // GET CHALLENGE refuses the extended form, takes the short one
+        card.expect(0x6985, "00840000" + "000008");
+        assertEquals(8, card.ok("0084000008").length);
+        // an extended Lc reaches the command as a short one would
+        card.selectEf(Contract.FID_JPKI_AUTH_PIN);
+        card.expect(0x63C3, "00200080");
+        card.expect(0x63C2, "00200080" + "000004" + "30303030");
+        card.ok("00200080" + "000004" + hex(ascii(Card.AUTH_PIN)));
+        card.expect(0x63C3, "00200080");
+        card.expect(0x6700, "00200080" + "000011" + "31".repeat(17));
     }
 }

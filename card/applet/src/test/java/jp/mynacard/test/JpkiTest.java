@@ -98,7 +98,7 @@ class JpkiTest {
 
     @Test
     void signRefusals() throws Exception {
-        card.select(Contract.AID_JPKI);
+        card.fresh(Contract.AID_JPKI);
         card.verifyOk(Contract.FID_JPKI_AUTH_PIN, Card.AUTH_PIN);
         // the auth PIN does not open the signing key
         card.expect(0x6982, "802A009A0401020304" + "00");

@@ -251,7 +251,7 @@ class LifeCycleTest {
         card.ok("00D6000001AA");
         card.selectEf(Contract.FID_JPKI_CERT_AVAILABILITY);
         card.ok("00D60000038F8F00");
-        card.select(Contract.AID_JPKI);
+        card.fresh(Contract.AID_JPKI);
         card.verifyOk(Contract.FID_JPKI_SIGN_PIN, Card.SIGN_PIN);
         card.selectEf(Contract.FID_JPKI_AUTH_CERT);
         card.expect(0x6982, "00D6000001AA");

@@ -83,7 +83,7 @@ class MunicipalTest {
         assertEquals(32, card.ok("00B0000000").length);
         // post-lock update: its own issuer + the library PIN
         card.expect(0x6982, "00D6000001DF");
-        card.select(Contract.AID_MUNICIPAL_LIBRARY);
+        card.fresh(Contract.AID_MUNICIPAL_LIBRARY);
         assertEquals(0x9000, card.issuerAuth(card.municipalKey));
         card.selectEf(Contract.FID_LIBRARY_NUMBER);
         card.expect(0x6982, "00D6000001DF");

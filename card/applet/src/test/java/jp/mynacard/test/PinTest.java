@@ -121,8 +121,12 @@ class PinTest {
         // a failed VERIFY drops the verified state
         card.expect(tries(max - 1), "00200080" + lc(ascii(wrong(good))));
         card.expect(0x6982, "00240180" + lc(ascii(fresh)));
-        // reselect drops it too
+        // a re-SELECT of the application keeps it; selecting another one drops it
         card.ok("00200080" + lc(ascii(good)));
+        card.select(aid);
+        card.selectEf(fid);
+        card.ok("00240180" + lc(ascii(good)));
+        card.select(Contract.AID_CARD_MANAGER);
         card.select(aid);
         card.selectEf(fid);
         card.expect(0x6982, "00240180" + lc(ascii(fresh)));

@@ -20,7 +20,7 @@ class SeparationTest {
         card.ok("00B0000004");
         card.selectEf(Contract.FID_TEXT_BASIC_FOUR);
         card.expect(0x6982, "00B0000004");
-        card.select(Contract.AID_TEXT);
+        card.fresh(Contract.AID_TEXT);
         card.verifyOk(Contract.FID_TEXT_CODE_B, Card.CODE_B);
         card.selectEf(Contract.FID_TEXT_BASIC_FOUR);
         card.ok("00B0000004");
@@ -28,7 +28,7 @@ class SeparationTest {
         card.ok("00B0000004");
         card.selectEf(Contract.FID_TEXT_MY_NUMBER);
         card.expect(0x6982, "00B0000011");
-        card.select(Contract.AID_TEXT);
+        card.fresh(Contract.AID_TEXT);
         card.verifyOk(Contract.FID_TEXT_PIN, Card.TEXT_PIN);
         for (int f : new int[] {1, 2, 3}) {
             card.selectEf(f);
@@ -47,7 +47,7 @@ class SeparationTest {
         card.expect(0x6982, "00B0000004");
         card.selectEf(Contract.FID_SURFACE_AGE_RECORD);
         card.expect(0x6982, "00B0000004");
-        card.select(Contract.AID_SURFACE);
+        card.fresh(Contract.AID_SURFACE);
         card.verifyOk(Contract.FID_SURFACE_CODE_A, Card.CODE_A);
         card.selectEf(Contract.FID_SURFACE_FACE);
         card.ok("00B0000004");
@@ -55,7 +55,7 @@ class SeparationTest {
         card.ok("00B0000004");
         card.selectEf(Contract.FID_SURFACE_AGE_RECORD);
         card.expect(0x6982, "00B0000004");
-        card.select(Contract.AID_SURFACE);
+        card.fresh(Contract.AID_SURFACE);
         card.verifyOk(Contract.FID_SURFACE_BIRTH_KEY, Card.BIRTH_KEY);
         card.selectEf(Contract.FID_SURFACE_AGE_RECORD);
         card.ok("00B0000004");
