@@ -76,12 +76,18 @@ class Declaration:
     audits_itself: bool = False
     declared: bool = True
     named: bool = False  # audit_action given explicitly
+    roles: tuple[str, ...] | None = None  # who may run it (`roles=`; "*" any operator)
+    bootstrap: bool = False  # may enrol the first operator of a center without a login
+    authenticates: bool = False  # checks the operator's credential itself (login)
 
     @classmethod
     def of(cls, path: str, defaults: Mapping[str, Any]) -> Declaration:
+        from issuance.operators.roles import declared
+
         action = str(defaults.get("audit_action") or path.replace(" ", "."))
+        roles = declared(defaults.get("roles"))
         if "changes" not in defaults:  # undeclared: assume the worst
-            return cls(changes=True, action=action, declared=False)
+            return cls(changes=True, action=action, declared=False, roles=roles)
         return cls(
             changes=bool(defaults["changes"]),
             action=action,
@@ -89,6 +95,9 @@ class Declaration:
             detail=tuple(defaults.get("audit_detail") or ()),
             audits_itself=bool(defaults.get("audits_itself", False)),
             named="audit_action" in defaults,
+            roles=roles,
+            bootstrap=bool(defaults.get("bootstrap", False)),
+            authenticates=bool(defaults.get("authenticates", False)),
         )
 
     def problems(self) -> list[str]:
@@ -98,6 +107,9 @@ class Declaration:
             out.append("declares no `changes=` in set_defaults")
         if self.declared and self.changes and not self.named:
             out.append("changes things but names no audit_action")
+        if self.roles is None:
+            out.append("declares no usable `roles=` (clerk, supervisor, ca-officer, auditor"
+                       " or \"*\") in set_defaults")
         if self.changes and not re.fullmatch(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*",
                                              self.action):
             out.append(f"audit action {self.action!r} is not dotted lower case")
@@ -193,17 +205,21 @@ class _Audited:
         return open_database(self.db_url)
 
     def run(self) -> int:
+        from issuance.audit.operator import acting
+
+        args = self.args
+        who = authorise(args, self.decl, self.path, self.keyer, self.db_url)
+        if isinstance(who, int):
+            return who
+        args.operator = operator = who.operator
+        with acting(who):
+            return self._run(operator)
+
+    def _run(self, operator: str) -> int:
         from issuance.audit.log import AuditLog
-        from issuance.audit.operator import OperatorError, resolve_operator
         from issuance.errors import IssuanceError
 
         args = self.args
-        try:
-            operator = resolve_operator(getattr(args, "operator", None))
-        except OperatorError as exc:
-            print(f"mynacard {self.path}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        args.operator = operator
         try:
             with self._open() as db:  # created on demand; the log must be writable first
                 before = AuditLog(db).last_seq()
@@ -248,6 +264,62 @@ class _Audited:
                   file=sys.stderr)
             return code or EXIT_FAILURE
         return code
+
+
+def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any,
+              db_url: str) -> Any:
+    """Who runs a command that changes things, and may they: an `Acting`, else the exit
+    code (after a one-line error). A logged-in operator (session file keyed in the HSM)
+    acts in their roles; in development mode a claimed `--operator`/$MYNACARD_OPERATOR
+    acts in every role, recorded as "development"; the first operator of a center is
+    enrolled by a `bootstrap` command; `login` itself checks the credential it is given.
+    """
+    from issuance.audit.operator import (
+        DEVELOPMENT_ROLE,
+        Acting,
+        OperatorError,
+        development_mode,
+        resolve_operator,
+    )
+    from issuance.errors import IssuanceError
+    from issuance.operators import OperatorStore, SessionStore, allowed
+    from issuance.storage import open_database
+
+    claimed = getattr(args, "operator", None)
+
+    def refuse(message: str, code: int) -> int:
+        print(f"mynacard {path}: {message}", file=sys.stderr)
+        return code
+
+    if decl.roles is None:
+        return refuse("the command declares no roles; it cannot be run", EXIT_USAGE)
+    try:
+        sessions = SessionStore(args.home, keyer)
+        if sessions.exists() and not decl.authenticates:
+            with open_database(db_url) as db:
+                session = sessions.load(OperatorStore(db))
+            if claimed is not None and claimed.strip() != session.operator:
+                return refuse(f"logged in as {session.operator!r}, not {claimed.strip()!r}"
+                              " (log out first)", EXIT_USAGE)
+            if not allowed(session.roles, decl.roles):
+                return refuse(f"operator {session.operator!r} ({', '.join(session.roles)})"
+                              f" may not run this: it needs {' or '.join(decl.roles)}", 1)
+            return Acting(session.operator, ",".join(session.roles))
+        if development_mode():
+            return Acting(resolve_operator(claimed), DEVELOPMENT_ROLE)
+        if decl.authenticates:
+            return Acting(resolve_operator(claimed), "claimed")
+        if decl.bootstrap:
+            with open_database(db_url) as db:
+                if OperatorStore(db).count() == 0:
+                    return Acting(resolve_operator(claimed), "bootstrap")
+    except OperatorError as exc:
+        return refuse(str(exc), EXIT_USAGE)
+    except IssuanceError as exc:
+        return refuse(str(exc), 1)
+    return refuse("no operator is logged in: run `mynacard login --operator NAME`"
+                  " (pass --operator NAME or set $MYNACARD_OPERATOR only in development"
+                  " mode, $MYNACARD_DEVELOPMENT=1)", EXIT_USAGE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
