@@ -15,8 +15,11 @@ declares through `set_defaults` whether it changes anything:
     p.set_defaults(func=..., changes=True, audit_action="registry.load",
                    audits_itself=True)
 
-A command that changes anything needs an operator (`--operator NAME`, added to it here
-when it has none, else `$MYNACARD_OPERATOR`): without one it exits 2 and does nothing.
+A command that changes anything needs an operator: the one logged in (a session keyed in
+the HSM, see `issuance.operators`) whose roles meet the command's `roles=` declaration
+(`authorise`); a bare `--operator NAME` (added to it here when it has none) or
+`$MYNACARD_OPERATOR` only in development mode or before the first operator is enrolled.
+Without one it exits 2 and does nothing; with the wrong role, 1.
 After it ran, the root command appends one audit entry -- operator, action, subject
 (the argument `audit_subject` names), outcome (done for exit 0, refused for 1 and 2,
 failed otherwise) and the non-secret arguments `audit_detail` names. A command that
@@ -49,13 +52,16 @@ EPILOG = f"""\
 State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_ENV},
 else ~/.local/share/mynacard.
 
-Operator: commands that change anything need --operator NAME (or $MYNACARD_OPERATOR)
+Operator: commands that change anything need a logged-in operator whose role the
+command accepts (`mynacard login --operator NAME --password-source env:VAR`; a bare
+--operator NAME or $MYNACARD_OPERATOR only in development mode, $MYNACARD_DEVELOPMENT=1)
 and are recorded in the audit log (`mynacard audit show`, `mynacard audit verify`).
 
 Examples:
-  mynacard emulator up --cards 1 --sample --operator alice
+  mynacard login --operator alice --password-source env:ALICE_PASSWORD
+  mynacard emulator up --cards 1 --sample
   mynacard card info --reader "Virtual PCD 00 00"
-  mynacard emulator down --operator alice
+  mynacard emulator down
 """
 
 COMMAND_KEY = "mynacard_command"  # set on every command parser: its path, e.g. "ca issue"
@@ -287,22 +293,22 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
 
     claimed = getattr(args, "operator", None)
 
-    def refuse(message: str, code: int) -> int:
+    def stop(message: str, code: int) -> int:
         print(f"mynacard {path}: {message}", file=sys.stderr)
         return code
 
     if decl.roles is None:
-        return refuse("the command declares no roles; it cannot be run", EXIT_USAGE)
+        return stop("the command declares no roles; it cannot be run", EXIT_USAGE)
     try:
         sessions = SessionStore(args.home, keyer)
         if sessions.exists() and not decl.authenticates:
             with open_database(db_url) as db:
                 session = sessions.load(OperatorStore(db))
             if claimed is not None and claimed.strip() != session.operator:
-                return refuse(f"logged in as {session.operator!r}, not {claimed.strip()!r}"
+                return stop(f"logged in as {session.operator!r}, not {claimed.strip()!r}"
                               " (log out first)", EXIT_USAGE)
             if not allowed(session.roles, decl.roles):
-                return refuse(f"operator {session.operator!r} ({', '.join(session.roles)})"
+                return stop(f"operator {session.operator!r} ({', '.join(session.roles)})"
                               f" may not run this: it needs {' or '.join(decl.roles)}", 1)
             return Acting(session.operator, ",".join(session.roles))
         if development_mode():
@@ -314,10 +320,10 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
                 if OperatorStore(db).count() == 0:
                     return Acting(resolve_operator(claimed), "bootstrap")
     except OperatorError as exc:
-        return refuse(str(exc), EXIT_USAGE)
+        return stop(str(exc), EXIT_USAGE)
     except IssuanceError as exc:
-        return refuse(str(exc), 1)
-    return refuse("no operator is logged in: run `mynacard login --operator NAME`"
+        return stop(str(exc), 1)
+    return stop("no operator is logged in: run `mynacard login --operator NAME`"
                   " (pass --operator NAME or set $MYNACARD_OPERATOR only in development"
                   " mode, $MYNACARD_DEVELOPMENT=1)", EXIT_USAGE)
 
