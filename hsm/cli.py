@@ -85,7 +85,8 @@ def register(subparsers: Any) -> None:
     init.add_argument("--so-pin-source", metavar="SPEC",
                       help="where the SO PIN is (file:PATH or env:NAME); default: generate one")
     init.add_argument("--json", action="store_true", help="print a JSON object instead of the URI")
-    init.set_defaults(func=lambda args: _run(_cmd_init, args), changes=True, roles=("ca-officer",),
+    init.set_defaults(func=lambda args: _run(_cmd_init, args), changes=True,
+                      roles=("ca-officer",), dual_control=True,
                       audit_action="hsm.init", audit_subject="token", creates_home=True)
 
     keys = sub.add_parser(
@@ -111,7 +112,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--kind", default="rsa-2048", help="key kind (default: rsa-2048)")
     create.add_argument("--json", action="store_true", help="print a JSON object")
     create.set_defaults(func=lambda args: _run(_cmd_create, args), changes=True,
-                        roles=("ca-officer",),
+                        roles=("ca-officer",), dual_control=True,
                         audit_action="hsm.create-key", audit_subject="label",
                         audit_detail=("token", "kind"))
 

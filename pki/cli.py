@@ -526,6 +526,7 @@ def register(subparsers: Any) -> None:
                    help="OCSP responder URL written in every certificate")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_guarded(_ca_init), changes=True, roles=("ca-officer",),
+                   dual_control=True,
                    audit_action="ca.init",
                    audit_subject="token", audit_detail=("shards", "crl_base_url", "ocsp_url"))
 

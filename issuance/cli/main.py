@@ -85,6 +85,7 @@ class Declaration:
     roles: tuple[str, ...] | None = None  # who may run it (`roles=`; "*" any operator)
     bootstrap: bool = False  # may enrol the first operator of a center without a login
     authenticates: bool = False  # checks the operator's credential itself (login)
+    dual_control: bool = False  # a second CA officer authenticates in the same command
 
     @classmethod
     def of(cls, path: str, defaults: Mapping[str, Any]) -> Declaration:
@@ -104,6 +105,7 @@ class Declaration:
             roles=roles,
             bootstrap=bool(defaults.get("bootstrap", False)),
             authenticates=bool(defaults.get("authenticates", False)),
+            dual_control=bool(defaults.get("dual_control", False)),
         )
 
     def problems(self) -> list[str]:
@@ -151,6 +153,11 @@ def _prepare(parser: argparse.ArgumentParser) -> None:
         if declaration(sub, path).changes and not _has_option(sub, "--operator"):
             sub.add_argument("--operator", metavar="NAME",
                              help="who is acting (required; default $MYNACARD_OPERATOR)")
+        if declaration(sub, path).dual_control:
+            sub.add_argument("--second-officer", metavar="NAME",
+                             help="the second CA officer (dual control; required)")
+            sub.add_argument("--second-password-source", metavar="SPEC",
+                             help="the second officer's password (env:NAME or file:PATH)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,6 +198,8 @@ def _entry_fields(args: argparse.Namespace, decl: Declaration) -> tuple[str, dic
         subject = ",".join(str(s) for s in subject)
     detail = {name: _plain(getattr(args, name)) for name in decl.detail
               if not SECRET_NAMES.search(name) and getattr(args, name, None) is not None}
+    if decl.dual_control and getattr(args, "second_officer", None):
+        detail["second_officer"] = str(args.second_officer).strip()
     return (str(subject) if subject not in (None, "") else "-"), detail
 
 
@@ -306,10 +315,13 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
                 session = sessions.load(OperatorStore(db))
             if claimed is not None and claimed.strip() != session.operator:
                 return stop(f"logged in as {session.operator!r}, not {claimed.strip()!r}"
-                              " (log out first)", EXIT_USAGE)
+                            " (log out first)", EXIT_USAGE)
             if not allowed(session.roles, decl.roles):
                 return stop(f"operator {session.operator!r} ({', '.join(session.roles)})"
-                              f" may not run this: it needs {' or '.join(decl.roles)}", 1)
+                            f" may not run this: it needs {' or '.join(decl.roles)}", 1)
+            if decl.dual_control:
+                with open_database(db_url) as db:
+                    second_officer(args, session.operator, OperatorStore(db))
             return Acting(session.operator, ",".join(session.roles))
         if development_mode():
             return Acting(resolve_operator(claimed), DEVELOPMENT_ROLE)
@@ -324,8 +336,32 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
     except IssuanceError as exc:
         return stop(str(exc), 1)
     return stop("no operator is logged in: run `mynacard login --operator NAME`"
-                  " (pass --operator NAME or set $MYNACARD_OPERATOR only in development"
-                  " mode, $MYNACARD_DEVELOPMENT=1)", EXIT_USAGE)
+                " (pass --operator NAME or set $MYNACARD_OPERATOR only in development"
+                " mode, $MYNACARD_DEVELOPMENT=1)", EXIT_USAGE)
+
+
+def second_officer(args: argparse.Namespace, first: str, store: Any) -> str:
+    """Dual control: a second, different CA officer proves their password in the same
+    command (a wrong password counts towards their lockout like a failed login)."""
+    from hsm import PinSource
+    from hsm.pin_source import PinSourceError
+    from issuance.operators import OperatorsError
+
+    name = (getattr(args, "second_officer", None) or "").strip()
+    spec = getattr(args, "second_password_source", None)
+    if not name or not spec:
+        raise OperatorsError("the key ceremony needs a second CA officer:"
+                             " --second-officer NAME --second-password-source SPEC")
+    if name == first:
+        raise OperatorsError("the second officer must be a different operator")
+    try:
+        password = PinSource.from_spec(spec).read()
+    except PinSourceError as exc:
+        raise OperatorsError(f"second officer: {exc}") from None
+    officer = store.authenticate(name, password)
+    if "ca-officer" not in officer.roles:
+        raise OperatorsError(f"the second officer {name!r} is not a CA officer")
+    return str(officer.name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

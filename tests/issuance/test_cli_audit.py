@@ -147,6 +147,8 @@ def test_every_command_declares_itself() -> None:
         assert "clerk" not in declaration(tree[path], path).roles, path
     for path in ("ca init", "hsm init", "hsm create-key", "center init"):
         assert declaration(tree[path], path).roles == ("ca-officer",), path
+    for path in ("ca init", "hsm init", "hsm create-key"):  # the key ceremony: two officers
+        assert declaration(tree[path], path).dual_control, path
 
 
 def test_walk_every_command(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

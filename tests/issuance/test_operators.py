@@ -158,3 +158,42 @@ def test_development_mode_is_recorded(center: Path, monkeypatch: pytest.MonkeyPa
     assert main(["--home", str(center), "registry", "generate", "--count", "1",
                  "--out", str(center / "r.jsonl"), "--operator", "dev"]) == 0
     assert [(r["operator"], r["role"]) for r in _rows(center)] == [("dev", "development")]
+
+
+def test_key_ceremony_needs_two_ca_officers(center: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    m = ["--home", str(center)]
+    assert main([*m, "center", "init", "--master-key", "test", "--shards", "1",
+                 "--operator", "root"]) == 0
+    assert main([*m, "operator", "add", "root", "--role", "ca-officer,supervisor",
+                 "--password-source", "env:T_ROOT_PW", "--operator", "root"]) == 0
+    assert main([*m, "login", "--operator", "root", "--password-source", "env:T_ROOT_PW"]) == 0
+    for name, role, pw in (("sato", "ca-officer", "T_CLERK_PW"), ("kato", "clerk", "T_CLERK_PW")):
+        assert main([*m, "operator", "add", name, "--role", role,
+                     "--password-source", f"env:{pw}"]) == 0
+    key = [*m, "hsm", "create-key", "--token", "none", "--label", "ceremony"]
+    before = len(_rows(center))
+    capsys.readouterr()
+    for extra, says in (
+        ([], "second CA officer"),
+        (["--second-officer", "root", "--second-password-source", "env:T_ROOT_PW"],
+         "different"),
+        (["--second-officer", "kato", "--second-password-source", "env:T_CLERK_PW"],
+         "not a CA officer"),
+        (["--second-officer", "sato", "--second-password-source", "env:T_WRONG_PW"],
+         "wrong password"),
+    ):
+        assert main([*key, *extra]) == 1, extra
+        assert says in capsys.readouterr().err, extra
+    # nothing ran; only the second officer's failed password is on record
+    assert [r["action"] for r in _rows(center)[before:]] == ["operator.login-failed"]
+    with open_database(resolve_db_url(None, center)) as db:
+        assert OperatorStore(db).get("sato").failures == 1  # type: ignore[union-attr]
+    code = main([*key, "--second-officer", "sato", "--second-password-source",
+                 "env:T_CLERK_PW"])
+    entry = _rows(center)[-1]
+    assert entry["action"] == "hsm.create-key" and entry["operator"] == "root"
+    assert entry["role"] == "ca-officer,supervisor"
+    detail = json.loads(entry["detail"])
+    assert detail["second_officer"] == "sato" and detail["exit"] == code
+    assert CLERK_PW not in json.dumps(entry)
