@@ -226,6 +226,9 @@ class _Audited:
         who = authorise(args, self.decl, self.path, self.keyer, self.db_url)
         if isinstance(who, int):
             return who
+        if isinstance(who, Refused):
+            with acting(who.who):
+                return self._refused(who)
         args.operator = operator = who.operator
         with acting(who):
             return self._run(operator)
@@ -257,6 +260,23 @@ class _Audited:
             code = self._record(operator, before, code)
         return code
 
+    def _refused(self, refused: Refused) -> int:
+        """Record a logged-in operator's refusal by role or dual control."""
+        from issuance.audit.log import AuditLog
+        from issuance.errors import IssuanceError
+
+        subject, detail = _entry_fields(self.args, self.decl)
+        try:
+            with self._open() as db:
+                AuditLog(db).append(operator=refused.who.operator, action=self.decl.action,
+                                    subject=subject, outcome=outcome_of(refused.code),
+                                    detail={"command": self.path, "exit": refused.code,
+                                            "refused_by": "operator rules", **detail})
+        except IssuanceError as exc:
+            print(f"mynacard {self.path}: the audit entry could not be written: {exc}",
+                  file=sys.stderr)
+        return refused.code
+
     def _record(self, operator: str, before: int, code: int) -> int:
         from issuance.audit.log import AuditLog
         from issuance.errors import IssuanceError
@@ -281,6 +301,15 @@ class _Audited:
         return code
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A logged-in operator refused by the command's roles or its dual control: the exit
+    code, and who, so the refusal is recorded."""
+
+    code: int
+    who: Any
+
+
 def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any,
               db_url: str) -> Any:
     """Who runs a command that changes things, and may they: an `Acting`, else the exit
@@ -297,7 +326,7 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
         resolve_operator,
     )
     from issuance.errors import IssuanceError
-    from issuance.operators import OperatorStore, SessionStore, allowed
+    from issuance.operators import OperatorsError, OperatorStore, SessionStore, allowed
     from issuance.storage import open_database
 
     claimed = getattr(args, "operator", None)
@@ -316,13 +345,17 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
             if claimed is not None and claimed.strip() != session.operator:
                 return stop(f"logged in as {session.operator!r}, not {claimed.strip()!r}"
                             " (log out first)", EXIT_USAGE)
+            who = Acting(session.operator, ",".join(session.roles))
             if not allowed(session.roles, decl.roles):
-                return stop(f"operator {session.operator!r} ({', '.join(session.roles)})"
-                            f" may not run this: it needs {' or '.join(decl.roles)}", 1)
+                return Refused(stop(f"operator {session.operator!r} ({who.role}) may not"
+                                    f" run this: it needs {' or '.join(decl.roles)}", 1), who)
             if decl.dual_control:
-                with open_database(db_url) as db:
-                    second_officer(args, session.operator, OperatorStore(db))
-            return Acting(session.operator, ",".join(session.roles))
+                try:
+                    with open_database(db_url) as db:
+                        second_officer(args, session.operator, OperatorStore(db))
+                except OperatorsError as exc:
+                    return Refused(stop(str(exc), 1), who)
+            return who
         if development_mode():
             return Acting(resolve_operator(claimed), DEVELOPMENT_ROLE)
         if decl.authenticates:

@@ -145,6 +145,8 @@ def test_login_roles_and_sessions(center: Path, capsys: pytest.CaptureFixture[st
     assert by_action[("operator.add", "root", "done")] in ("bootstrap", "supervisor,ca-officer")
     assert by_action[("rp.add", "root", "done")] == "supervisor,ca-officer"
     assert by_action[("operator.login", "kato", "done")] == "clerk"
+    assert by_action[("ca.revoke", "kato", "refused")] == "clerk"  # refused by role, recorded
+    assert by_action[("rp.remove", "aoki", "refused")] == "auditor"
     assert by_action[("operator.login", "kato", "refused")] == "claimed"
     text = json.dumps(rows)
     assert ROOT_PW not in text and CLERK_PW not in text and AUDITOR_PW not in text
@@ -185,8 +187,12 @@ def test_key_ceremony_needs_two_ca_officers(center: Path,
     ):
         assert main([*key, *extra]) == 1, extra
         assert says in capsys.readouterr().err, extra
-    # nothing ran; only the second officer's failed password is on record
-    assert [r["action"] for r in _rows(center)[before:]] == ["operator.login-failed"]
+    # nothing ran; each refusal is on record, and the second officer's failed password
+    new = _rows(center)[before:]
+    assert [(r["action"], r["outcome"]) for r in new] == [("hsm.create-key", "refused")] * 3 + [
+        ("operator.login-failed", "refused"), ("hsm.create-key", "refused")]
+    assert all(json.loads(r["detail"]).get("refused_by") == "operator rules"
+               for r in new if r["action"] == "hsm.create-key")
     with open_database(resolve_db_url(None, center)) as db:
         assert OperatorStore(db).get("sato").failures == 1  # type: ignore[union-attr]
     code = main([*key, "--second-officer", "sato", "--second-password-source",
