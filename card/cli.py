@@ -37,11 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     info.add_argument("--reader", metavar="NAME",
                       help="reader name (default: the only reader with a card)")
     info.add_argument("--json", action="store_true", help="print JSON")
-    info.set_defaults(func=cmd_info, changes=False)
+    info.set_defaults(func=cmd_info, changes=False, roles="*")
 
     readers = sub.add_parser("readers", help="list PC/SC readers and whether they hold a card")
     readers.add_argument("--json", action="store_true", help="print JSON")
-    readers.set_defaults(func=cmd_readers, changes=False)
+    readers.set_defaults(func=cmd_readers, changes=False, roles="*")
 
     sign = sub.add_parser(
         "sign",
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sign.add_argument("--pin-source", metavar="SPEC",
                       help="env:NAME or file:PATH holding the PIN (never the PIN itself)")
     sign.add_argument("--json", action="store_true", help="print JSON")
-    sign.set_defaults(func=cmd_sign, changes=False)
+    sign.set_defaults(func=cmd_sign, changes=False, roles="*")
 
     auth = sub.add_parser(
         "authenticate",
@@ -79,13 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                       help="reader name (default: the only reader with a card)")
     auth.add_argument("--pin-source", metavar="SPEC",
                       help="env:NAME or file:PATH holding the PIN (never the PIN itself)")
-    auth.set_defaults(func=cmd_authenticate, changes=False)
+    auth.set_defaults(func=cmd_authenticate, changes=False, roles="*")
 
     def usage(args: argparse.Namespace) -> int:
         parser.print_help(sys.stderr)
         return 2
 
-    parser.set_defaults(func=usage, changes=False)
+    parser.set_defaults(func=usage, changes=False, roles="*")
 
 
 EXIT_REFUSED = 1  # refused by a rule or invalid input (a wrong PIN, a missing file)

@@ -65,21 +65,23 @@ def register(subparsers: Any) -> None:
                     help="municipal master key; default the test key")
     up.add_argument("--timeout", type=float, default=30.0, metavar="S",
                     help="start-up timeout in seconds")
-    up.set_defaults(func=cmd_up, changes=True, audit_action="emulator.up",
+    up.set_defaults(func=cmd_up, changes=True, roles=("clerk", "supervisor", "ca-officer"),
+                    audit_action="emulator.up",
                     audit_subject="cards", audit_detail=("sample",), creates_home=True)
 
     down = sub.add_parser("down", help="stop the cards and the private pcscd")
-    down.set_defaults(func=cmd_down, changes=True, audit_action="emulator.down")
+    down.set_defaults(func=cmd_down, changes=True, roles=("clerk", "supervisor", "ca-officer"),
+                      audit_action="emulator.down")
 
     status = sub.add_parser("status", help="readers, cards and processes")
     status.add_argument("--json", action="store_true")
-    status.set_defaults(func=cmd_status, changes=False)
+    status.set_defaults(func=cmd_status, changes=False, roles="*")
 
     def usage(args: argparse.Namespace) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
 
-    parser.set_defaults(func=usage, changes=False)
+    parser.set_defaults(func=usage, changes=False, roles="*")
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> int:

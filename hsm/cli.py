@@ -89,7 +89,7 @@ def register(subparsers: Any) -> None:
         epilog=HSM_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    hsm.set_defaults(func=lambda args: _usage(hsm), changes=False)
+    hsm.set_defaults(func=lambda args: _usage(hsm), changes=False, roles="*")
     sub = hsm.add_subparsers(title="hsm commands", metavar="COMMAND")
 
     init = sub.add_parser(
@@ -107,6 +107,7 @@ def register(subparsers: Any) -> None:
                       help="where the SO PIN is (file:PATH or env:NAME); default: generate one")
     init.add_argument("--json", action="store_true", help="print a JSON object instead of the URI")
     init.set_defaults(func=lambda args: _run(_cmd_init, args), changes=True,
+                      roles=("ca-officer",), dual_control=True,
                       audit_action="hsm.init", audit_subject="token", creates_home=True)
 
     keys = sub.add_parser(
@@ -118,7 +119,7 @@ def register(subparsers: Any) -> None:
     )
     _token_options(keys)
     keys.add_argument("--json", action="store_true", help="print a JSON array")
-    keys.set_defaults(func=lambda args: _run(_cmd_keys, args), changes=False)
+    keys.set_defaults(func=lambda args: _run(_cmd_keys, args), changes=False, roles="*")
 
     create = sub.add_parser(
         "create-key",
@@ -132,6 +133,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--kind", default="rsa-2048", help="key kind (default: rsa-2048)")
     create.add_argument("--json", action="store_true", help="print a JSON object")
     create.set_defaults(func=lambda args: _run(_cmd_create, args), changes=True,
+                        roles=("ca-officer",), dual_control=True,
                         audit_action="hsm.create-key", audit_subject="label",
                         audit_detail=("token", "kind"))
 

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 OPERATOR = "demo-operator"
+# the demo's operator password (a throwaway, handed over through a pin source); the demo
+# operator works alone, so it holds the counter's, the supervisor's and the CA's roles
+OPERATOR_PASSWORD = ("MYNACARD_DEMO_OPERATOR_PASSWORD", "demo-operator-2026")
 PINS = {  # the holder's PINs, handed to `mynacard` through pin sources (env:NAME)
     "auth": ("MYNACARD_DEMO_AUTH_PIN", "1357"),
     "sign": ("MYNACARD_DEMO_SIGN_PASSWORD", "DEMO2026"),
@@ -110,13 +113,14 @@ def _adult(residents: Path) -> dict[str, Any]:
 
 def run(home: Path) -> None:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PCSCLITE_CSOCK_NAME", "MYNACARD_DB", "MYNACARD_HOME")
+           if k not in ("PCSCLITE_CSOCK_NAME", "MYNACARD_DB", "MYNACARD_HOME",
+                        "MYNACARD_DEVELOPMENT")  # the demo logs in
            and not k.lower().endswith("_proxy")}
     env.update({"MYNACARD_HOME": str(home), "MYNACARD_OPERATOR": OPERATOR,
                 "NO_PROXY": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"})
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for name, value in PINS.values():
+    for name, value in (*PINS.values(), OPERATOR_PASSWORD):
         env[name] = value
     demo = Demo(home, env, total=10)
     port = _free_port()
@@ -127,7 +131,12 @@ def run(home: Path) -> None:
     def center() -> list[str]:
         out = demo.mynacard("center", "init", "--master-key", "test", "--shards", "4",
                             "--ocsp-url", ocsp_url).stdout
-        return [line.strip() for line in out.splitlines()[1:-1]]
+        password = f"env:{OPERATOR_PASSWORD[0]}"
+        demo.mynacard("operator", "add", OPERATOR, "--role", "clerk,supervisor,ca-officer",
+                      "--password-source", password)
+        login = demo.mynacard("login", "--password-source", password).stdout.strip()
+        return [line.strip() for line in out.splitlines()[1:-1]] + [
+            f"first operator enrolled; {login}"]
 
     def residents() -> list[str]:
         path = home / "residents.jsonl"

@@ -724,7 +724,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ocsp-url", default="http://ocsp.mynacard.test/jpki", metavar="URL",
                    help="OCSP responder URL written in every certificate")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_init), changes=True, audit_action="ca.init",
+    p.set_defaults(func=_guarded(_ca_init), changes=True, roles=("ca-officer",),
+                   dual_control=True,
+                   audit_action="ca.init",
                    audit_subject="token", audit_detail=("shards", "crl_base_url", "ocsp_url"))
 
     p = ca_sub.add_parser("issue", help="issue a certificate for a public key (tests, demos)",
@@ -747,7 +749,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="write the certificate (PEM) here, 0600")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_issue), changes=True, audit_action="ca.issue",
+    p.set_defaults(func=_guarded(_ca_issue), changes=True, roles=("ca-officer",),
+                   audit_action="ca.issue",
                    audit_subject="holder_id",
                    audit_detail=("profile", "card_expiry", "replaces", "out"))
 
@@ -774,7 +777,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="HSM signing threads (sessions); default 1")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_issue_batch), changes=True,
+    p.set_defaults(func=_guarded(_ca_issue_batch), changes=True, roles=("ca-officer",),
                    audit_action="ca.issue-batch", audit_subject="file",
                    audit_detail=("parallel", "out_dir"))
 
@@ -784,14 +787,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reason", default="unspecified", choices=REASONS)
     p.add_argument("--hold", action="store_true", help="put on hold (certificateHold) instead")
     p.add_argument("--cause", help="free text or notice id recorded with the revocation")
-    p.set_defaults(func=_guarded(_ca_revoke), changes=True, audit_action="ca.revoke",
+    p.set_defaults(func=_guarded(_ca_revoke), changes=True, roles=("supervisor", "ca-officer"),
+                   audit_action="ca.revoke",
                    audit_subject="serial", audit_detail=("reason", "hold", "cause"))
 
     p = ca_sub.add_parser("status", help="show a certificate's record in the store")
     _add_db_option(p)
     p.add_argument("serial", metavar="SERIAL", help="hex serial number")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_guarded(_ca_status), changes=False)
+    p.set_defaults(func=_guarded(_ca_status), changes=False, roles="*")
 
     crl = subparsers.add_parser("crl", help="CRL shards")
     crl_sub = crl.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -809,6 +813,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--count", type=int, metavar="N", help="with --every: stop after N runs")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=lambda a: _scheduled(_guarded(_crl_publish), a), changes=True,
+                   roles=("ca-officer",),
                    audit_action="crl.publish", audit_subject="out",
                    audit_detail=("validity_hours", "every", "count"))
 
@@ -832,7 +837,7 @@ def register(subparsers: Any) -> None:
     from pki.serving import add_serving_options
 
     add_serving_options(p, client_ca=False)
-    p.set_defaults(func=_guarded(_ocsp_serve), changes=False)
+    p.set_defaults(func=_guarded(_ocsp_serve), changes=False, roles="*")
 
     p = subparsers.add_parser(
         "verify", help="verify a JPKI certificate or CMS signature", formatter_class=_RAW,
@@ -864,7 +869,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--at", metavar="TIME", help="check validity at this ISO 8601 time")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_login_options(p)
-    p.set_defaults(func=_guarded(_verify), changes=False)
+    p.set_defaults(func=_guarded(_verify), changes=False, roles="*")
 
     p = subparsers.add_parser(
         "verify-serve", formatter_class=_RAW,
@@ -890,7 +895,7 @@ def register(subparsers: Any) -> None:
     from pki.serving import add_serving_options
 
     add_serving_options(p, client_ca=False)
-    p.set_defaults(func=_guarded(_verify_serve), changes=False)
+    p.set_defaults(func=_guarded(_verify_serve), changes=False, roles="*")
 
     p = subparsers.add_parser(
         "login-challenge", formatter_class=_RAW,
@@ -908,4 +913,4 @@ def register(subparsers: Any) -> None:
                    help="how long the challenge may be answered (1-3600, default 300)")
     p.add_argument("--out", metavar="FILE", help="write the challenge here (default stdout)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
-    p.set_defaults(func=_guarded(_login_challenge), changes=False)
+    p.set_defaults(func=_guarded(_login_challenge), changes=False, roles="*")

@@ -65,6 +65,7 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
                         "(rule 4.5)")
     add_common_options(parser)
     parser.set_defaults(func=guarded(lambda a: _apply(a, clock)), changes=True,
+                        roles=("clerk", "supervisor"),
                         audit_action="application.apply", audits_itself=True,
                         audit_subject="resident_code")
 

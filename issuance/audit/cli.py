@@ -36,12 +36,12 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
                         help="a head you recorded (printed by verify and show): the log must "
                              "extend it, so removing entries from its end is found")
     add_common_options(verify)
-    verify.set_defaults(func=guarded(lambda a: _verify(a, clock)), changes=False)
+    verify.set_defaults(func=guarded(lambda a: _verify(a, clock)), changes=False, roles="*")
     show = sub.add_parser("show", help="print entries")
     show.add_argument("--since", type=int, default=1, metavar="SEQ")
     show.add_argument("--limit", type=int, metavar="N")
     add_common_options(show)
-    show.set_defaults(func=guarded(lambda a: _show(a, clock)), changes=False)
+    show.set_defaults(func=guarded(lambda a: _show(a, clock)), changes=False, roles="*")
 
 
 def _verify(args: argparse.Namespace, clock: Clock) -> int:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from issuance.audit.keyer import Keyer, current_keyer, keyer_available
-from issuance.audit.operator import check_operator
+from issuance.audit.operator import acting_role, check_operator
 from issuance.errors import IssuanceError
 from issuance.storage import Database, Transaction
 
@@ -63,8 +63,9 @@ def entry_hash(
     outcome: str,
     detail: Mapping[str, Any],
     prev_hash: str,
+    role: str | None = None,
 ) -> str:
-    body = {
+    body: dict[str, Any] = {
         "seq": seq,
         "at": at,
         "operator": operator,
@@ -74,6 +75,8 @@ def entry_hash(
         "detail": dict(detail),
         "prev_hash": prev_hash,
     }
+    if role is not None:  # entries from before version 3 carry none
+        body["role"] = role
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
@@ -111,6 +114,7 @@ class AuditEntry:
     prev_hash: str
     hash: str
     mac: str | None = None
+    role: str | None = None
 
     def computed_hash(self, seq: int | None = None) -> str:
         return entry_hash(
@@ -122,6 +126,7 @@ class AuditEntry:
             outcome=self.outcome,
             detail=self.detail,
             prev_hash=self.prev_hash,
+            role=self.role,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -136,6 +141,7 @@ class AuditEntry:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
             "mac": self.mac,
+            "role": self.role,
         }
 
 
@@ -190,13 +196,17 @@ def append_entry(
     detail: Mapping[str, Any] | None = None,
     at: datetime,
     keyer: Keyer | None = None,
+    role: str | None = None,
 ) -> AuditEntry:
     """Append one entry inside `tx` (so an action and its record commit together).
 
     The entry is keyed by `keyer`, else by the keyer installed for the running command
-    (`issuance.audit.keyer.keyed_by`); without either it carries no MAC.
+    (`issuance.audit.keyer.keyed_by`); without either it carries no MAC. The role is
+    `role`, else the one the root command authenticated (`issuance.audit.operator.acting`).
     """
     operator = check_operator(operator)
+    if role is None:
+        role = acting_role(operator)
     if not action or not outcome:
         raise AuditError("an audit entry needs an action and an outcome")
     if at.tzinfo is None:
@@ -209,17 +219,18 @@ def append_entry(
     stamp = at.astimezone(UTC).isoformat(timespec="microseconds")
     digest = entry_hash(
         seq=seq, at=stamp, operator=operator, action=action, subject=subject,
-        outcome=outcome, detail=detail, prev_hash=prev,
+        outcome=outcome, detail=detail, prev_hash=prev, role=role,
     )
     active = keyer_available(keyer if keyer is not None else current_keyer())
     mac = active.mac(mac_input(digest)).hex() if active is not None else None
     tx.execute(
         "INSERT INTO audit_log (seq, at, operator, action, subject, outcome, detail,"
-        " prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " prev_hash, hash, mac, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, stamp, operator, action, subject, outcome,
-         canonical_json(detail).decode("utf-8"), prev, digest, mac),
+         canonical_json(detail).decode("utf-8"), prev, digest, mac, role),
     )
-    return AuditEntry(seq, stamp, operator, action, subject, outcome, detail, prev, digest, mac)
+    return AuditEntry(seq, stamp, operator, action, subject, outcome, detail, prev, digest, mac,
+                      role)
 
 
 def _from_row(row: Mapping[str, Any]) -> AuditEntry:
@@ -233,6 +244,7 @@ def _from_row(row: Mapping[str, Any]) -> AuditEntry:
         int(row["seq"]), str(row["at"]), str(row["operator"]), str(row["action"]),
         str(row["subject"]), str(row["outcome"]), detail, str(row["prev_hash"]),
         str(row["hash"]), str(row["mac"]) if row.get("mac") else None,
+        str(row["role"]) if row.get("role") is not None else None,
     )
 
 

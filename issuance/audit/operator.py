@@ -1,13 +1,23 @@
-"""Who is acting: every command needs an operator identity."""
+"""Who is acting: every command that changes anything needs an authenticated operator.
+
+The root command authenticates the operator (a login session, see `issuance.operators`)
+or, in development mode only, takes the claimed `--operator NAME` / `$MYNACARD_OPERATOR`.
+It then installs the identity with `acting(...)`, so every audit entry written during the
+command records the role the operator acted in ("development" for a claimed identity).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from issuance.errors import IssuanceError
 
 OPERATOR_ENV = "MYNACARD_OPERATOR"
+DEVELOPMENT_ENV = "MYNACARD_DEVELOPMENT"
+DEVELOPMENT_ROLE = "development"
 MAX_LENGTH = 100
 
 
@@ -33,3 +43,48 @@ def resolve_operator(option: str | None, environ: Mapping[str, str] | None = Non
     if value is None:
         raise OperatorError(f"no operator identity: pass --operator NAME or set ${OPERATOR_ENV}")
     return check_operator(value)
+
+
+def development_mode(environ: Mapping[str, str] | None = None) -> bool:
+    """`$MYNACARD_DEVELOPMENT=1`: a claimed operator name is taken without a login."""
+    env = os.environ if environ is None else environ
+    return env.get(DEVELOPMENT_ENV, "") == "1"
+
+
+@dataclass(frozen=True)
+class Acting:
+    """The operator the root command authenticated, and the role(s) they act in."""
+
+    operator: str
+    role: str  # comma-separated roles, or DEVELOPMENT_ROLE
+
+
+_acting: Acting | None = None
+
+
+@contextmanager
+def acting(who: Acting | None) -> Iterator[Acting | None]:
+    """Install `who` for every audit entry written inside the block."""
+    global _acting
+    before = _acting
+    _acting = who
+    try:
+        yield who
+    finally:
+        _acting = before
+
+
+def acting_role(operator: str) -> str | None:
+    """The role recorded for an entry by `operator`: the installed one when it is theirs."""
+    if _acting is not None and _acting.operator == operator:
+        return _acting.role
+    return None
+
+
+def become(who: Acting) -> None:
+    """Replace the installed identity for the rest of the command (a login that just
+    proved `who`'s credential records the roles it proved)."""
+    global _acting
+    if _acting is None:
+        raise OperatorError("no command is running")
+    _acting = who

@@ -123,10 +123,10 @@ def register(subparsers: Any) -> None:
                           description="Print the defaults every command reads from "
                                       "HOME/config.toml (written by `center init`).")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(func=cmd_show, changes=False)
+    show.set_defaults(func=cmd_show, changes=False, roles="*")
 
     def usage(args: argparse.Namespace) -> int:
         p.print_help(sys.stderr)
         return 2
 
-    p.set_defaults(func=usage, changes=False)
+    p.set_defaults(func=usage, changes=False, roles="*")

@@ -15,8 +15,11 @@ declares through `set_defaults` whether it changes anything:
     p.set_defaults(func=..., changes=True, audit_action="registry.load",
                    audits_itself=True)
 
-A command that changes anything needs an operator (`--operator NAME`, added to it here
-when it has none, else `$MYNACARD_OPERATOR`): without one it exits 2 and does nothing.
+A command that changes anything needs an operator: the one logged in (a session keyed in
+the HSM, see `issuance.operators`) whose roles meet the command's `roles=` declaration
+(`authorise`); a bare `--operator NAME` (added to it here when it has none) or
+`$MYNACARD_OPERATOR` only in development mode or before the first operator is enrolled.
+Without one it exits 2 and does nothing; with the wrong role, 1.
 After it ran, the root command appends one audit entry -- operator, action, subject
 (the argument `audit_subject` names), outcome (done for exit 0, refused for 1 and 2,
 failed otherwise) and the non-secret arguments `audit_detail` names. A command that
@@ -49,13 +52,16 @@ EPILOG = f"""\
 State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_ENV},
 else ~/.local/share/mynacard.
 
-Operator: commands that change anything need --operator NAME (or $MYNACARD_OPERATOR)
+Operator: commands that change anything need a logged-in operator whose role the
+command accepts (`mynacard login --operator NAME --password-source env:VAR`; a bare
+--operator NAME or $MYNACARD_OPERATOR only in development mode, $MYNACARD_DEVELOPMENT=1)
 and are recorded in the audit log (`mynacard audit show`, `mynacard audit verify`).
 
 Examples:
-  mynacard emulator up --cards 1 --sample --operator alice
+  mynacard login --operator alice --password-source env:ALICE_PASSWORD
+  mynacard emulator up --cards 1 --sample
   mynacard card info --reader "Virtual PCD 00 00"
-  mynacard emulator down --operator alice
+  mynacard emulator down
 """
 
 COMMAND_KEY = "mynacard_command"  # set on every command parser: its path, e.g. "ca issue"
@@ -77,12 +83,19 @@ class Declaration:
     audits_itself: bool = False
     declared: bool = True
     named: bool = False  # audit_action given explicitly
+    roles: tuple[str, ...] | None = None  # who may run it (`roles=`; "*" any operator)
+    bootstrap: bool = False  # may enrol the first operator of a center without a login
+    authenticates: bool = False  # checks the operator's credential itself (login)
+    dual_control: bool = False  # a second CA officer authenticates in the same command
 
     @classmethod
     def of(cls, path: str, defaults: Mapping[str, Any]) -> Declaration:
+        from issuance.operators.roles import declared
+
         action = str(defaults.get("audit_action") or path.replace(" ", "."))
+        roles = declared(defaults.get("roles"))
         if "changes" not in defaults:  # undeclared: assume the worst
-            return cls(changes=True, action=action, declared=False)
+            return cls(changes=True, action=action, declared=False, roles=roles)
         return cls(
             changes=bool(defaults["changes"]),
             action=action,
@@ -90,6 +103,10 @@ class Declaration:
             detail=tuple(defaults.get("audit_detail") or ()),
             audits_itself=bool(defaults.get("audits_itself", False)),
             named="audit_action" in defaults,
+            roles=roles,
+            bootstrap=bool(defaults.get("bootstrap", False)),
+            authenticates=bool(defaults.get("authenticates", False)),
+            dual_control=bool(defaults.get("dual_control", False)),
         )
 
     def problems(self) -> list[str]:
@@ -99,6 +116,9 @@ class Declaration:
             out.append("declares no `changes=` in set_defaults")
         if self.declared and self.changes and not self.named:
             out.append("changes things but names no audit_action")
+        if self.roles is None:
+            out.append("declares no usable `roles=` (clerk, supervisor, ca-officer, auditor"
+                       " or \"*\") in set_defaults")
         if self.changes and not re.fullmatch(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*",
                                              self.action):
             out.append(f"audit action {self.action!r} is not dotted lower case")
@@ -134,6 +154,11 @@ def _prepare(parser: argparse.ArgumentParser) -> None:
         if declaration(sub, path).changes and not _has_option(sub, "--operator"):
             sub.add_argument("--operator", metavar="NAME",
                              help="who is acting (required; default $MYNACARD_OPERATOR)")
+        if declaration(sub, path).dual_control:
+            sub.add_argument("--second-officer", metavar="NAME",
+                             help="the second CA officer (dual control; required)")
+            sub.add_argument("--second-password-source", metavar="SPEC",
+                             help="the second officer's password (env:NAME or file:PATH)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +218,8 @@ def _entry_fields(args: argparse.Namespace, decl: Declaration) -> tuple[str, dic
         subject = ",".join(str(s) for s in subject)
     detail = {name: _plain(getattr(args, name)) for name in decl.detail
               if not SECRET_NAMES.search(name) and getattr(args, name, None) is not None}
+    if decl.dual_control and getattr(args, "second_officer", None):
+        detail["second_officer"] = str(args.second_officer).strip()
     return (str(subject) if subject not in (None, "") else "-"), detail
 
 
@@ -213,17 +240,24 @@ class _Audited:
         return open_database(self.db_url)
 
     def run(self) -> int:
+        from issuance.audit.operator import acting
+
+        args = self.args
+        who = authorise(args, self.decl, self.path, self.keyer, self.db_url)
+        if isinstance(who, int):
+            return who
+        if isinstance(who, Refused):
+            with acting(who.who):
+                return self._refused(who)
+        args.operator = operator = who.operator
+        with acting(who):
+            return self._run(operator)
+
+    def _run(self, operator: str) -> int:
         from issuance.audit.log import AuditLog
-        from issuance.audit.operator import OperatorError, resolve_operator
         from issuance.errors import IssuanceError
 
         args = self.args
-        try:
-            operator = resolve_operator(getattr(args, "operator", None))
-        except OperatorError as exc:
-            print(f"mynacard {self.path}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        args.operator = operator
         try:
             with self._open() as db:  # created on demand; the log must be writable first
                 before = AuditLog(db).last_seq()
@@ -245,6 +279,23 @@ class _Audited:
         finally:
             code = self._record(operator, before, code)
         return code
+
+    def _refused(self, refused: Refused) -> int:
+        """Record a logged-in operator's refusal by role or dual control."""
+        from issuance.audit.log import AuditLog
+        from issuance.errors import IssuanceError
+
+        subject, detail = _entry_fields(self.args, self.decl)
+        try:
+            with self._open() as db:
+                AuditLog(db).append(operator=refused.who.operator, action=self.decl.action,
+                                    subject=subject, outcome=outcome_of(refused.code),
+                                    detail={"command": self.path, "exit": refused.code,
+                                            "refused_by": "operator rules", **detail})
+        except IssuanceError as exc:
+            print(f"mynacard {self.path}: the audit entry could not be written: {exc}",
+                  file=sys.stderr)
+        return refused.code
 
     def _record(self, operator: str, before: int, code: int) -> int:
         from issuance.audit.log import AuditLog
@@ -268,6 +319,102 @@ class _Audited:
                   file=sys.stderr)
             return code or EXIT_FAILURE
         return code
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A logged-in operator refused by the command's roles or its dual control: the exit
+    code, and who, so the refusal is recorded."""
+
+    code: int
+    who: Any
+
+
+def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any,
+              db_url: str) -> Any:
+    """Who runs a command that changes things, and may they: an `Acting`, else the exit
+    code (after a one-line error). A logged-in operator (session file keyed in the HSM)
+    acts in their roles; in development mode a claimed `--operator`/$MYNACARD_OPERATOR
+    acts in every role, recorded as "development"; the first operator of a center is
+    enrolled by a `bootstrap` command; `login` itself checks the credential it is given.
+    """
+    from issuance.audit.operator import (
+        DEVELOPMENT_ROLE,
+        Acting,
+        OperatorError,
+        development_mode,
+        resolve_operator,
+    )
+    from issuance.errors import IssuanceError
+    from issuance.operators import OperatorsError, OperatorStore, SessionStore, allowed
+    from issuance.storage import open_database
+
+    claimed = getattr(args, "operator", None)
+
+    def stop(message: str, code: int) -> int:
+        print(f"mynacard {path}: {message}", file=sys.stderr)
+        return code
+
+    if decl.roles is None:
+        return stop("the command declares no roles; it cannot be run", EXIT_USAGE)
+    try:
+        sessions = SessionStore(args.home, keyer)
+        if sessions.exists() and not decl.authenticates:
+            with open_database(db_url) as db:
+                session = sessions.load(OperatorStore(db))
+            if claimed is not None and claimed.strip() != session.operator:
+                return stop(f"logged in as {session.operator!r}, not {claimed.strip()!r}"
+                            " (log out first)", EXIT_USAGE)
+            who = Acting(session.operator, ",".join(session.roles))
+            if not allowed(session.roles, decl.roles):
+                return Refused(stop(f"operator {session.operator!r} ({who.role}) may not"
+                                    f" run this: it needs {' or '.join(decl.roles)}", 1), who)
+            if decl.dual_control:
+                try:
+                    with open_database(db_url) as db:
+                        second_officer(args, session.operator, OperatorStore(db))
+                except OperatorsError as exc:
+                    return Refused(stop(str(exc), 1), who)
+            return who
+        if development_mode():
+            return Acting(resolve_operator(claimed), DEVELOPMENT_ROLE)
+        if decl.authenticates:
+            return Acting(resolve_operator(claimed), "claimed")
+        if decl.bootstrap:
+            with open_database(db_url) as db:
+                if OperatorStore(db).count() == 0:
+                    return Acting(resolve_operator(claimed), "bootstrap")
+    except OperatorError as exc:
+        return stop(str(exc), EXIT_USAGE)
+    except IssuanceError as exc:
+        return stop(str(exc), 1)
+    return stop("no operator is logged in: run `mynacard login --operator NAME`"
+                " (pass --operator NAME or set $MYNACARD_OPERATOR only in development"
+                " mode, $MYNACARD_DEVELOPMENT=1)", EXIT_USAGE)
+
+
+def second_officer(args: argparse.Namespace, first: str, store: Any) -> str:
+    """Dual control: a second, different CA officer proves their password in the same
+    command (a wrong password counts towards their lockout like a failed login)."""
+    from hsm import PinSource
+    from hsm.pin_source import PinSourceError
+    from issuance.operators import OperatorsError
+
+    name = (getattr(args, "second_officer", None) or "").strip()
+    spec = getattr(args, "second_password_source", None)
+    if not name or not spec:
+        raise OperatorsError("the key ceremony needs a second CA officer:"
+                             " --second-officer NAME --second-password-source SPEC")
+    if name == first:
+        raise OperatorsError("the second officer must be a different operator")
+    try:
+        password = PinSource.from_spec(spec).read()
+    except PinSourceError as exc:
+        raise OperatorsError(f"second officer: {exc}") from None
+    officer = store.authenticate(name, password)
+    if "ca-officer" not in officer.roles:
+        raise OperatorsError(f"the second officer {name!r} is not a CA officer")
+    return str(officer.name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,7 +64,8 @@ def register(subparsers: Any) -> None:
     reset.add_argument("--keep-value", action="store_true",
                        help="reset only the retry counter, keep the value")
     add_common_options(reset)
-    reset.set_defaults(func=command(_pin_reset), changes=True, audit_action="pin.reset",
+    reset.set_defaults(func=command(_pin_reset), changes=True, roles=("clerk", "supervisor"),
+                       audit_action="pin.reset",
                        audits_itself=True, audit_subject="reader")
 
     card = _card_subparsers(subparsers)
@@ -81,7 +82,8 @@ def register(subparsers: Any) -> None:
     update.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
                         help=PIN_SOURCE_HELP + " (text and sign are used)")
     add_common_options(update)
-    update.set_defaults(func=command(_card_update), changes=True, audit_action="card.update",
+    update.set_defaults(func=command(_card_update), changes=True, roles=("clerk", "supervisor"),
+                        audit_action="card.update",
                         audits_itself=True, audit_subject="reader")
 
     loss = card.add_parser(
@@ -95,7 +97,7 @@ def register(subparsers: Any) -> None:
     loss.add_argument("--hold", action="store_true", help="hold instead of revoking")
     loss.add_argument("--identity-checked", metavar="REF", help="identity check reference")
     add_common_options(loss)
-    loss.set_defaults(func=command(_report_loss), changes=True,
+    loss.set_defaults(func=command(_report_loss), changes=True, roles=("clerk", "supervisor"),
                       audit_action="card.report-loss", audits_itself=True,
                       audit_subject="application", audit_detail=("resident_code", "hold"))
 
@@ -105,7 +107,8 @@ def register(subparsers: Any) -> None:
         "express issuance under rule 4.8(3), within 30 days of the loss report.")
     reissue.add_argument("--resident-code", required=True, metavar="CODE")
     add_common_options(reissue)
-    reissue.set_defaults(func=command(_reissue), changes=True, audit_action="card.reissue",
+    reissue.set_defaults(func=command(_reissue), changes=True, roles=("clerk", "supervisor"),
+                         audit_action="card.reissue",
                          audits_itself=True, audit_subject="resident_code")
 
 

@@ -72,27 +72,29 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     _store_option(ingest)
     add_common_options(ingest)
     ingest.set_defaults(func=guarded(lambda a: _ingest(a, clock)), changes=True,
+                        roles=("clerk", "supervisor"),
                         audit_action="notices.ingest", audits_itself=True, audit_subject="file")
 
     process = sub.add_parser("process", help="apply the waiting (accepted) notices")
     _store_option(process)
     add_common_options(process)
     process.set_defaults(func=guarded(lambda a: _process(a, clock)), changes=True,
+                         roles=("clerk", "supervisor"),
                          audit_action="notices.process", audits_itself=True)
 
     status = sub.add_parser("status", help="counts: arrived, applied, waiting, unmatched, "
                             "rejected")
     add_common_options(status)
-    status.set_defaults(func=guarded(lambda a: _status(a, clock)), changes=False)
+    status.set_defaults(func=guarded(lambda a: _status(a, clock)), changes=False, roles="*")
 
     unmatched = sub.add_parser("unmatched", help="list unmatched notices and rejected ones "
                                "with their reasons")
     unmatched.add_argument("--limit", type=int, metavar="N", help="at most N of each")
     add_common_options(unmatched)
-    unmatched.set_defaults(func=guarded(lambda a: _unmatched(a, clock)), changes=False)
+    unmatched.set_defaults(func=guarded(lambda a: _unmatched(a, clock)), changes=False, roles="*")
 
     schema = sub.add_parser("schema", help="print the published JSON Schema of a notice")
-    schema.set_defaults(func=lambda a: _print_schema(), changes=False)
+    schema.set_defaults(func=lambda a: _print_schema(), changes=False, roles="*")
 
     try:
         from issuance.notices.http import register_http

@@ -245,6 +245,7 @@ def register_http(sub: Any, *, clock: Clock) -> None:
     add_serving_options(serve, client_ca=True)
     add_common_options(serve, json_output=False)
     serve.set_defaults(func=guarded(lambda a: _serve(a, clock)), changes=True,
+                       roles=("supervisor",),
                        audit_action="notices.serve", audits_itself=True,
                        audit_detail=("host", "port"))
 
@@ -259,10 +260,11 @@ def register_http(sub: Any, *, clock: Clock) -> None:
                      help="mutual TLS: a client presenting this certificate is this sender")
     add_common_options(add, json_output=False)
     add.set_defaults(func=guarded(lambda a: _sender_add(a, clock)), changes=True,
+                     roles=("supervisor",),
                      audit_action="notices.sender.add", audits_itself=True, audit_subject="name")
     lst = sender_sub.add_parser("list", help="list senders (never their tokens)")
     add_common_options(lst)
-    lst.set_defaults(func=guarded(lambda a: _sender_list(a, clock)), changes=False)
+    lst.set_defaults(func=guarded(lambda a: _sender_list(a, clock)), changes=False, roles="*")
 
 
 def _serve(args: argparse.Namespace, clock: Clock) -> int:

@@ -77,7 +77,7 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     load.add_argument("--no-rejects-file", action="store_true",
                       help="do not write the rejects file")
     add_common_options(load)
-    load.set_defaults(func=guarded(lambda a: _load(a, clock)), changes=True,
+    load.set_defaults(func=guarded(lambda a: _load(a, clock)), changes=True, roles=("supervisor",),
                       audit_action="registry.load", audits_itself=True, audit_subject="file")
 
     gen = sub.add_parser(
@@ -98,16 +98,17 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
                      help="no progress on stderr (there is none when it is not a terminal)")
     add_common_options(gen, json_output=False)
     gen.set_defaults(func=guarded(lambda a: _generate(a, clock)), changes=True,
+                     roles=("supervisor",),
                      audit_action="registry.generate", audits_itself=True, audit_subject="out")
 
     show = sub.add_parser("show", help="print one resident's record")
     show.add_argument("resident_code", metavar="RESIDENT_CODE")
     add_common_options(show)
-    show.set_defaults(func=guarded(lambda a: _show(a, clock)), changes=False)
+    show.set_defaults(func=guarded(lambda a: _show(a, clock)), changes=False, roles="*")
 
     schema = sub.add_parser("schema", help="print the published JSON Schema of a row")
     add_common_options(schema, json_output=False)
-    schema.set_defaults(func=guarded(lambda a: _print_schema(a, clock)), changes=False)
+    schema.set_defaults(func=guarded(lambda a: _print_schema(a, clock)), changes=False, roles="*")
 
 
 def _print_schema(args: argparse.Namespace, clock: Clock) -> int:

@@ -17,6 +17,12 @@ Tables (version 1):
 Version 2: `audit_log.mac`, the hex HMAC-SHA256 of each entry's hash made by the audit
 key in the HSM (`issuance.audit.keyer`). Entries from version 1 keep a NULL MAC: the
 first keyed entry written after them covers them through the hash chain.
+
+Version 3: enrolled operators and who acted with which role. `operators`: one row per
+operator -- roles (comma-separated: clerk, supervisor, ca-officer, auditor), the argon2id
+password hash, consecutive failed logins, locked and disabled flags. `audit_log.role`: the
+role(s) the acting operator held (NULL in entries from before; "development" when the
+command ran in development mode on a claimed identity).
 """
 
 from __future__ import annotations
@@ -135,9 +141,24 @@ class Migration:
 
 _V2 = ("ALTER TABLE audit_log ADD COLUMN mac TEXT",)
 
+_V3 = (
+    """CREATE TABLE operators (
+        name          TEXT PRIMARY KEY,
+        roles         TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        failures      INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+        locked        INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),
+        disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    )""",
+    "ALTER TABLE audit_log ADD COLUMN role TEXT",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
     Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
+    Migration(3, "enrolled operators; the acting role in the audit log", _V3, _V3),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

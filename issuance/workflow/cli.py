@@ -152,8 +152,9 @@ def register(subparsers: Any) -> None:
     init.add_argument("--ocsp-url", default="http://ocsp.mynacard.test/jpki", metavar="URL")
     init.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL")
     add_common_options(init)
-    init.set_defaults(func=command(_center_init), changes=True, audit_action="center.init",
-                      audits_itself=True, audit_detail=("token", "master_key"), creates_home=True,
+    init.set_defaults(func=command(_center_init), changes=True, roles=("ca-officer",),
+                      bootstrap=True, audit_action="center.init", audits_itself=True,
+                      audit_detail=("token", "master_key"), creates_home=True,
                       preflight=_center_init_preflight)
 
     issue = subparsers.add_parser(
@@ -183,7 +184,8 @@ def register(subparsers: Any) -> None:
                             "issuance; " + PIN_SOURCE_HELP)
     issue.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_common_options(issue)
-    issue.set_defaults(func=command(_issue), changes=True, audit_action="issue",
+    issue.set_defaults(func=command(_issue), changes=True, roles=("clerk", "supervisor"),
+                       audit_action="issue",
                        audits_itself=True, audit_subject="application",
                        audit_detail=("reader", "batch", "readers"))
 
@@ -202,7 +204,8 @@ def register(subparsers: Any) -> None:
     activate.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
                           help=PIN_SOURCE_HELP)
     add_common_options(activate)
-    activate.set_defaults(func=command(_activate), changes=True, audit_action="activate",
+    activate.set_defaults(func=command(_activate), changes=True, roles=("clerk", "supervisor"),
+                          audit_action="activate",
                           audits_itself=True, audit_subject="reader")
 
 

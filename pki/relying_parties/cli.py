@@ -145,17 +145,19 @@ def register(subparsers: Any) -> None:
                         "platform-operator (プラットフォーム事業者)")
     p.add_argument("--webhook", metavar="URL", help="where revocation pushes are POSTed")
     common(p, json_out=True)
-    p.set_defaults(func=_guarded(_add), changes=True, audit_action="rp.add", audit_subject="name",
+    p.set_defaults(func=_guarded(_add), changes=True, roles=("ca-officer",),
+                   audit_action="rp.add", audit_subject="name",
                    audit_detail=("kind", "webhook"))
 
     p = sub.add_parser("list", help="list relying parties")
     common(p, json_out=True)
-    p.set_defaults(func=_guarded(_list), changes=False)
+    p.set_defaults(func=_guarded(_list), changes=False, roles="*")
 
     p = sub.add_parser("remove", help="remove a relying party (its token stops working)")
     p.add_argument("name")
     common(p)
-    p.set_defaults(func=_guarded(_remove), changes=True, audit_action="rp.remove",
+    p.set_defaults(func=_guarded(_remove), changes=True, roles=("ca-officer",),
+                   audit_action="rp.remove",
                    audit_subject="name")
 
     for name, fn, text in (("subscribe", _subscribe, "be pushed when these certificates change"),
@@ -164,7 +166,8 @@ def register(subparsers: Any) -> None:
         p.add_argument("name")
         p.add_argument("--serial", nargs="+", required=True, metavar="HEX")
         common(p)
-        p.set_defaults(func=_guarded(fn), changes=True, audit_action=f"rp.{name}",
+        p.set_defaults(func=_guarded(fn), changes=True, roles=("ca-officer",),
+                       audit_action=f"rp.{name}",
                        audit_subject="name", audit_detail=("serial",))
 
     p = sub.add_parser("push", help="send revocation webhooks (once, or --follow)",
@@ -180,7 +183,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backoff", default="2s", metavar="DURATION",
                    help="first retry delay, doubled each attempt (default 2s)")
     common(p, json_out=True)
-    p.set_defaults(func=_guarded(_push), changes=True, audit_action="rp.push",
+    p.set_defaults(func=_guarded(_push), changes=True, roles=("ca-officer",),
+                   audit_action="rp.push",
                    audit_detail=("follow", "count"))
 
 

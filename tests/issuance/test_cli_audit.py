@@ -86,6 +86,13 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "center init": ["--master-key", "nonsense"],  # refused before anything is made
         "issue": ["APP-none", "--reader", "no reader"],
         "activate": ["--reader", "no reader", "--pin-source", "auth=env:AUDIT_T_NONE"],
+        "login": ["--password-source", "env:AUDIT_T_NONE"],
+        "logout": [],
+        "whoami": [],
+        "operator add": ["walker-2", "--role", "clerk", "--password-source", "env:AUDIT_T_NONE"],
+        "operator list": [],
+        "operator disable": ["nobody"],
+        "operator passwd": ["nobody", "--password-source", "env:AUDIT_T_NONE"],
     }
 
 
@@ -133,6 +140,22 @@ def test_every_command_declares_itself() -> None:
                  "registry generate", "center init", "issue", "activate", "apply",
                  "pin reset", "card update", "card report-loss", "card reissue"):
         assert declaration(tree[path], path).changes, path
+    # roles: an auditor only reads; a clerk neither revokes by hand nor runs the key ceremony
+    for path, parser in tree.items():
+        decl = declaration(parser, path)
+        assert decl.roles, path
+        if decl.changes:
+            assert "auditor" not in decl.roles and "*" not in decl.roles or path in (
+                "login", "logout"), path
+        else:
+            assert decl.roles == ("*",), path
+    for path in ("ca revoke", "ca init", "hsm init", "hsm create-key", "center init",
+                 "ca issue", "crl publish"):
+        assert "clerk" not in declaration(tree[path], path).roles, path
+    for path in ("ca init", "hsm init", "hsm create-key", "center init"):
+        assert declaration(tree[path], path).roles == ("ca-officer",), path
+    for path in ("ca init", "hsm init", "hsm create-key"):  # the key ceremony: two officers
+        assert declaration(tree[path], path).dual_control, path
 
 
 def test_walk_every_command(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,6 +235,7 @@ def test_cli_keys_the_chain_with_the_hsm_key(tmp_path: Path, db_url: str,
                  "--operator", "clerk"]) == 0
     rp_out = capsys.readouterr().out
     rows = _entries(home)
+    assert {r["role"] for r in rows} == {"development"}  # claimed operators, recorded as such
     assert [(r["action"], bool(r["mac"])) for r in rows] == [
         ("registry.generate", False), ("center.init", True), ("rp.add", True)]
     # no secret in any entry: PINs, the relying party's token
@@ -244,7 +268,7 @@ def test_cli_keys_the_chain_with_the_hsm_key(tmp_path: Path, db_url: str,
             digest = entry_hash(seq=row["seq"], at=row["at"], operator=row["operator"],
                                 action=row["action"], subject=row["subject"],
                                 outcome=row["outcome"], detail=json.loads(row["detail"]),
-                                prev_hash=prev)
+                                prev_hash=prev, role=row["role"])
             tx.execute("UPDATE audit_log SET operator = ?, prev_hash = ?, hash = ? WHERE seq = ?",
                        (row["operator"], prev, digest, row["seq"]))
             prev = digest
