@@ -64,7 +64,9 @@ DEFAULT_BRIDGE_JAR = REPO_ROOT / "emulator" / "bridge" / "target" / "mynacard-br
 LOOPBACK_SHIM = REPO_ROOT / "emulator" / "native" / "target" / "libloopback_bind.so"
 STATE_FILE = "state.json"
 LOOPBACK = "127.0.0.1"  # the only address card ports listen on
-SETUP_HINT = "run `make setup`"
+SETUP_HINT = ("run `make setup` in a checkout (an installed wheel carries the bridge and "
+              "the library when it was built after `make setup`; set MYNACARD_BRIDGE_JAR "
+              "to use another jar)")
 JVM_OPTIONS = ("-XX:+UseSerialGC", "-Xmx192m", "-XX:+PerfDisableSharedMem")
 
 
