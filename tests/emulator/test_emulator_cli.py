@@ -146,3 +146,13 @@ def test_card_commands_resolve_a_reader_index(mynacard_emulator: object, home: P
     lines = beyond.stderr.strip().splitlines()
     assert len(lines) == 1 and "no reader 5: there are 2" in lines[0]
     assert "'Virtual PCD 00 00'" in lines[0]
+    # Every command with --reader resolves an index the same way, before anything else.
+    for argv in (["issue", "APP-1", "--reader", "5"], ["activate", "--reader", "5"],
+                 ["pin", "reset", "--reader", "5", "--pin", "auth", "--keep-value",
+                  "--identity-checked", "X"],
+                 ["card", "update", "--reader", "5", "--identity-checked", "X",
+                  "--pin-source", "text=env:AUDIT_T_NONE"],
+                 ["issue", "--batch", "APP-1", "--readers", "0,5"]):
+        run = mynacard(home, *argv)
+        assert run.returncode == 3, (argv, run.stderr)
+        assert "no reader 5: there are 2" in run.stderr, (argv, run.stderr)
