@@ -143,6 +143,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(EMULATOR_FIXTURES & names for names in used):
             _use_emulator_socket(config)
         config.stash[_SHARED_SAMPLE_KEY] = any("mynacard_sample_card" in n for n in used)
+        _ALLOCATOR.shared_sample = config.stash[_SHARED_SAMPLE_KEY]
         return
     skip = pytest.mark.skip(reason=REAL_CARD_REASON.format(reader=reader))
     skip_emulator = pytest.mark.skip(reason=EMULATOR_ONLY_REASON.format(reader=reader))
@@ -182,6 +183,7 @@ class _Allocator:
     def __init__(self) -> None:
         self.next = 0
         self.reserved: set[str] = set()
+        self.shared_sample = False  # the last reader is mynacard_sample_card's
 
 
 _ALLOCATOR = _Allocator()
@@ -192,16 +194,19 @@ def _mynacard_readers(mynacard_emulator: Emulator) -> Iterator[list[str]]:
     yield []  # readers taken by this test
 
 
-def _pool(emulator: Emulator, request: pytest.FixtureRequest) -> list[str]:
+def _pool(emulator: Emulator, request: pytest.FixtureRequest | None) -> list[str]:
     readers = list(emulator.readers)
-    if request.config.stash.get(_SHARED_SAMPLE_KEY, False) and len(readers) > 1:
+    if _ALLOCATOR.shared_sample and len(readers) > 1:
         _ALLOCATOR.reserved.add(readers[-1])
     return [r for r in readers if r not in _ALLOCATOR.reserved]
 
 
-def _take(emulator: Emulator, taken: list[str], request: pytest.FixtureRequest) -> str:
+def _take(emulator: Emulator, taken: list[str],
+          request: pytest.FixtureRequest | None = None) -> str:
+    """A reader for one fixture of a test (conftests that make more such fixtures call it
+    with their `_mynacard_readers` list, and `request` when they have it)."""
     readers = _pool(emulator, request)
-    if "mynacard_reader" in request.fixturenames and len(readers) > 1:
+    if request is not None and "mynacard_reader" in request.fixturenames and len(readers) > 1:
         readers = readers[1:]  # mynacard_reader's, in this test
     # Prefer readers other than readers[0], which mynacard_reader hands out.
     order = readers[1:] + readers[:1] if len(readers) > 1 else readers
