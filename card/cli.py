@@ -18,6 +18,7 @@ from card.cms import sign_cms
 from card.errors import CardError, PinBlocked, PinIncorrect
 from card.info import card_info, format_info
 from card.jpki import JpkiClient, Key
+from card.readers import resolve_reader
 from card.transport import PcscTransport, list_readers, reader_has_card
 
 
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "and the certificates anyone may read. Uses no PIN try.",
     )
     info.add_argument("--reader", metavar="NAME",
-                      help="reader name (default: the only reader with a card)")
+                      help="reader name or index (default: the only reader with a card)")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=cmd_info, changes=False, roles="*")
 
@@ -57,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sign.add_argument("--key", choices=["sign", "auth"], default="sign",
                       help="signing key (password) or user-authentication key (PIN)")
     sign.add_argument("--reader", metavar="NAME",
-                      help="reader name (default: the only reader with a card)")
+                      help="reader name or index (default: the only reader with a card)")
     sign.add_argument("--pin-source", metavar="SPEC",
                       help="env:NAME or file:PATH holding the PIN (never the PIN itself)")
     sign.add_argument("--json", action="store_true", help="print JSON")
@@ -100,7 +101,7 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> int:
 def choose_reader(requested: str | None) -> str:
     """The requested reader, or the only reader that holds a card."""
     if requested:
-        return requested
+        return resolve_reader(requested)
     names = list_readers()
     with_card = [name for name in names if reader_has_card(name)]
     if len(with_card) == 1:

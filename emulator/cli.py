@@ -1,4 +1,5 @@
-"""`mynacard emulator up|down|status`: emulated cards behind a private pcscd.
+"""`mynacard emulator up|down|status|insert|eject|replace`: emulated cards behind a
+private pcscd.
 
 State lives in `<home>/emulator/` (see emulator.launcher for the layout). `up` also
 writes `<home>/emulator/pcscd.env`, one line `PCSCLITE_CSOCK_NAME=<absolute socket path>`
@@ -72,6 +73,26 @@ def register(subparsers: Any) -> None:
     down = sub.add_parser("down", help="stop the cards and the private pcscd")
     down.set_defaults(func=cmd_down, changes=True, roles=("clerk", "supervisor", "ca-officer"),
                       audit_action="emulator.down")
+
+    for action, text in (
+        ("insert", "insert a fresh blank (or sample) card into an empty reader"),
+        ("eject", "pull the card out of a reader (its state is discarded)"),
+        ("replace", "eject the card of a reader and insert a fresh one"),
+    ):
+        cmd = sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        cmd.add_argument("--reader", required=True, metavar="NAME",
+                         help="reader name, or its index in `emulator status` (0, 1, …)")
+        if action != "eject":
+            kind = cmd.add_mutually_exclusive_group()
+            kind.add_argument("--sample", action="store_true",
+                              help="personalise and activate the new card as the sample card")
+            kind.add_argument("--blank", action="store_true", help="a blank card (the default)")
+        cmd.add_argument("--json", action="store_true", help="print a JSON document instead")
+        cmd.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                         help="how long to wait for the reader, in seconds")
+        cmd.set_defaults(func=cmd_card, action=action, changes=True,
+                         audit_action=f"emulator.{action}", audit_subject="reader",
+                         audit_detail=("sample",) if action != "eject" else ())
 
     status = sub.add_parser("status", help="readers, cards and processes")
     status.add_argument("--json", action="store_true")
@@ -183,8 +204,61 @@ def cmd_down(args: argparse.Namespace) -> int:
     if state is None:
         _err(f"no emulator running in {rt}")
         return 0
+    discarded = sum(1 for c in state.cards if c.present)
     stop_state(rt, state)
-    _err(f"stopped {len(state.cards)} card(s) and pcscd ({rt})")
+    _err(f"discarded {discarded} card(s) (their state is gone), stopped "
+         f"{len(state.cards)} reader(s) and pcscd ({rt})")
+    return 0
+
+
+def _reader_of(emulator: Emulator, spec: str) -> str:
+    """A reader of this emulator by name or by index (as `emulator status` lists them)."""
+    readers = emulator.readers
+    if spec in readers:
+        return spec
+    if spec.isdigit() and spec.isascii() and int(spec) < len(readers):
+        return readers[int(spec)]
+    raise EmulatorError(f"no emulated reader {spec!r}; the readers are "
+                        + ", ".join(f"{i} {r!r}" for i, r in enumerate(readers)))
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    """insert, eject or replace the card of one reader of the running emulator."""
+    rt = runtime_dir(args.home)
+    try:
+        personalise = _load_personaliser() if getattr(args, "sample", False) else None
+        emulator = Emulator.attach(rt, timeout=args.timeout)
+        reader = _reader_of(emulator, args.reader)
+        args.reader = reader  # the audit records the name, not the index
+        os.environ[SOCKET_ENV] = str(emulator.socket)
+        if args.action == "eject":
+            old = emulator.eject(reader)
+            card = None
+        else:
+            old = emulator._card(reader)
+            card = emulator.insert(reader) if args.action == "insert" \
+                else emulator.replace_card(reader)
+    except (EmulatorError, OSError, ValueError) as exc:
+        return _fail(str(exc))
+    summary = None
+    if personalise is not None and card is not None:
+        try:
+            _err(f"personalising the sample card in {reader} ...")
+            summary = personalise(reader)
+        except Exception as exc:  # the personaliser's own errors: report, leave the card
+            return _fail(f"personalising the sample card failed: {exc}")
+    doc: dict[str, Any] = {"reader": reader, "action": args.action,
+                           "ejected": old.serial if args.action != "insert" else None,
+                           "serial": card.serial if card else None}
+    if summary is not None:
+        doc["sample"] = summary
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+    elif card is None:
+        print(f"{reader}: card {old.serial} ejected (reader empty)")
+    else:
+        print(f"{reader}: {'sample' if summary is not None else 'blank'} card {card.serial} "
+              "inserted")
     return 0
 
 

@@ -64,7 +64,9 @@ DEFAULT_BRIDGE_JAR = REPO_ROOT / "emulator" / "bridge" / "target" / "mynacard-br
 LOOPBACK_SHIM = REPO_ROOT / "emulator" / "native" / "target" / "libloopback_bind.so"
 STATE_FILE = "state.json"
 LOOPBACK = "127.0.0.1"  # the only address card ports listen on
-SETUP_HINT = "run `make setup`"
+SETUP_HINT = ("run `make setup` in a checkout (an installed wheel carries the bridge and "
+              "the library when it was built after `make setup`; set MYNACARD_BRIDGE_JAR "
+              "to use another jar)")
 JVM_OPTIONS = ("-XX:+UseSerialGC", "-Xmx192m", "-XX:+PerfDisableSharedMem")
 
 
@@ -242,6 +244,7 @@ class CardState:
     config: str
     log: str
     control: str = ""  # the bridge's control socket ("" for a bridge without one)
+    present: bool = True  # False after `eject` until the next `insert`
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,9 @@ class EmulatorState:
     pcscd_log: str
     base_port: int
     cards: tuple[CardState, ...] = field(default_factory=tuple)
+    # The master key files `up` was given ("" = the test keys): `insert` needs them.
+    issuer_master_key_file: str = ""
+    municipal_master_key_file: str = ""
 
     @property
     def readers(self) -> list[str]:
@@ -362,8 +368,30 @@ class Emulator:
         self._municipal_master = municipal_master_key or TEST_MUNICIPAL_MASTER_KEY
         self._bridge_jar = bridge_jar
         self._linger = linger
+        self._key_files = (str(Path(issuer_master_key_file).resolve()) if issuer_master_key_file
+                           else "",
+                           str(Path(municipal_master_key_file).resolve())
+                           if municipal_master_key_file else "")
         self.components: Components | None = None
         self.state: EmulatorState | None = None
+
+    @classmethod
+    def attach(cls, runtime_dir: Path, *, timeout: float = 30.0) -> Emulator:
+        """The emulator already running in `runtime_dir` (started by another process)."""
+        state = load_state(runtime_dir)
+        if state is None or not pid_alive(state.pcscd_pid, state.pcscd_start_time):
+            raise EmulatorError(f"no emulator running in {runtime_dir}; "
+                                "start one with `mynacard emulator up`")
+        emulator = cls(
+            runtime_dir, len(state.cards), timeout=timeout,
+            issuer_master_key_file=Path(state.issuer_master_key_file)
+            if state.issuer_master_key_file else None,
+            municipal_master_key_file=Path(state.municipal_master_key_file)
+            if state.municipal_master_key_file else None,
+        )
+        emulator.components = find_components()
+        emulator.state = state
+        return emulator
 
     # context manager
     def __enter__(self) -> Emulator:
@@ -472,7 +500,8 @@ class Emulator:
         pid, st = _spawn(argv, log, env, linger=self._linger)
         state = EmulatorState(
             runtime_dir=str(rt), socket=str(self.socket), pcscd_pid=pid, pcscd_start_time=st,
-            pcscd_log=str(log), base_port=base,
+            pcscd_log=str(log), base_port=base, issuer_master_key_file=self._key_files[0],
+            municipal_master_key_file=self._key_files[1],
         )
         _save_state(rt, state)
         deadline = time.monotonic() + self.timeout
@@ -580,17 +609,62 @@ class Emulator:
         self._wait([reader], present=True, what="the new card to appear")
         return new
 
+    def eject(self, reader: str) -> CardState:
+        """Pull the card out of `reader` (its state is gone); the reader stays, empty."""
+        old = self._card(reader)
+        if not old.present:
+            raise EmulatorError(f"{reader!r} holds no card")
+        if not old.control or not pid_alive(old.pid, old.start_time):
+            raise EmulatorError(f"the card process for {reader!r} is not running")
+        try:
+            answer = _control(old.control, "remove", self.timeout)
+        except OSError as exc:
+            raise EmulatorError(f"cannot reach the card in {reader!r}: {exc}") from None
+        if answer != "ok removed":
+            raise EmulatorError(f"the card in {reader!r} was not removed: {answer!r}")
+        self._wait([reader], present=False, what="the card to be removed")
+        Path(old.config).unlink(missing_ok=True)  # it holds the card's keys
+        return self._record(replace(old, present=False))
+
+    def insert(self, reader: str) -> CardState:
+        """A fresh blank card (new serial) into the empty `reader`."""
+        old = self._card(reader)
+        if old.present:
+            raise EmulatorError(f"{reader!r} already holds a card (serial {old.serial}); "
+                                "eject it first, or use replace")
+        if not old.control or not pid_alive(old.pid, old.start_time):
+            raise EmulatorError(f"the card process for {reader!r} is not running")
+        serial = random_serial()
+        config, _ = self._write_config(old.index, serial)
+        try:
+            answer = _control(old.control, f"insert {config}", self.timeout + 20)
+        except OSError as exc:
+            raise EmulatorError(f"cannot reach the reader {reader!r}: {exc}") from None
+        if answer != f"ok inserted {serial}":
+            raise EmulatorError(f"no card was inserted into {reader!r}: {answer!r}")
+        new = self._record(replace(old, serial=serial, config=str(config), present=True))
+        self._wait([reader], present=True, what="the new card to appear")
+        return new
+
+    def _record(self, card: CardState) -> CardState:
+        assert self.state is not None
+        cards = tuple(card if c.index == card.index else c for c in self.state.cards)
+        self.state = replace(self.state, cards=cards)
+        _save_state(self.runtime_dir, self.state)
+        return card
+
     def _swap_card(self, old: CardState) -> CardState | None:
         """A new blank card in the old card's running bridge, None when that is not possible."""
         if not old.control or not Path(old.control).exists() or \
                 not pid_alive(old.pid, old.start_time):
             return None
-        try:
-            if _control(old.control, "remove", self.timeout) != "ok removed":
+        if old.present:
+            try:
+                if _control(old.control, "remove", self.timeout) != "ok removed":
+                    return None
+            except OSError:
                 return None
-        except OSError:
-            return None
-        self._wait([old.reader], present=False, what="the old card to be removed")
+            self._wait([old.reader], present=False, what="the old card to be removed")
         serial = random_serial()
         config, _ = self._write_config(old.index, serial)
         try:
@@ -599,7 +673,7 @@ class Emulator:
             answer = ""
         if answer != f"ok inserted {serial}":
             return None
-        return replace(old, serial=serial, config=str(config))
+        return replace(old, serial=serial, config=str(config), present=True)
 
     def check_alive(self) -> None:
         """EmulatorError when pcscd or a card process has died."""

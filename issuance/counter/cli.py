@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from card.readers import resolve_reader
 from hsm import PinSource
 from hsm.options import add_deprecated_alias
 from issuance.audit.cli_support import (
@@ -141,6 +142,7 @@ def _pin_reset(args: argparse.Namespace) -> int:
     if operator is None:
         return EXIT_USAGE
     kind = PinKind(args.pin)
+    args.reader = resolve_reader(args.reader)
     new: str | None = None
     if not args.keep_value:
         spec = args.new_pin_source
@@ -168,6 +170,7 @@ def _card_update(args: argparse.Namespace) -> int:
     if operator is None:
         return EXIT_USAGE
     sources = parse_pin_sources(args.pin_source)
+    args.reader = resolve_reader(args.reader)
     supply = pin_supplier(sources)
     text_pin = supply(PinKind.TEXT) if PinKind.TEXT in sources or sys.stdin.isatty() else None
     if text_pin is None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from card.errors import CardError
+from card.readers import resolve_reader, resolve_readers
 from hsm import HsmError, PinSource
 from issuance.applications.rules import State
 from issuance.audit.cli_support import (
@@ -278,6 +279,7 @@ def _issue(args: argparse.Namespace) -> int:
     if not args.application or not args.reader:
         fail("issue needs APPLICATION and --reader (or --batch/--all-registered with --readers)")
         return EXIT_USAGE
+    args.reader = resolve_reader(args.reader)
     pins = None
     if args.pin_source:
         sources = parse_pin_sources(args.pin_source)
@@ -310,7 +312,7 @@ def _issue_batch(args: argparse.Namespace, operator: str) -> int:
     from issuance.workflow.center import Center
     from issuance.workflow.issue import Issuer
 
-    readers = [r for r in (args.readers or args.reader or "").split(",") if r]
+    readers = resolve_readers(args.readers or args.reader or "")
     if not readers:
         fail("a batch needs --readers R1,R2,…")
         return EXIT_USAGE
@@ -364,6 +366,7 @@ def _activate(args: argparse.Namespace) -> int:
     if operator is None:
         return EXIT_USAGE
     sources = parse_pin_sources(args.pin_source)
+    args.reader = resolve_reader(args.reader)
     progress = Progress()
     with open_store(args) as db:
         try:
