@@ -91,7 +91,8 @@ def register(subparsers: Any) -> None:
         cmd.add_argument("--timeout", type=float, default=30.0, metavar="S",
                          help="how long to wait for the reader, in seconds")
         cmd.set_defaults(func=cmd_card, action=action, changes=True,
-                         roles=("clerk", "supervisor", "ca-officer"), audit_action=f"emulator.{action}", audit_subject="reader",
+                         roles=("clerk", "supervisor", "ca-officer"),
+                         audit_action=f"emulator.{action}", audit_subject="reader",
                          audit_detail=("sample",) if action != "eject" else ())
 
     status = sub.add_parser("status", help="readers, cards and processes")
