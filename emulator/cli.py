@@ -20,6 +20,7 @@ from emulator.launcher import (
     SOCKET_ENV,
     Emulator,
     EmulatorError,
+    ReaderStateError,
     load_state,
     pid_alive,
     running_state,
@@ -219,7 +220,7 @@ def _reader_of(emulator: Emulator, spec: str) -> str:
         return spec
     if spec.isdigit() and spec.isascii() and int(spec) < len(readers):
         return readers[int(spec)]
-    raise EmulatorError(f"no emulated reader {spec!r}; the readers are "
+    raise ReaderStateError(f"no emulated reader {spec!r}; the readers are "
                         + ", ".join(f"{i} {r!r}" for i, r in enumerate(readers)))
 
 
@@ -239,6 +240,8 @@ def cmd_card(args: argparse.Namespace) -> int:
             old = emulator._card(reader)
             card = emulator.insert(reader) if args.action == "insert" \
                 else emulator.replace_card(reader)
+    except ReaderStateError as exc:
+        return _fail(str(exc), EXIT_REFUSED)
     except (EmulatorError, OSError, ValueError) as exc:
         return _fail(str(exc))
     summary = None

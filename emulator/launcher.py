@@ -74,6 +74,11 @@ class EmulatorError(Exception):
     """The emulator cannot start, or lost a part while running."""
 
 
+class ReaderStateError(EmulatorError):
+    """The request does not fit the reader: no such reader, a card to eject from an empty
+    reader, or one to insert into a full one (invalid input, not a failed part)."""
+
+
 @dataclass(frozen=True)
 class Components:
     """Paths of everything the emulator runs."""
@@ -613,7 +618,7 @@ class Emulator:
         """Pull the card out of `reader` (its state is gone); the reader stays, empty."""
         old = self._card(reader)
         if not old.present:
-            raise EmulatorError(f"{reader!r} holds no card")
+            raise ReaderStateError(f"{reader!r} holds no card")
         if not old.control or not pid_alive(old.pid, old.start_time):
             raise EmulatorError(f"the card process for {reader!r} is not running")
         try:
@@ -630,7 +635,7 @@ class Emulator:
         """A fresh blank card (new serial) into the empty `reader`."""
         old = self._card(reader)
         if old.present:
-            raise EmulatorError(f"{reader!r} already holds a card (serial {old.serial}); "
+            raise ReaderStateError(f"{reader!r} already holds a card (serial {old.serial}); "
                                 "eject it first, or use replace")
         if not old.control or not pid_alive(old.pid, old.start_time):
             raise EmulatorError(f"the card process for {reader!r} is not running")

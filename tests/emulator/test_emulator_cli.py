@@ -99,7 +99,7 @@ def test_eject_insert_replace_by_name_and_index(mynacard_emulator: object, home:
     present = {r["reader"]: r["card_present"] for r in status["readers"]}
     assert present == {"Virtual PCD 00 00": True, second: False}
     again = mynacard(home, "emulator", "eject", "--reader", second)
-    assert again.returncode == 2 and "holds no card" in again.stderr
+    assert again.returncode == 1 and "holds no card" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
 
     insert = mynacard(home, "emulator", "insert", "--reader", second, "--json")
@@ -107,7 +107,7 @@ def test_eject_insert_replace_by_name_and_index(mynacard_emulator: object, home:
     new_serial = json.loads(insert.stdout)["serial"]
     assert new_serial and new_serial != serials[second]
     full = mynacard(home, "emulator", "insert", "--reader", "0")
-    assert full.returncode == 2 and "already holds a card" in full.stderr
+    assert full.returncode == 1 and "already holds a card" in full.stderr
 
     replaced = mynacard(home, "emulator", "replace", "--reader", "0", "--sample", "--json")
     assert replaced.returncode == 0, replaced.stderr
@@ -120,7 +120,7 @@ def test_eject_insert_replace_by_name_and_index(mynacard_emulator: object, home:
     assert json.loads(info.stdout)["reader"] == "Virtual PCD 00 00"
 
     unknown = mynacard(home, "emulator", "replace", "--reader", "7")
-    assert unknown.returncode == 2 and "no emulated reader '7'" in unknown.stderr
+    assert unknown.returncode == 1 and "no emulated reader '7'" in unknown.stderr
 
     down = mynacard(home, "emulator", "down")
     assert down.returncode == 0, down.stderr
@@ -142,7 +142,7 @@ def test_card_commands_resolve_a_reader_index(mynacard_emulator: object, home: P
     assert info.returncode == 0, info.stderr
     assert json.loads(info.stdout)["reader"] == "Virtual PCD 00 01"
     beyond = mynacard(home, "card", "info", "--reader", "5")
-    assert beyond.returncode == 2
+    assert beyond.returncode == 3  # no such reader: the reader part, as for every command
     lines = beyond.stderr.strip().splitlines()
     assert len(lines) == 1 and "no reader 5: there are 2" in lines[0]
     assert "'Virtual PCD 00 00'" in lines[0]
