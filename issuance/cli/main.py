@@ -417,9 +417,20 @@ def second_officer(args: argparse.Namespace, first: str, store: Any) -> str:
     return str(officer.name)
 
 
+def spelled_out(argv: Sequence[str]) -> list[str]:
+    """`verify serve …` is `verify-serve …`: `verify` itself requires --cert, --cms or
+    --login, so the service lives in its own parser and this spelling leads to it."""
+    out = list(argv)
+    for i, word in enumerate(out[:-1]):
+        if word == "verify" and out[i + 1] == "serve" and \
+                all(w.startswith("-") or out[j - 1] == "--home" for j, w in enumerate(out[:i])):
+            return out[:i] + ["verify-serve"] + out[i + 2:]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(spelled_out(sys.argv[1:] if argv is None else argv))
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

@@ -204,3 +204,12 @@ def test_progress_and_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch)
         assert list(Progress("loaded", total=3, quiet=quiet, stream=stream).over("abc")) == \
             ["a", "b", "c"]
         assert ("loaded: 3/3 (" in stream.getvalue()) is shown
+
+
+def test_verify_serve_is_spelled_both_ways() -> None:
+    from issuance.cli.main import spelled_out
+
+    assert spelled_out(["verify", "serve", "--port", "1"]) == ["verify-serve", "--port", "1"]
+    assert spelled_out(["--home", "/h", "verify", "serve"]) == ["--home", "/h", "verify-serve"]
+    assert spelled_out(["verify", "--cert", "serve"]) == ["verify", "--cert", "serve"]
+    assert spelled_out(["card", "sign", "verify", "serve"]) == ["card", "sign", "verify", "serve"]
