@@ -3,7 +3,7 @@
 `open_database(url)` returns a `Database`; `Database.transaction()` is a context manager
 yielding a `Transaction` whose `execute`/`query` take SQL written with `?` placeholders
 (translated for PostgreSQL). Migrations are versioned in `issuance.storage.migrations`
-and applied by `open_database` (table `schema_version`).
+and applied by `open_database` (`issuance.storage.opening`, table `schema_version`).
 """
 
 from issuance.storage.db import (
@@ -12,9 +12,9 @@ from issuance.storage.db import (
     SqliteDatabase,
     Transaction,
     default_url,
-    open_database,
 )
 from issuance.storage.errors import IntegrityViolation, StorageError
+from issuance.storage.opening import open_database
 
 __all__ = [
     "Database",

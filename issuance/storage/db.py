@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from hsm.files import create_private
 from issuance.storage.errors import IntegrityViolation, StorageError
@@ -271,28 +270,3 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self._conn.close()
-
-
-def open_database(url: str, *, migrate: bool = True) -> Database:
-    """Open `sqlite:///PATH`, a bare file path, or `postgresql://…`; apply migrations."""
-    from issuance.storage.migrations import migrate as run_migrations
-
-    db: Database
-    if url.startswith(("postgresql://", "postgres://")):
-        db = PostgresDatabase(url)
-    elif url.startswith("sqlite:"):
-        # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
-        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-            raise StorageError(f"no file in SQLite URL {url!r} (sqlite:///PATH)")
-        db = SqliteDatabase(Path(unquote(url[len("sqlite:///"):])))
-    elif "://" in url:
-        raise StorageError(f"unsupported database URL {url!r} (sqlite:/// or postgresql://)")
-    else:
-        db = SqliteDatabase(Path(url))
-    if migrate:
-        try:
-            run_migrations(db)
-        except BaseException:
-            db.close()
-            raise
-    return db
