@@ -24,7 +24,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from emulator.launcher import SOCKET_ENV, Emulator, EmulatorError, find_components, socket_path
+from emulator.components import SOCKET_ENV, find_components
+from emulator.errors import EmulatorError
+from emulator.launcher import Emulator
+from emulator.state import socket_path
 
 SELECT_JPKI = bytes.fromhex("00A4040C0AD392F000260100000001")
 SELECT_TOKEN_INFO = bytes.fromhex("00A4020C020006")

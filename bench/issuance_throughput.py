@@ -41,7 +41,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from emulator.launcher import SOCKET_ENV, Emulator, EmulatorError, socket_path
+from emulator.components import SOCKET_ENV
+from emulator.errors import EmulatorError
+from emulator.launcher import Emulator
+from emulator.state import socket_path
 
 EXPRESS_PER_DAY = 10_000
 TARGET_PER_HOUR = EXPRESS_PER_DAY  # the day's express capacity within one hour

@@ -28,7 +28,10 @@ from card.issuer import HostIssuerAuthenticator, IssuerClient
 from card.sample import sample_ca, sample_identity
 from card.surface import SurfaceClient
 from card.transport import PcscTransport
-from emulator.launcher import SOCKET_ENV, Emulator, EmulatorError, socket_path
+from emulator.components import SOCKET_ENV
+from emulator.errors import EmulatorError
+from emulator.launcher import Emulator
+from emulator.state import socket_path
 
 
 def _render(profile: formats.CardIdentity) -> dict[str, bytes]:

@@ -1,9 +1,10 @@
 """`mynacard emulator up|down|status|insert|eject|replace`: emulated cards behind a
 private pcscd.
 
-State lives in `<home>/emulator/` (see emulator.launcher for the layout). `up` also
-writes `<home>/emulator/pcscd.env`, one line `PCSCLITE_CSOCK_NAME=<absolute socket path>`
-(no quoting; the path has no newline), so other commands can find the private pcscd.
+State lives in `<home>/emulator/` (emulator.launcher: the layout; emulator.state: its
+record). `up` also writes `<home>/emulator/pcscd.env`, one line
+`PCSCLITE_CSOCK_NAME=<absolute socket path>` (no quoting; the path has no newline), so
+other commands can find the private pcscd.
 """
 
 from __future__ import annotations
@@ -16,17 +17,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from emulator.launcher import (
-    SOCKET_ENV,
-    Emulator,
-    EmulatorError,
-    ReaderStateError,
-    load_state,
-    pid_alive,
-    running_state,
-    socket_path,
-    stop_state,
-)
+from emulator.components import SOCKET_ENV
+from emulator.errors import EmulatorError, ReaderStateError
+from emulator.launcher import Emulator, running_state, stop_state
+from emulator.processes import pid_alive
+from emulator.state import load_state, socket_path
 
 ENV_FILE = "pcscd.env"
 SAMPLE_PINS = {

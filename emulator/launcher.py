@@ -33,281 +33,50 @@ over the system driver directory, so it never grabs a real USB reader). The sock
 appears at `<runtime>/run/pcscd/pcscd.comm` for every client that sets
 `PCSCLITE_CSOCK_NAME` to it; the system's pcscd is never touched.
 """
-
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from card.contract import SERIAL_LENGTH, TEST_ISSUER_MASTER_KEY
-
-SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
-BRIDGE_JAR_ENV = "MYNACARD_BRIDGE_JAR"
-TEST_MUNICIPAL_MASTER_KEY = bytes(range(0x50, 0x60))
-VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-SYSTEM_DRIVER_DIR = Path("/usr/lib/pcsc/drivers")
-SYSTEM_SOCKET_DIR = Path("/run/pcscd")
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BRIDGE_JAR = REPO_ROOT / "emulator" / "bridge" / "target" / "mynacard-bridge.jar"
-LOOPBACK_SHIM = REPO_ROOT / "emulator" / "native" / "target" / "libloopback_bind.so"
-STATE_FILE = "state.json"
-LOOPBACK = "127.0.0.1"  # the only address card ports listen on
-SETUP_HINT = ("run `make setup` in a checkout (an installed wheel carries the bridge and "
-              "the library when it was built after `make setup`; set MYNACARD_BRIDGE_JAR "
-              "to use another jar)")
-JVM_OPTIONS = ("-XX:+UseSerialGC", "-Xmx192m", "-XX:+PerfDisableSharedMem")
-
-
-class EmulatorError(Exception):
-    """The emulator cannot start, or lost a part while running."""
-
-
-class ReaderStateError(EmulatorError):
-    """The request does not fit the reader: no such reader, a card to eject from an empty
-    reader, or one to insert into a full one (invalid input, not a failed part)."""
-
-
-@dataclass(frozen=True)
-class Components:
-    """Paths of everything the emulator runs."""
-
-    pcscd: Path
-    vpcd_driver: Path
-    java: Path
-    bridge_jar: Path
-    unshare: Path | None
-    loopback_shim: Path
-
-
-def find_components(bridge_jar: Path | None = None) -> Components:
-    """Locate pcscd, the vpcd driver, java and the bridge jar.
-
-    EmulatorError names every missing part and how to get it.
-    """
-    missing: list[str] = []
-    pcscd = shutil.which("pcscd")
-    if pcscd is None and Path("/usr/sbin/pcscd").exists():  # sbin is not on every PATH
-        pcscd = "/usr/sbin/pcscd"
-    if pcscd is None:
-        missing.append("pcscd (Debian package pcscd)")
-    if not VPCD_DRIVER.exists():
-        missing.append(f"the vpcd driver {VPCD_DRIVER} (Debian package vsmartcard-vpcd)")
-    java = shutil.which("java")
-    if java is None:
-        missing.append("java (Debian package openjdk-17-jdk-headless)")
-    jar = bridge_jar or Path(os.environ.get(BRIDGE_JAR_ENV) or DEFAULT_BRIDGE_JAR)
-    if not jar.is_file():
-        missing.append(f"the card bridge {jar} (built by Maven)")
-    if not LOOPBACK_SHIM.is_file():
-        missing.append(f"the loopback bind library {LOOPBACK_SHIM} (built by cc)")
-    unshare = shutil.which("unshare")
-    if missing:
-        raise EmulatorError("emulator parts missing: " + "; ".join(missing) + f" — {SETUP_HINT}")
-    assert pcscd is not None and java is not None
-    return Components(Path(pcscd), VPCD_DRIVER, Path(java), jar,
-                      Path(unshare) if unshare else None, LOOPBACK_SHIM)
-
-
-# --- keys and serials ---------------------------------------------------------------
-
-
-def derive_card_key(master: bytes, serial: str, domain: int = 0x80) -> bytes:
-    """AES-128-ECB(master, serial || domain), the factory keys of PROTOCOL.md: 0x80 the
-    issuer key, 0x81 the card-authentication key (key attestation)."""
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    if not isinstance(master, bytes) or len(master) != 16:
-        raise ValueError("a master key is 16 bytes")
-    if len(serial) != SERIAL_LENGTH or not serial.isdigit():
-        raise ValueError("a serial is 15 digits")
-    enc = Cipher(algorithms.AES(master), modes.ECB()).encryptor()
-    return enc.update(serial.encode("ascii") + bytes([domain])) + enc.finalize()
-
-
-def random_serial() -> str:
-    return str(1 + secrets.randbelow(9)) + "".join(
-        str(secrets.randbelow(10)) for _ in range(SERIAL_LENGTH - 1)
-    )
-
-
-def read_master_key(path: Path) -> bytes:
-    """A master key file: 16 raw bytes or 32 hex digits. The value is never echoed."""
-    raw = Path(path).read_bytes()
-    if len(raw) == 16:
-        return raw
-    try:
-        key = bytes.fromhex(raw.decode("ascii").strip())
-    except (UnicodeDecodeError, ValueError):
-        raise EmulatorError(f"{path}: not a master key (16 bytes or 32 hex digits)") from None
-    if len(key) != 16:
-        raise EmulatorError(f"{path}: not a master key (16 bytes or 32 hex digits)")
-    return key
-
-
-# --- processes ------------------------------------------------------------------------
-
-
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks (guards against pid reuse), None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    if fields[0] == "Z":  # a zombie is as good as gone
-        return None
-    return int(fields[19])
-
-
-def pid_alive(pid: int, start_time: int | None = None) -> bool:
-    st = _start_time(pid)
-    return st is not None and (start_time is None or st == start_time)
-
-
-def _stop_pids(procs: list[tuple[int, int | None]], timeout: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL after `timeout`.
-
-    Each (pid, start time) is signalled only while it is still the same process.
-    """
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid, st in procs:
-            if pid_alive(pid, st):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(pid_alive(p, s) for p, s in procs):
-            _reap()
-            time.sleep(0.02)
-
-
-def _reap() -> None:
-    """Collect exited children of this process (the launcher's own Popen objects)."""
-    for proc in list(_CHILDREN):
-        if proc.poll() is not None:
-            _CHILDREN.remove(proc)
-
-
-_CHILDREN: list[subprocess.Popen[bytes]] = []
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _spawn(
-    argv: list[str], log: Path, env: dict[str, str] | None = None, *, linger: bool = True
-) -> tuple[int, int | None]:
-    """A detached process (own session, no stdin), output appended to `log`.
-
-    With `linger` False it gets SIGTERM when this process dies (a killed test run leaves
-    no pcscd behind).
-    """
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-            preexec_fn=None if linger else _die_with_parent,
-        )
-    _CHILDREN.append(proc)
-    st = _start_time(proc.pid)
-    return proc.pid, st
-
-
-# --- state ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CardState:
-    index: int
-    reader: str
-    port: int
-    serial: str
-    pid: int
-    start_time: int | None
-    config: str
-    log: str
-    control: str = ""  # the bridge's control socket ("" for a bridge without one)
-    present: bool = True  # False after `eject` until the next `insert`
-
-
-@dataclass(frozen=True)
-class EmulatorState:
-    runtime_dir: str
-    socket: str
-    pcscd_pid: int
-    pcscd_start_time: int | None
-    pcscd_log: str
-    base_port: int
-    cards: tuple[CardState, ...] = field(default_factory=tuple)
-    # The master key files `up` was given ("" = the test keys): `insert` needs them.
-    issuer_master_key_file: str = ""
-    municipal_master_key_file: str = ""
-
-    @property
-    def readers(self) -> list[str]:
-        return [c.reader for c in self.cards]
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["cards"] = [asdict(c) for c in self.cards]
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> EmulatorState:
-        cards = tuple(CardState(**c) for c in d.pop("cards"))
-        return cls(**d, cards=cards)
-
-
-def load_state(runtime_dir: Path) -> EmulatorState | None:
-    path = Path(runtime_dir) / STATE_FILE
-    try:
-        return EmulatorState.from_json(json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError, KeyError) as exc:
-        raise EmulatorError(f"{path} is damaged: {exc}") from None
-
-
-def _save_state(runtime_dir: Path, state: EmulatorState) -> None:
-    path = Path(runtime_dir) / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def socket_path(runtime_dir: Path) -> Path:
-    return Path(runtime_dir).resolve() / "run" / "pcscd" / "pcscd.comm"
-
-
-def reader_name(index: int) -> str:
-    entry, slot = divmod(index, 2)
-    return f"{_friendly_name(entry)} 00 {slot:02d}"
-
-
-def _friendly_name(entry: int) -> str:
-    return "Virtual PCD" if entry == 0 else f"Virtual PCD {entry}"
+from card.contract import TEST_ISSUER_MASTER_KEY
+from emulator.components import (
+    JVM_OPTIONS,
+    LOOPBACK,
+    REPO_ROOT,
+    SOCKET_ENV,
+    SYSTEM_DRIVER_DIR,
+    SYSTEM_SOCKET_DIR,
+    Components,
+    find_components,
+)
+from emulator.errors import EmulatorError, ReaderStateError
+from emulator.factory_keys import (
+    TEST_MUNICIPAL_MASTER_KEY,
+    derive_card_key,
+    random_serial,
+    read_master_key,
+)
+from emulator.processes import listening_sockets, log_tail, pid_alive, reap, spawn, stop_pids
+from emulator.state import (
+    STATE_FILE,
+    CardState,
+    EmulatorState,
+    friendly_name,
+    load_state,
+    reader_name,
+    save_state,
+    socket_path,
+)
 
 
 def _port_free(port: int) -> bool:
@@ -455,7 +224,7 @@ class Emulator:
             self.state = self._start_pcscd()
             cards = [self._start_card(i) for i in range(self.count)]
             self.state = replace(self.state, cards=tuple(cards))
-            _save_state(self.runtime_dir, self.state)
+            save_state(self.runtime_dir, self.state)
             self._wait(self.readers, present=True, what="cards to appear")
             self._check_loopback()
         except BaseException:
@@ -490,7 +259,7 @@ class Emulator:
             shutil.copyfile(comp.vpcd_driver, lib)
             port = base + 2 * e
             lines += [
-                f'FRIENDLYNAME "{_friendly_name(e)}"',
+                f'FRIENDLYNAME "{friendly_name(e)}"',
                 f"DEVICENAME   /dev/null:{port}",
                 f"LIBPATH      {lib}",
                 f"CHANNELID    {port}",
@@ -502,23 +271,23 @@ class Emulator:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
         env[SOCKET_ENV] = str(self.socket)
         env["LD_PRELOAD"] = str(comp.loopback_shim)  # vpcd's card ports: loopback only
-        pid, st = _spawn(argv, log, env, linger=self._linger)
+        pid, st = spawn(argv, log, env, linger=self._linger)
         state = EmulatorState(
             runtime_dir=str(rt), socket=str(self.socket), pcscd_pid=pid, pcscd_start_time=st,
             pcscd_log=str(log), base_port=base, issuer_master_key_file=self._key_files[0],
             municipal_master_key_file=self._key_files[1],
         )
-        _save_state(rt, state)
+        save_state(rt, state)
         deadline = time.monotonic() + self.timeout
         while not self.socket.exists():
             if not pid_alive(pid, st):
                 hint = ""
-                if "unshare" in _tail(log) or "mount" in _tail(log):
+                if "unshare" in log_tail(log) or "mount" in log_tail(log):
                     hint = (" (a private pcscd runs in its own mount namespace: run as root "
                             "or allow unprivileged user namespaces)")
-                raise EmulatorError(f"pcscd exited at start-up: {_tail(log)}{hint}")
+                raise EmulatorError(f"pcscd exited at start-up: {log_tail(log)}{hint}")
             if time.monotonic() > deadline:
-                raise EmulatorError(f"pcscd did not create {self.socket}: {_tail(log)}")
+                raise EmulatorError(f"pcscd did not create {self.socket}: {log_tail(log)}")
             time.sleep(0.01)
         return state
 
@@ -589,7 +358,7 @@ class Emulator:
         log = self.runtime_dir / f"card-{index}.log"
         argv = [str(self.components.java), *JVM_OPTIONS, "-jar", str(self.components.bridge_jar),
                 str(config)]
-        pid, st = _spawn(argv, log, linger=self._linger)
+        pid, st = spawn(argv, log, linger=self._linger)
         return CardState(index, reader_name(index), port, serial, pid, st, str(config), str(log),
                          str(control))
 
@@ -605,12 +374,12 @@ class Emulator:
         assert self.state is not None
         new = self._swap_card(old)
         if new is None:
-            _stop_pids([(old.pid, old.start_time)])
+            stop_pids([(old.pid, old.start_time)])
             self._wait([reader], present=False, what="the old card to be removed")
             new = self._start_card(old.index)
         cards = tuple(new if c.index == old.index else c for c in self.state.cards)
         self.state = replace(self.state, cards=cards)
-        _save_state(self.runtime_dir, self.state)
+        save_state(self.runtime_dir, self.state)
         self._wait([reader], present=True, what="the new card to appear")
         return new
 
@@ -655,7 +424,7 @@ class Emulator:
         assert self.state is not None
         cards = tuple(card if c.index == card.index else c for c in self.state.cards)
         self.state = replace(self.state, cards=cards)
-        _save_state(self.runtime_dir, self.state)
+        save_state(self.runtime_dir, self.state)
         return card
 
     def _swap_card(self, old: CardState) -> CardState | None:
@@ -684,11 +453,11 @@ class Emulator:
         """EmulatorError when pcscd or a card process has died."""
         assert self.state is not None
         if not pid_alive(self.state.pcscd_pid, self.state.pcscd_start_time):
-            raise EmulatorError(f"pcscd exited: {_tail(Path(self.state.pcscd_log))}")
+            raise EmulatorError(f"pcscd exited: {log_tail(Path(self.state.pcscd_log))}")
         for c in self.state.cards:
             if not pid_alive(c.pid, c.start_time):
                 raise EmulatorError(
-                    f"the card process for {c.reader!r} exited: {_tail(Path(c.log))}"
+                    f"the card process for {c.reader!r} exited: {log_tail(Path(c.log))}"
                 )
 
     def _wait(self, readers: list[str], *, present: bool, what: str) -> None:
@@ -720,8 +489,8 @@ def _control(path: str, command: str, timeout: float) -> str:
 
 def stop_state(runtime_dir: Path, state: EmulatorState) -> None:
     """Stop what `state` records: cards first, then pcscd. Removes config files and state."""
-    _stop_pids([(c.pid, c.start_time) for c in state.cards])
-    _stop_pids([(state.pcscd_pid, state.pcscd_start_time)])
+    stop_pids([(c.pid, c.start_time) for c in state.cards])
+    stop_pids([(state.pcscd_pid, state.pcscd_start_time)])
     for c in state.cards:
         Path(c.config).unlink(missing_ok=True)
     for p in Path(runtime_dir).glob("card-*.properties"):
@@ -729,7 +498,7 @@ def stop_state(runtime_dir: Path, state: EmulatorState) -> None:
     for p in Path(runtime_dir).glob("card-*.ctl"):
         p.unlink(missing_ok=True)
     (Path(runtime_dir) / STATE_FILE).unlink(missing_ok=True)
-    _reap()
+    reap()
 
 
 def wait_readers(
@@ -774,57 +543,12 @@ def wait_readers(
             alive()
 
 
-def listening_sockets(pid: int) -> list[tuple[str, int]]:
-    """(address, port) of every TCP socket process `pid` listens on (from /proc).
-
-    OSError when the process's descriptors cannot be read.
-    """
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:  # closed meanwhile
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    found = []
-    for table in ("tcp", "tcp6"):
-        try:
-            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        except FileNotFoundError:  # no IPv6
-            continue
-        for row in rows:
-            fields = row.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: TCP_LISTEN
-                continue
-            address, port = local.split(":")
-            found.append((_proc_address(address), int(port, 16)))
-    return found
-
-
-def _proc_address(hexdigits: str) -> str:
-    """An address as /proc/net/tcp prints it: 32-bit words, each in host byte order."""
-    raw = bytes.fromhex(hexdigits)
-    if sys.byteorder == "little":
-        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return str(ipaddress.ip_address(raw))
-
-
 def running_state(runtime_dir: Path) -> EmulatorState | None:
     """The recorded state when its pcscd is still running, else None."""
     state = load_state(runtime_dir)
     if state is None or not pid_alive(state.pcscd_pid, state.pcscd_start_time):
         return None
     return state
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return f"(no log at {path})"
-    return " | ".join(text[-lines:]) or f"(empty log {path})"
 
 
 def start(runtime_dir: Path, cards: int, **options: Any) -> Emulator:

@@ -41,7 +41,10 @@ from typing import Any
 
 import pytest
 
-from emulator.launcher import SOCKET_ENV, Emulator, EmulatorError, socket_path
+from emulator.components import SOCKET_ENV
+from emulator.errors import EmulatorError
+from emulator.launcher import Emulator
+from emulator.state import socket_path
 
 REAL_CARD_REASON = (
     "running against a real card (--reader {reader!r}): a real card must not be "

@@ -47,7 +47,7 @@ def test_aes_cmac_rfc4493_vector() -> None:
 
 
 def test_card_key_derivation_matches_the_emulator_factory() -> None:
-    from emulator.launcher import derive_card_key as factory
+    from emulator.factory_keys import derive_card_key as factory
 
     serial = "123456789012345"
     assert derive_card_key(contract.TEST_ISSUER_MASTER_KEY, serial) == factory(

@@ -12,12 +12,8 @@ from pathlib import Path
 import pytest
 
 from card import contract
-from emulator.launcher import (
-    TEST_MUNICIPAL_MASTER_KEY,
-    derive_card_key,
-    find_components,
-    random_serial,
-)
+from emulator.components import find_components
+from emulator.factory_keys import TEST_MUNICIPAL_MASTER_KEY, derive_card_key, random_serial
 
 POWER_OFF, POWER_ON, RESET, GET_ATR = b"\x00", b"\x01", b"\x02", b"\x04"
 

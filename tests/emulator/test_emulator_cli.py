@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.launcher import SOCKET_ENV, pid_alive
+from emulator.components import SOCKET_ENV
+from emulator.processes import pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 

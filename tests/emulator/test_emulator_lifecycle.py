@@ -16,7 +16,10 @@ from smartcard.scard import SCARD_RESET_CARD, SCARD_UNPOWER_CARD
 
 from card import contract
 from card.transport import reader_has_card
-from emulator.launcher import Emulator, EmulatorError, find_components, pid_alive
+from emulator.components import find_components
+from emulator.errors import EmulatorError
+from emulator.launcher import Emulator
+from emulator.processes import pid_alive
 
 READ_MY_NUMBER = bytes.fromhex("00B0000000")
 

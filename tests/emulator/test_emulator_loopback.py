@@ -20,7 +20,11 @@ import pytest
 
 from card.transport import reader_has_card
 from emulator import launcher
-from emulator.launcher import Emulator, EmulatorError, listening_sockets
+from emulator.components import Components
+from emulator.errors import EmulatorError
+from emulator.launcher import Emulator
+from emulator.processes import listening_sockets
+from emulator.state import STATE_FILE
 
 DUMMY_LINK = "mynacard-t0"
 DUMMY_ADDRESS = "192.0.2.77"  # TEST-NET-1, only ever on this machine's dummy link
@@ -116,7 +120,7 @@ def test_launcher_refuses_a_pcscd_that_listens_beyond_loopback(
     # notice and stop everything instead of running exposed.
     real = launcher.find_components
 
-    def without_shim(bridge_jar: Path | None = None) -> launcher.Components:
+    def without_shim(bridge_jar: Path | None = None) -> Components:
         return dataclasses.replace(real(bridge_jar), loopback_shim=short_dir / "none.so")
 
     monkeypatch.setattr(launcher, "find_components", without_shim)
@@ -124,4 +128,4 @@ def test_launcher_refuses_a_pcscd_that_listens_beyond_loopback(
     with pytest.raises(EmulatorError, match="listens beyond loopback on 0.0.0.0:"):
         emulator.start()
     assert emulator.state is None
-    assert not (short_dir / launcher.STATE_FILE).exists()  # stopped and cleaned up
+    assert not (short_dir / STATE_FILE).exists()  # stopped and cleaned up

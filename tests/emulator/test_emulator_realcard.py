@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.launcher import SOCKET_ENV
+from emulator.components import SOCKET_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 READ_ONLY = [

@@ -59,7 +59,7 @@ def test_wheel_in_a_fresh_venv_runs_the_readme_example(
 
     project = tmp_path / "project"  # another project's tests, outside this checkout
     project.mkdir()
-    where = _run([python, "-c", "import emulator.launcher as l; print(l.DEFAULT_BRIDGE_JAR); "
+    where = _run([python, "-c", "import emulator.components as l; print(l.DEFAULT_BRIDGE_JAR); "
                   "print(l.LOOPBACK_SHIM)"], project, env, 60)
     jar, shim = (Path(line) for line in where.stdout.split())
     assert jar.is_file() and shim.is_file()
