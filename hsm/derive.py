@@ -39,6 +39,7 @@ from hsm.errors import HsmError, KeyExists, translate
 from hsm.keys import KeyInfo, KeyKind, KeyManager
 from hsm.mechanisms import DerivationMethod
 from hsm.session import PooledSession
+from hsm.templates import secret_key_template
 
 SERIAL_LENGTH = 15
 CHALLENGE_LENGTH = 16
@@ -68,18 +69,9 @@ pkcs11.attributes.ATTRIBUTE_TYPES.setdefault(
 
 def _derived_template(*, sign: bool, verify: bool) -> dict[Attribute, Any]:
     """A session key that never leaves the HSM and only signs or only verifies."""
-    return {
-        Attribute.TOKEN: False,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: False,
-        Attribute.SIGN: sign,
-        Attribute.VERIFY: verify,
-        Attribute.ENCRYPT: False,
-        Attribute.DECRYPT: False,
-        Attribute.WRAP: False,
-        Attribute.UNWRAP: False,
-        Attribute.DERIVE: False,
-    }
+    return secret_key_template(may=[u for u, on in ((Attribute.SIGN, sign),
+                                                    (Attribute.VERIFY, verify)) if on],
+                               token=False)
 
 
 def _master_template(label: str, key_id: bytes,
@@ -88,19 +80,7 @@ def _master_template(label: str, key_id: bytes,
     return {
         Attribute.CLASS: ObjectClass.SECRET_KEY,
         Attribute.KEY_TYPE: KeyType.AES,
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: False,
-        Attribute.DERIVE: True,
-        Attribute.ENCRYPT: False,
-        Attribute.DECRYPT: False,
-        Attribute.SIGN: False,
-        Attribute.VERIFY: False,
-        Attribute.WRAP: False,
-        Attribute.UNWRAP: False,
-        Attribute.LABEL: label,
-        Attribute.ID: key_id,
+        **secret_key_template(may=(Attribute.DERIVE,), label=label, key_id=key_id),
         Attribute.ALLOWED_MECHANISMS: (method.mechanism,),
     }
 

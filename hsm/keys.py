@@ -30,6 +30,7 @@ from hsm.module import Module, load_module
 from hsm.pin_source import PinSource
 from hsm.session import PooledSession, SessionPool
 from hsm.signers import HsmEcSigner, HsmRsaSigner
+from hsm.templates import private_key_template, public_key_template
 from hsm.uri import Pkcs11Uri
 
 T = TypeVar("T")
@@ -96,33 +97,6 @@ class KeyInfo:
 
     def to_json(self) -> dict[str, str]:
         return {"label": self.label, "id": self.id.hex(), "kind": self.kind.value, "uri": self.uri}
-
-
-def _private_template(label: str, key_id: bytes) -> dict[Attribute, Any]:
-    return {
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: False,
-        Attribute.SIGN: True,
-        Attribute.DECRYPT: False,
-        Attribute.UNWRAP: False,
-        Attribute.DERIVE: False,
-        Attribute.LABEL: label,
-        Attribute.ID: key_id,
-    }
-
-
-def _public_template(label: str, key_id: bytes) -> dict[Attribute, Any]:
-    return {
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: False,
-        Attribute.VERIFY: True,
-        Attribute.ENCRYPT: False,
-        Attribute.WRAP: False,
-        Attribute.LABEL: label,
-        Attribute.ID: key_id,
-    }
 
 
 def _unwrap_ec_point(raw: bytes, coord_len: int) -> bytes:
@@ -297,7 +271,7 @@ class KeyManager:
                 raise KeyExists(f"a key labelled {label!r} exists on token {self.token_label!r}")
             key_id = self._new_id()
             caps = MechanismFlag.SIGN | MechanismFlag.VERIFY
-            pub_t, priv_t = _public_template(label, key_id), _private_template(label, key_id)
+            pub_t, priv_t = public_key_template(label, key_id), private_key_template(label, key_id)
             if kind.is_rsa:
                 ps.session.generate_keypair(
                     KeyType.RSA, kind.bits, id=key_id, label=label, store=True,

@@ -16,27 +16,10 @@ from hsm.errors import HsmError, KeyExists, KeyNotFound
 from hsm.keys import KeyManager
 from hsm.mechanisms import TokenMechanisms
 from hsm.session import PooledSession
+from hsm.templates import secret_key_template
 
 MAC_KEY_BITS = 256
 MAC_LENGTH = 32  # SHA-256
-
-
-def _template(label: str, key_id: bytes) -> dict[Attribute, Any]:
-    return {
-        Attribute.TOKEN: True,
-        Attribute.PRIVATE: True,
-        Attribute.SENSITIVE: True,
-        Attribute.EXTRACTABLE: False,
-        Attribute.SIGN: True,
-        Attribute.VERIFY: True,
-        Attribute.ENCRYPT: False,
-        Attribute.DECRYPT: False,
-        Attribute.WRAP: False,
-        Attribute.UNWRAP: False,
-        Attribute.DERIVE: False,
-        Attribute.LABEL: label,
-        Attribute.ID: key_id,
-    }
 
 
 def _find(ps: PooledSession, label: str) -> Any:
@@ -66,7 +49,9 @@ def create_mac_key(km: KeyManager, label: str) -> bool:
         key_id = km._new_id()
         ps.session.generate_key(KeyType.GENERIC_SECRET, MAC_KEY_BITS, id=key_id, label=label,
                                 store=True, mechanism=Mechanism.GENERIC_SECRET_KEY_GEN,
-                                template=_template(label, key_id))
+                                template=secret_key_template(
+                                    may=(Attribute.SIGN, Attribute.VERIFY),
+                                    label=label, key_id=key_id))
         return True
 
     with km._create_lock:
