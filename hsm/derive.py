@@ -8,12 +8,17 @@ Two keys per card come from the issuer master key, separated by the byte after t
     attestation   = AES-CMAC(card_auth_key, message)              (card/PROTOCOL.md)
 
 The master key is an AES-128 secret key object in the HSM (sensitive, not extractable,
-usable only for derivation; new master keys also carry CKA_ALLOWED_MECHANISMS =
-{CKM_AES_ECB_ENCRYPT_DATA}, which SoftHSM2 enforces). Each per-card key is derived with
-CKM_AES_ECB_ENCRYPT_DATA into a sensitive, non-extractable session key that can only sign
-(issuer key) or only verify (card-auth key) with CKM_AES_CMAC, and is destroyed right
-after: no per-card key ever leaves the HSM, and the HSM never MACs anything with the
-card-auth key, so it cannot be made to forge a card's attestation.
+usable only for derivation; new master keys also carry CKA_ALLOWED_MECHANISMS = the
+center's one mechanism, which SoftHSM2 enforces). Each per-card key is derived with the
+center's method (hsm.mechanisms: CKM_AES_ECB_ENCRYPT_DATA, CKM_AES_CBC_ENCRYPT_DATA, or
+C_UnwrapKey with CKM_AES_ECB for a center whose cards hold AES-ECB-decrypt keys) into a
+sensitive, non-extractable session key that can only sign (issuer key) or only verify
+(card-auth key) with CKM_AES_CMAC, and is destroyed right after: no per-card key ever
+leaves the HSM, and the HSM never MACs anything with the card-auth key, so it cannot be
+made to forge a card's attestation. On a token without CKM_AES_CMAC the per-card key can
+only encrypt, and the CMAC is assembled from the blocks it encrypts (hsm.cmac): the key
+still stays inside, but the one-way use of the card-auth key is then this code's rule,
+not the token's.
 
 What the HSM cannot enforce (SoftHSM2 2.6.1): it has no CKA_DERIVE_TEMPLATE (creating a
 master key with one fails with CKR_ATTRIBUTE_TYPE_INVALID) and lets C_DeriveKey make an
@@ -35,9 +40,10 @@ import pkcs11.attributes
 import pkcs11.exceptions as p11e
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
+from hsm.cmac import cmac_from_blocks, cmac_matches
 from hsm.errors import HsmError, KeyExists, translate
 from hsm.keys import KeyInfo, KeyKind, KeyManager
-from hsm.mechanisms import DerivationMethod
+from hsm.mechanisms import ZERO_IV, CardMacMethod, DerivationMethod
 from hsm.session import PooledSession
 from hsm.templates import secret_key_template
 
@@ -67,11 +73,11 @@ pkcs11.attributes.ATTRIBUTE_TYPES.setdefault(
     Attribute.ALLOWED_MECHANISMS, (_pack_mechanisms, _unpack_mechanisms))
 
 
-def _derived_template(*, sign: bool, verify: bool) -> dict[Attribute, Any]:
-    """A session key that never leaves the HSM and only signs or only verifies."""
-    return secret_key_template(may=[u for u, on in ((Attribute.SIGN, sign),
-                                                    (Attribute.VERIFY, verify)) if on],
-                               token=False)
+def _derived_template(use: Attribute, mac: CardMacMethod) -> dict[Attribute, Any]:
+    """A session key that never leaves the HSM and only signs or only verifies (`use`) --
+    or, on a token without CKM_AES_CMAC, only encrypts blocks for `hsm.cmac`."""
+    may = (use,) if mac is CardMacMethod.AES_CMAC else (Attribute.ENCRYPT,)
+    return secret_key_template(may=may, token=False)
 
 
 def _master_template(label: str, key_id: bytes,
@@ -80,7 +86,7 @@ def _master_template(label: str, key_id: bytes,
     return {
         Attribute.CLASS: ObjectClass.SECRET_KEY,
         Attribute.KEY_TYPE: KeyType.AES,
-        **secret_key_template(may=(Attribute.DERIVE,), label=label, key_id=key_id),
+        **secret_key_template(may=(method.master_usage,), label=label, key_id=key_id),
         Attribute.ALLOWED_MECHANISMS: (method.mechanism,),
     }
 
@@ -173,6 +179,7 @@ class _PerCardKeys:
         else:
             offered.check_derivation(method)
         self.method = method
+        self.mac = offered.card_mac()
         info = km.find_key(master_label)
         if info.kind is not KeyKind.AES_128:
             raise HsmError(f"key {master_label!r} is not an AES-128 master key")
@@ -190,16 +197,15 @@ class _PerCardKeys:
             ps.objects[cache_key] = obj
         return obj
 
-    def _with_card_key(self, what: str, serial: str, domain: int, template: dict[Attribute, Any],
-                       use: Any) -> Any:
+    def _with_card_key(self, what: str, serial: str, domain: int, use: Attribute,
+                       run_with: Any) -> Any:
         data = _check_serial(serial) + bytes([domain])
+        template = _derived_template(use, self.mac)
 
         def run(ps: PooledSession) -> Any:
-            card_key = self._master(ps).derive_key(
-                KeyType.AES, 128, mechanism=self.method.mechanism,
-                mechanism_param=self.method.parameter(data), store=False, template=template)
+            card_key = self._derive(ps, data, template)
             try:
-                return use(card_key)
+                return run_with(card_key)
             finally:
                 try:
                     card_key.destroy()
@@ -210,6 +216,46 @@ class _PerCardKeys:
             return self._km._run(what, run)
         except p11e.PKCS11Error as exc:  # pragma: no cover - _run translates already
             raise translate(exc, what) from None
+
+    def _derive(self, ps: PooledSession, data: bytes, template: dict[Attribute, Any]) -> Any:
+        master = self._master(ps)
+        if self.method is not DerivationMethod.AES_ECB_UNWRAP:
+            return master.derive_key(
+                KeyType.AES, 128, mechanism=self.method.mechanism,
+                mechanism_param=self.method.parameter(data), store=False, template=template)
+        card_key = master.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, data,
+                                     mechanism=Mechanism.AES_ECB, store=False,
+                                     template={**template, Attribute.VALUE_LEN: 16})
+        try:
+            _keep_inside(card_key)
+        except BaseException:
+            card_key.destroy()
+            raise
+        return card_key
+
+    def _cmac(self, key: Any, message: bytes) -> bytes:
+        """AES-CMAC(key, message) with the key inside the HSM."""
+        if self.mac is CardMacMethod.AES_CMAC:
+            return bytes(key.sign(message, mechanism=Mechanism.AES_CMAC))
+        return cmac_from_blocks(
+            message,
+            encrypt_block=lambda block: bytes(key.encrypt(block, mechanism=Mechanism.AES_ECB)),
+            encrypt_cbc=lambda blocks: bytes(key.encrypt(blocks, mechanism=Mechanism.AES_CBC,
+                                                         mechanism_param=ZERO_IV)))
+
+
+def _keep_inside(key: Any) -> None:
+    """Make an unwrapped key sensitive and non-extractable, and check that it is.
+
+    Some modules (opencryptoki 3.8) ignore those attributes in C_UnwrapKey's template; both
+    may still be set, one way, with C_SetAttributeValue."""
+    if not key[Attribute.SENSITIVE]:
+        key[Attribute.SENSITIVE] = True
+    if key[Attribute.EXTRACTABLE]:
+        key[Attribute.EXTRACTABLE] = False
+    if not key[Attribute.SENSITIVE] or key[Attribute.EXTRACTABLE]:
+        raise HsmError("the token made the card key readable and would not make it "
+                       "sensitive: refusing to use it")
 
 
 def _check_serial(serial: str) -> bytes:
@@ -234,9 +280,8 @@ class HsmIssuerAuthenticator(_PerCardKeys):
         if len(challenge) != CHALLENGE_LENGTH:
             raise ValueError(f"challenge must be {CHALLENGE_LENGTH} bytes")
         return bytes(self._with_card_key(
-            "deriving the card key", serial, ISSUER_KEY_DOMAIN,
-            _derived_template(sign=True, verify=False),
-            lambda key: key.sign(challenge, mechanism=Mechanism.AES_CMAC)))
+            "deriving the card key", serial, ISSUER_KEY_DOMAIN, Attribute.SIGN,
+            lambda key: self._cmac(key, challenge)))
 
 
 class HsmAttestationVerifier(_PerCardKeys):
@@ -261,9 +306,13 @@ class HsmAttestationVerifier(_PerCardKeys):
         if not message.startswith(prefix) or len(mac) != MAC_LENGTH:
             return False
         return bool(self._with_card_key(
-            "verifying a key attestation", serial, CARD_AUTH_KEY_DOMAIN,
-            _derived_template(sign=False, verify=True),
-            lambda key: key.verify(message, mac, mechanism=Mechanism.AES_CMAC)))
+            "verifying a key attestation", serial, CARD_AUTH_KEY_DOMAIN, Attribute.VERIFY,
+            lambda key: self._verify(key, message, mac)))
+
+    def _verify(self, key: Any, message: bytes, mac: bytes) -> bool:
+        if self.mac is CardMacMethod.AES_CMAC:
+            return bool(key.verify(message, mac, mechanism=Mechanism.AES_CMAC))
+        return cmac_matches(self._cmac(key, message), mac)
 
     def random(self, length: int) -> bytes:
         """`length` random bytes from the HSM."""

@@ -127,7 +127,13 @@ def _kind_of(obj: Any) -> KeyKind | None:
                 return kind
         return None
     if key_type == KeyType.AES:
-        return KeyKind.AES_128 if obj[Attribute.VALUE_LEN] == 16 else None
+        try:
+            length = obj[Attribute.VALUE_LEN]
+        except p11e.AttributeTypeInvalid:
+            # opencryptoki 3.8 keeps no CKA_VALUE_LEN for an imported (C_CreateObject)
+            # key; the center only ever makes AES-128 keys
+            return KeyKind.AES_128
+        return KeyKind.AES_128 if length == 16 else None
     return None
 
 

@@ -9,10 +9,17 @@ import pkcs11.exceptions as p11e
 import pytest
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from pkcs11 import Attribute, ObjectClass
+from pkcs11 import Attribute, Mechanism, MechanismFlag, ObjectClass
 
 from hsm import HsmError, KeyExists, KeyKind, KeyManager, KeyNotFound, Pkcs11Uri
-from hsm.derive import HsmIssuerAuthenticator, create_master_key, import_master_key
+from hsm.derive import (
+    KEY_ATTESTATION_LABEL,
+    HsmAttestationVerifier,
+    HsmIssuerAuthenticator,
+    create_master_key,
+    import_master_key,
+)
+from hsm.mechanisms import CardMacMethod, DerivationMethod
 
 MASTER = bytes.fromhex("404142434445464748494A4B4C4D4E4F")
 
@@ -100,3 +107,58 @@ def test_errors(km: KeyManager) -> None:
         auth.respond(b"000000000000001", bytes(16))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         auth.respond("000000000000001", bytearray(16))  # type: ignore[arg-type]
+
+
+def _card_key(master: bytes, serial: str, domain: int, function: str) -> bytes:
+    cipher = Cipher(algorithms.AES(master), modes.ECB())
+    ctx = cipher.encryptor() if function == "encrypt" else cipher.decryptor()
+    return ctx.update(serial.encode("ascii") + bytes([domain])) + ctx.finalize()
+
+
+SOFTHSM_METHODS = [DerivationMethod.AES_ECB_ENCRYPT_DATA, DerivationMethod.AES_CBC_ENCRYPT_DATA]
+
+
+def test_softhsm_offers_no_aes_ecb_unwrap(km: KeyManager) -> None:
+    """SoftHSM2 2.6 does not unwrap with CKM_AES_ECB: the unwrap derivation runs on
+    opencryptoki (tests/hsm/test_hsm_opencryptoki.py), the others run here."""
+    offered = km.mechanisms()
+    assert not offered.offers(Mechanism.AES_ECB, MechanismFlag.UNWRAP)
+    assert offered.derivation() is DerivationMethod.AES_ECB_ENCRYPT_DATA
+    assert offered.card_mac() is CardMacMethod.AES_CMAC
+
+
+@pytest.mark.parametrize("method", SOFTHSM_METHODS, ids=lambda m: m.value)
+@pytest.mark.parametrize("mac", list(CardMacMethod), ids=lambda m: m.value)
+def test_every_method_computes_what_its_cards_hold(km: KeyManager, method: DerivationMethod,
+                                                   mac: CardMacMethod) -> None:
+    """Each derivation SoftHSM2 has and each way of computing the CMAC, forced on it (the
+    second module, opencryptoki, runs unwrap and blocks in test_hsm_opencryptoki.py)."""
+    offered = km.mechanisms()
+    assert offered.offers(method.mechanism, method.flag)
+    label = f"master-{method.value}-{mac.value}"
+    import_master_key(km, label, MASTER, method)
+    auth = HsmIssuerAuthenticator(km, label, method)
+    auth.mac = mac
+    serial, challenge = "123456789012345", os.urandom(16)
+    expected = cmac.CMAC(algorithms.AES(_card_key(MASTER, serial, 0x80, method.card_function)))
+    expected.update(challenge)
+    assert auth.respond(serial, challenge) == expected.finalize()
+    verifier = HsmAttestationVerifier(km, label, method)
+    verifier.mac = mac
+    message = KEY_ATTESTATION_LABEL + serial.encode() + os.urandom(33)
+    good = cmac.CMAC(algorithms.AES(_card_key(MASTER, serial, 0x81, method.card_function)))
+    good.update(message)
+    tag = good.finalize()
+    assert verifier.verify(serial, message, tag)
+    assert not verifier.verify(serial, message, bytes(16))
+
+
+def test_a_master_key_serves_only_its_method(km: KeyManager,
+                                             raw_session: pkcs11.Session) -> None:
+    import_master_key(km, "ecb-master", MASTER, DerivationMethod.AES_ECB_ENCRYPT_DATA)
+    key = raw_session.get_key(object_class=ObjectClass.SECRET_KEY, label="ecb-master")
+    assert key[Attribute.DERIVE] and not key[Attribute.UNWRAP]
+    # SoftHSM2 enforces CKA_ALLOWED_MECHANISMS: the CBC variant is refused for this key
+    with pytest.raises(HsmError):
+        HsmIssuerAuthenticator(km, "ecb-master", DerivationMethod.AES_CBC_ENCRYPT_DATA).respond(
+            "123456789012345", bytes(16))

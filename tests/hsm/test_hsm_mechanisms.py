@@ -22,7 +22,7 @@ from hsm.derive import (
     import_master_key,
 )
 from hsm.mac import create_mac_key
-from hsm.mechanisms import DerivationMethod, MechanismMissing, TokenMechanisms
+from hsm.mechanisms import CardMacMethod, DerivationMethod, MechanismMissing, TokenMechanisms
 
 
 def without(offered: TokenMechanisms, *mechs: Mechanism) -> TokenMechanisms:
@@ -53,8 +53,13 @@ def test_a_token_with_neither_is_refused_naming_both(km: KeyManager) -> None:
         offered.derivation()
     assert "CKM_AES_ECB_ENCRYPT_DATA" in str(err.value)
     assert "CKM_AES_CBC_ENCRYPT_DATA" in str(err.value)
-    with pytest.raises(MechanismMissing, match="CKM_AES_CMAC"):
-        without(km.mechanisms(), Mechanism.AES_CMAC).derivation()
+    # without CKM_AES_CMAC the CMAC is built from AES blocks; without those too, refused
+    no_cmac = without(km.mechanisms(), Mechanism.AES_CMAC)
+    assert no_cmac.card_mac() is CardMacMethod.CMAC_FROM_BLOCKS
+    assert no_cmac.derivation() is DerivationMethod.AES_ECB_ENCRYPT_DATA
+    with pytest.raises(MechanismMissing, match="CKM_AES_CMAC") as err:
+        without(km.mechanisms(), Mechanism.AES_CMAC, Mechanism.AES_CBC).derivation()
+    assert "CKM_AES_CBC" in str(err.value)
     with pytest.raises(MechanismMissing, match="CKM_AES_ECB_ENCRYPT_DATA"):
         without(km.mechanisms(), Mechanism.AES_ECB_ENCRYPT_DATA).check_derivation(
             DerivationMethod.AES_ECB_ENCRYPT_DATA)
