@@ -19,6 +19,7 @@ from typing import Any
 
 from emulator.components import SOCKET_ENV
 from emulator.errors import EmulatorError, ReaderStateError
+from emulator.factory_keys import DEFAULT_DERIVATION, DERIVATIONS, center_derivation
 from emulator.launcher import Emulator, running_state, stop_state
 from emulator.processes import pid_alive
 from emulator.state import load_state, socket_path
@@ -60,6 +61,10 @@ def register(subparsers: Any) -> None:
                     help="issuer master key (16 bytes or 32 hex digits); default the test key")
     up.add_argument("--municipal-master-key-file", type=Path, metavar="FILE",
                     help="municipal master key; default the test key")
+    up.add_argument("--derivation", choices=sorted(DERIVATIONS), metavar="METHOD",
+                    help="the card-key derivation of the center the cards are made for "
+                         "(default: what the center in --home recorded, else "
+                         f"{DEFAULT_DERIVATION}); one of {', '.join(sorted(DERIVATIONS))}")
     up.add_argument("--timeout", type=float, default=30.0, metavar="S",
                     help="start-up timeout in seconds")
     up.set_defaults(func=cmd_up, changes=True, roles=("clerk", "supervisor", "ca-officer"),
@@ -127,6 +132,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             issuer_master_key_file=args.issuer_master_key_file,
             municipal_master_key_file=args.municipal_master_key_file,
             timeout=args.timeout,
+            derivation=(args.derivation or center_derivation(args.home)
+                        or DEFAULT_DERIVATION),
         )
         emulator.start()
     except (EmulatorError, OSError, ValueError) as exc:

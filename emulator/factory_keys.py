@@ -12,8 +12,18 @@ from emulator.errors import EmulatorError
 TEST_MUNICIPAL_MASTER_KEY = bytes(range(0x50, 0x60))
 
 
-def derive_card_key(master: bytes, serial: str, domain: int = 0x80) -> bytes:
-    """AES-128-ECB(master, serial || domain), the factory keys of PROTOCOL.md: 0x80 the
+# The center's card-key derivation (hsm.mechanisms.DerivationMethod values) and what the
+# cards made for it hold: AES-ECB-encrypt or -decrypt(master, serial || domain).
+DERIVATIONS = {"aes-ecb-encrypt-data": "encrypt", "aes-cbc-encrypt-data": "encrypt",
+               "aes-ecb-unwrap": "decrypt"}
+DEFAULT_DERIVATION = "aes-ecb-encrypt-data"
+CENTER_FILE = "center.json"  # where a center in the same home records its derivation
+
+
+def derive_card_key(master: bytes, serial: str, domain: int = 0x80,
+                    derivation: str = DEFAULT_DERIVATION) -> bytes:
+    """The factory keys of PROTOCOL.md: AES-128-ECB(master, serial || domain), encrypting
+    (or decrypting, for a center whose HSM unwraps: `aes-ecb-unwrap`); domain 0x80 the
     issuer key, 0x81 the card-authentication key (key attestation)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -21,8 +31,30 @@ def derive_card_key(master: bytes, serial: str, domain: int = 0x80) -> bytes:
         raise ValueError("a master key is 16 bytes")
     if len(serial) != SERIAL_LENGTH or not serial.isdigit():
         raise ValueError("a serial is 15 digits")
-    enc = Cipher(algorithms.AES(master), modes.ECB()).encryptor()
-    return enc.update(serial.encode("ascii") + bytes([domain])) + enc.finalize()
+    function = check_derivation(derivation)
+    cipher = Cipher(algorithms.AES(master), modes.ECB())
+    ctx = cipher.encryptor() if function == "encrypt" else cipher.decryptor()
+    return ctx.update(serial.encode("ascii") + bytes([domain])) + ctx.finalize()
+
+
+def check_derivation(derivation: str) -> str:
+    """`encrypt` or `decrypt` for a known derivation; EmulatorError naming the known ones."""
+    try:
+        return DERIVATIONS[derivation]
+    except KeyError:
+        raise EmulatorError(f"unknown card-key derivation {derivation!r} (one of "
+                            f"{', '.join(DERIVATIONS)})") from None
+
+
+def center_derivation(home: Path) -> str | None:
+    """The derivation a center in `home` recorded (its cards must hold such keys)."""
+    import json
+
+    try:
+        recorded = json.loads((Path(home) / CENTER_FILE).read_text()).get("derivation")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
 
 
 def random_serial() -> str:

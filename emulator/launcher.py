@@ -61,7 +61,9 @@ from emulator.components import (
 )
 from emulator.errors import EmulatorError, ReaderStateError
 from emulator.factory_keys import (
+    DEFAULT_DERIVATION,
     TEST_MUNICIPAL_MASTER_KEY,
+    check_derivation,
     derive_card_key,
     random_serial,
     read_master_key,
@@ -105,6 +107,8 @@ class Emulator:
 
     Keyword options: `issuer_master_key` / `municipal_master_key` (16 bytes; default the
     test keys 40..4F and 50..5F) or `issuer_master_key_file` / `municipal_master_key_file`;
+    `derivation`, the card-key derivation of the center the cards are made for
+    (emulator.factory_keys.DERIVATIONS);
     `timeout` for start-up; `bridge_jar` to use another jar; `linger` False to have pcscd
     and the cards terminated when this process dies (tests), True (default) to leave them
     running after it exits (`mynacard emulator up`).
@@ -122,6 +126,7 @@ class Emulator:
         timeout: float = 30.0,
         bridge_jar: Path | None = None,
         linger: bool = True,
+        derivation: str = DEFAULT_DERIVATION,
     ) -> None:
         if not isinstance(cards, int) or isinstance(cards, bool):
             raise TypeError("cards must be an int")
@@ -138,6 +143,8 @@ class Emulator:
         self.runtime_dir = Path(runtime_dir).resolve()
         self.count = cards
         self.timeout = timeout
+        check_derivation(derivation)
+        self.derivation = derivation
         self._issuer_master = issuer_master_key or TEST_ISSUER_MASTER_KEY
         self._municipal_master = municipal_master_key or TEST_MUNICIPAL_MASTER_KEY
         self._bridge_jar = bridge_jar
@@ -162,6 +169,7 @@ class Emulator:
             if state.issuer_master_key_file else None,
             municipal_master_key_file=Path(state.municipal_master_key_file)
             if state.municipal_master_key_file else None,
+            derivation=state.derivation,
         )
         emulator.components = find_components()
         emulator.state = state
@@ -275,7 +283,7 @@ class Emulator:
         state = EmulatorState(
             runtime_dir=str(rt), socket=str(self.socket), pcscd_pid=pid, pcscd_start_time=st,
             pcscd_log=str(log), base_port=base, issuer_master_key_file=self._key_files[0],
-            municipal_master_key_file=self._key_files[1],
+            municipal_master_key_file=self._key_files[1], derivation=self.derivation,
         )
         save_state(rt, state)
         deadline = time.monotonic() + self.timeout
@@ -326,6 +334,9 @@ class Emulator:
             str(conf_dir),
         ]
 
+    def _card_key(self, serial: str, domain: int) -> bytes:
+        return derive_card_key(self._issuer_master, serial, domain, self.derivation)
+
     def _write_config(self, index: int, serial: str) -> tuple[Path, Path]:
         """Card `index`'s configuration file (mode 0600: it holds the card's keys)."""
         assert self.state is not None
@@ -335,8 +346,8 @@ class Emulator:
         body = (
             f"name=card-{index}\n"
             f"serial={serial}\n"
-            f"card_key={derive_card_key(self._issuer_master, serial).hex()}\n"
-            f"card_auth_key={derive_card_key(self._issuer_master, serial, 0x81).hex()}\n"
+            f"card_key={self._card_key(serial, 0x80).hex()}\n"
+            f"card_auth_key={self._card_key(serial, 0x81).hex()}\n"
             f"municipal_key={derive_card_key(self._municipal_master, serial).hex()}\n"
             f"host={LOOPBACK}\n"
             f"port={port}\n"

@@ -40,6 +40,8 @@ class EmulatorState:
     # The master key files `up` was given ("" = the test keys): `insert` needs them.
     issuer_master_key_file: str = ""
     municipal_master_key_file: str = ""
+    # the card-key derivation the cards are made for (a state file without it: the default)
+    derivation: str = "aes-ecb-encrypt-data"
 
     @property
     def readers(self) -> list[str]:

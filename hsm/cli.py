@@ -265,7 +265,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
             print(f"{k.label:<{width}}  {k.kind.value:<8}  {k.id.hex()}  {k.uri}")
     try:
         method = offered.derivation()
-        note = f"{method.value} (CKM_{method.mechanism.name})"
+        note = (f"{method.value} ({method.describe()}; cards hold AES-ECB-"
+                f"{method.card_function} keys), CMAC by {offered.card_mac().describe()}")
     except MechanismMissing as exc:
         note = f"none: {exc}"
     print(f"card-key derivation on this token: {note}", file=sys.stderr)

@@ -11,6 +11,7 @@ worked.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -111,7 +112,9 @@ def _adult(residents: Path) -> dict[str, Any]:
     raise StepFailed("no adult resident among the synthetic residents")
 
 
-def run(home: Path) -> None:
+def run(home: Path, *, pkcs11_uri: str | None = None, pin_source: str | None = None) -> None:
+    """The demo in `home`; on a SoftHSM2 token it makes there, or on the token
+    `pkcs11_uri` names (its user PIN from `pin_source`)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PCSCLITE_CSOCK_NAME", "MYNACARD_DB", "MYNACARD_HOME",
                         "MYNACARD_DEVELOPMENT")  # the demo logs in
@@ -126,11 +129,12 @@ def run(home: Path) -> None:
     port = _free_port()
     ocsp_url = f"http://127.0.0.1:{port}/jpki"
     state: dict[str, Any] = {}
-    hsm_pin = f"file:{home / 'hsm' / 'jpki.pin'}"
+    hsm_pin = pin_source or f"file:{home / 'hsm' / 'jpki.pin'}"
+    token = ["--pkcs11-uri", pkcs11_uri, "--pin-source", hsm_pin] if pkcs11_uri else []
 
     def center() -> list[str]:
         out = demo.mynacard("center", "init", "--master-key", "test", "--shards", "4",
-                            "--ocsp-url", ocsp_url).stdout
+                            "--ocsp-url", ocsp_url, *token).stdout
         password = f"env:{OPERATOR_PASSWORD[0]}"
         demo.mynacard("operator", "add", OPERATOR, "--role", "clerk,supervisor,ca-officer",
                       "--password-source", password)
@@ -272,11 +276,22 @@ def run(home: Path) -> None:
           flush=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m issuance.demo",
+        description="The main job end to end in a fresh home (what `make demo` runs).")
+    parser.add_argument("--pkcs11-uri", metavar="URI",
+                        help="run the center on this token (pkcs11:token=…?module-path=…) "
+                             "instead of a SoftHSM2 token of its own")
+    parser.add_argument("--pin-source", metavar="SPEC",
+                        help="the token's user PIN (env:NAME or file:PATH), with --pkcs11-uri")
+    args = parser.parse_args(argv)
+    if bool(args.pkcs11_uri) != bool(args.pin_source):
+        parser.error("--pkcs11-uri and --pin-source go together")
     home = Path(tempfile.mkdtemp(prefix="mynacard-demo-"))
     keep = bool(os.environ.get("MYNACARD_DEMO_KEEP"))
     try:
-        run(home)
+        run(home, pkcs11_uri=args.pkcs11_uri, pin_source=args.pin_source)
         return 0
     except (StepFailed, subprocess.TimeoutExpired, OSError) as exc:
         print(f"\ndemo FAILED: {str(exc).splitlines()[0] if str(exc) else exc}", flush=True)

@@ -98,8 +98,8 @@ def _key_manager(args: argparse.Namespace, *, create: bool = False) -> Iterator[
     home = Path(args.home)
     pin = PinSource.from_spec(args.pin_source)
     use_softhsm(home)
-    uri = f"pkcs11:token={args.token}"
-    if create:
+    uri = token_uri(args.token)
+    if create and uri != args.token:  # a SoftHSM2 token of the home's, made when missing
         from hsm.errors import TokenExists
 
         so_pin = PinSource.from_spec(args.so_pin_source)
@@ -111,9 +111,17 @@ def _key_manager(args: argparse.Namespace, *, create: bool = False) -> Iterator[
         yield km
 
 
+def token_uri(token: str) -> str:
+    """A `--token` value as a `pkcs11:` URI: a label (of the home's SoftHSM2 token) or a
+    whole URI naming another module's token (`pkcs11:token=…?module-path=…`)."""
+    return token if token.startswith("pkcs11:") else f"pkcs11:token={token}"
+
+
 def _add_hsm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--token", metavar="LABEL",
-                   help=f"HSM token label (default: HOME/config.toml, else {DEFAULT_TOKEN})")
+    p.add_argument("--token", metavar="LABEL|URI",
+                   help="HSM token: a label of the home's SoftHSM2 token, or a pkcs11: URI "
+                        "with module-path= for another module (default: HOME/config.toml, "
+                        f"else {DEFAULT_TOKEN})")
     p.add_argument("--pin-source", metavar="SPEC",
                    help=f"where the token user PIN is read: env:NAME or file:PATH "
                         f"(default: HOME/config.toml, else env:{PIN_ENV})")
@@ -384,7 +392,7 @@ def _ocsp_responder(home: Path, token: str, pin_source: str, db: str | None,
 
     ca = load_ca(home / "ca")
     use_softhsm(home)
-    km = open_key_manager(f"pkcs11:token={token}", pin_source=PinSource.from_spec(pin_source))
+    km = open_key_manager(token_uri(token), pin_source=PinSource.from_spec(pin_source))
     store = open_readonly_store(db or home / "store.sqlite")
     responder = OcspResponder.from_ca(key_source=km, ca=ca, store=store,
                                       validity=dt.timedelta(seconds=validity))

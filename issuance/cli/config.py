@@ -25,6 +25,8 @@ SECTION = "center"
 _PKI_GROUPS = ("ca", "crl", "ocsp", "rp", "verify")
 _FILLS: dict[str, tuple[str, tuple[str, ...]]] = {
     "token": ("token", _PKI_GROUPS),
+    # a center on another vendor's module records only the URI; `--token` takes one too
+    "token_uri": ("token", _PKI_GROUPS),
     "pin_source": ("pin_source", ("ca", "crl", "ocsp")),
     "store": ("db", _PKI_GROUPS),
     "crl_dir": ("out", ("crl publish",)),

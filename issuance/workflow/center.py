@@ -165,7 +165,9 @@ def init_center(
                 offered.check_derivation(method)
         except HsmError as exc:
             raise CenterError(str(exc)) from None
-        report(f"card-key derivation {method.value} (CKM_{method.mechanism.name})", "ready")
+        report(f"card-key derivation {method.value} ({method.describe()}; cards for this "
+               f"center hold AES-ECB-{method.card_function} keys), CMAC by "
+               f"{offered.card_mac().describe()}", "ready")
         config = CenterConfig(uri, pin_source, softhsm, MASTER_LABEL, INTEGRITY_LABEL,
                               str(ca_dir), store_location, method.value)
         if _has_key(km, MASTER_LABEL):
