@@ -150,8 +150,10 @@ def test_express_issuance_from_the_command_line(center_home: Path, db_url: str, 
     assert json.loads(out.stdout)["pins_set"] == [] and app_state(db, baby) == "activated"
 
 
-def test_center_init_on_a_token_without_card_key_derivation(tmp_path: Path) -> None:
-    """opencryptoki's software token: one clear error naming the missing mechanisms."""
+def test_center_init_on_a_token_without_derive_mechanisms(tmp_path: Path) -> None:
+    """opencryptoki's software token has no CKM_AES_*_ENCRYPT_DATA and no CKM_AES_CMAC: the
+    center chooses the unwrap derivation, records it and prints it; a center recorded with
+    a derivation the token lacks is refused with the mechanism named."""
     from hsm.opencryptoki import reset_token
 
     uri = reset_token("mynacard-center", "ock-5678")
@@ -161,10 +163,19 @@ def test_center_init_on_a_token_without_card_key_derivation(tmp_path: Path) -> N
     try:
         out = mynacard(home, "center", "init", "--pkcs11-uri", uri, "--pin-source",
                        "env:WF_OCK_PIN", "--master-key", "generate")
+        assert out.returncode == 0, out.stderr
+        assert "card-key derivation aes-ecb-unwrap (C_UnwrapKey with CKM_AES_ECB" in out.stdout
+        assert "CMAC by CMAC from CKM_AES_ECB and CKM_AES_CBC blocks" in out.stdout
+        config = json.loads((home / "center.json").read_text())
+        assert config["derivation"] == "aes-ecb-unwrap"
+        # cards made for another derivation cannot be served by this token: refused
+        config["derivation"] = "aes-ecb-encrypt-data"
+        (home / "center.json").write_text(json.dumps(config))
+        again = mynacard(home, "center", "init", "--pkcs11-uri", uri, "--pin-source",
+                         "env:WF_OCK_PIN")
     finally:
         os.environ.pop("WF_OCK_PIN")
-    assert out.returncode == 3, out.stderr
-    assert "Traceback" not in out.stderr and "ock-5678" not in out.stderr + out.stdout
-    for name in ("CKM_AES_ECB_ENCRYPT_DATA", "CKM_AES_CBC_ENCRYPT_DATA", "CKM_AES_CMAC"):
-        assert name in out.stderr
-    assert not (home / "center.json").exists()
+    assert again.returncode == 3, again.stderr
+    assert "CKM_AES_ECB_ENCRYPT_DATA" in again.stderr and "made for" in again.stderr
+    for proc in (out, again):
+        assert "Traceback" not in proc.stderr and "ock-5678" not in proc.stderr + proc.stdout
