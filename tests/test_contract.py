@@ -120,3 +120,29 @@ def test_files_and_pins_agree(java: dict[str, int | bytes | str], area: contract
         _expect(java, "PIN_MAX_" + n, p.max_length)
         _expect(java, "PIN_TRIES_" + n, p.tries)
         assert java["PIN_CHARSET_" + n] == java[CHARSET[p.charset]], n
+
+
+def test_the_card_factory_knows_every_derivation_the_hsm_offers(tmp_path: Path) -> None:
+    """emulator.factory_keys (which may not import hsm) and hsm.mechanisms name the same
+    card-key derivations, and the factory computes what the HSM method computes."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from emulator.errors import EmulatorError
+    from emulator.factory_keys import DERIVATIONS, center_derivation, derive_card_key
+    from hsm.mechanisms import DerivationMethod
+
+    assert set(DERIVATIONS) == {m.value for m in DerivationMethod}
+    for method in DerivationMethod:
+        assert DERIVATIONS[method.value] == method.card_function
+    master, serial = bytes(range(16)), "123456789012345"
+    block = serial.encode() + b"\x81"
+    dec = Cipher(algorithms.AES(master), modes.ECB()).decryptor()
+    assert derive_card_key(master, serial, 0x81, "aes-ecb-unwrap") == \
+        dec.update(block) + dec.finalize()
+    assert derive_card_key(master, serial, 0x81, "aes-cbc-encrypt-data") == \
+        derive_card_key(master, serial, 0x81)
+    with pytest.raises(EmulatorError, match="unknown card-key derivation"):
+        derive_card_key(master, serial, 0x81, "sp800-108")
+    assert center_derivation(tmp_path) is None
+    (tmp_path / "center.json").write_text('{"derivation": "aes-ecb-unwrap"}')
+    assert center_derivation(tmp_path) == "aes-ecb-unwrap"
