@@ -218,8 +218,6 @@ def routes(console: Console) -> list[Route]:
                                    field_text(form, "identity_check", limit=300))
         if exc is not None:
             return _refusal_page(request, session, exc)
-        await run_in_threadpool(console.audit, session, action="handover.identity-check",
-                                subject=reader, outcome="done", detail={"identity_check": ref})
 
         def body(job: Job) -> dict[str, Any]:
             from issuance.workflow.activate import Activator
@@ -227,6 +225,11 @@ def routes(console: Console) -> list[Route]:
             assert job.pad is not None
             pad = job.pad
             with open_database(console.db_url) as db:
+                serial, app_id = _card_in(db, reader)
+                console.audit(session, action="handover.identity-check",
+                              subject=app_id or reader, outcome="done",
+                              detail={"identity_check": ref, "card_serial": serial,
+                                      "reader": reader})
                 result = Activator(db, operator=session.operator, progress=job.progress
                                    ).activate(reader, lambda kind: pad.supply(kind, "set"))
             return result.to_json()
@@ -381,9 +384,8 @@ def routes(console: Console) -> list[Route]:
     ]
 
 
-def _has_signing(db: Any, reader: str) -> bool:
-    """Whether the card in `reader` has a current signing certificate (its update then
-    needs the holder's signing password)."""
+def _card_in(db: Any, reader: str) -> tuple[str, str | None]:
+    """The serial of the card in `reader` and its application here (None if unknown)."""
     from card.issuer import IssuerClient
     from card.transport import PcscTransport
     from issuance.workflow import records
@@ -392,7 +394,16 @@ def _has_signing(db: Any, reader: str) -> bool:
         serial = IssuerClient(t).serial()
     with db.transaction() as tx:
         card = records.get_card(tx, serial)
-        if card is None:
-            return False
-        return any(c.kind == "signing" for c in
-                   records.certificates_of(tx, card.application_id, "current"))
+    return serial, card.application_id if card else None
+
+
+def _has_signing(db: Any, reader: str) -> bool:
+    """Whether the card in `reader` has a current signing certificate (its update then
+    needs the holder's signing password)."""
+    from issuance.workflow import records
+
+    _, app_id = _card_in(db, reader)
+    if app_id is None:
+        return False
+    with db.transaction() as tx:
+        return any(c.kind == "signing" for c in records.certificates_of(tx, app_id, "current"))

@@ -52,10 +52,10 @@ def routes(console: Console) -> list[Route]:
         await run_in_threadpool(console.audit, session, action="console.login",
                                 subject=op.name, outcome="done",
                                 detail={"method": method.name})
-        response = console.redirect("/")
-        console.cookie(response, SESSION_COOKIE, session.id)
-        response.delete_cookie(PRE_COOKIE, path="/")
-        return response
+        done = console.redirect("/")
+        console.cookie(done, SESSION_COOKIE, session.id)
+        done.delete_cookie(PRE_COOKIE, path="/")
+        return done
 
     async def logout(request: Request) -> Response:
         session = console.staff(request)

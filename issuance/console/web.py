@@ -18,8 +18,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from issuance.audit.log import AuditLog
 from issuance.audit.operator import Acting, acting
-from issuance.console.auth import ConsoleSession, LoginMethod, PasswordLogin, SessionTable, \
-    same_token
+from issuance.console.auth import (
+    ConsoleSession,
+    LoginMethod,
+    PasswordLogin,
+    SessionTable,
+    same_token,
+)
 from issuance.console.i18n import pick, translator
 from issuance.console.jobs import JobTable
 from issuance.storage import Database
