@@ -73,7 +73,7 @@ def _prepare(home: Path, residents: int, applications: int) -> tuple[str, str]:
         for i, person in enumerate(people):
             if taken >= applications:
                 break
-            express = ExpressReason.parse("1") if i % 5 == 0 else None
+            express = ExpressReason.ARRIVAL_FROM_ABROAD if i % 5 == 0 else None
             result = take_application(db, ApplicationRequest(
                 resident_code=person.resident_code, express=express,
                 express_requested=express is not None,
@@ -149,7 +149,7 @@ def run(residents: int, requests: int, applications: int) -> dict[str, Any]:
         }
         out = {name: _measure(opener, page, requests) for name, page in pages.items()}
         base = out["baseline: static file"]["median_ms"]
-        for name, figures in out.items():
+        for figures in out.values():
             figures["ratio_to_baseline"] = round(figures["median_ms"] / base, 1)
         return {"residents": residents, "applications": applications,
                 "requests_per_page": requests, "prepare_s": round(prepared, 1),

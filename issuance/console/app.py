@@ -55,6 +55,9 @@ class SecurityHeaders:
 
 def create_app(home: Path, db_url: str, db: Database, *, tls: bool = False,
                console: Console | None = None) -> Starlette:
+    from issuance.console.queries import migrate_console
+
+    migrate_console(db)
     console = console or Console(home=Path(home), db_url=db_url, db=db, roles=cli_roles(),
                                  tls=tls)
 

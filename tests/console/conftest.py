@@ -34,10 +34,13 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def resident(age: int, gen: ResidentGenerator) -> Resident:
+def resident(age: int, gen: ResidentGenerator, *, months: int = 0) -> Resident:
     base = gen.resident()
     today = japan_date(datetime.now(UTC))
-    birth = birthday_in(today - timedelta(days=40), today.year - age) - timedelta(days=40)
+    if months:
+        birth = today - timedelta(days=30 * months + 2)
+    else:
+        birth = birthday_in(today - timedelta(days=40), today.year - age) - timedelta(days=40)
     return dataclasses.replace(
         base, birth_date=birth, adult_ward=False, nationality=Nationality.JAPANESE,
         status=ResidentStatus.RESIDENT, status_date=None, fuhyo=None, residence_expiry=None)
@@ -69,7 +72,8 @@ def console_server(tmp_path_factory: pytest.TempPathFactory,
     db_url = f"sqlite:///{home / 'issuance.sqlite3'}"
     gen = ResidentGenerator(as_of=date.today(), seed=1313)
     people = {"adult": resident(40, gen), "child": resident(9, gen),
-              "spare": resident(33, gen)}
+              "spare": resident(33, gen), "infant": resident(0, gen, months=3),
+              "photo": resident(52, gen)}
     with open_database(db_url) as db:
         ResidentStore(db).put(*people.values())
         for name, password in PASSWORDS.items():

@@ -266,3 +266,47 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(console_server: Co
     with server.db() as db:
         rep = [e for e in AuditLog(db).entries() if e.action == "application.representative"]
         assert rep and rep[-1].detail["representative"] == "山田 花子"
+
+
+def test_express_for_an_infant_without_photo_and_an_adult_with_a_photo_upload(
+        console_server: ConsoleServer, browser: Any, tmp_path: Any) -> None:
+    from PIL import Image
+
+    from issuance.applications.photos import photo_of
+
+    server = console_server
+    picture = tmp_path / "face.png"
+    Image.new("RGB", (300, 400), (200, 180, 160)).save(picture)
+    login(browser, server, "alice")
+
+    def apply(code: str, **fields: str) -> str:
+        browser.get(server.url + "/apply")
+        browser.find_element(By.ID, "resident_code").send_keys(code)
+        if "express" in fields:
+            Select(browser.find_element(By.ID, "express")).select_by_value(fields["express"])
+        for name in ("representative", "representative_proof"):
+            if name in fields:
+                browser.find_element(By.ID, name).send_keys(fields[name])
+        browser.find_element(By.ID, "photo").send_keys(str(picture))
+        browser.find_element(By.ID, "apply-submit").click()
+        return str(wait_for(lambda: text_of(browser, "apply-accepted")
+                            or text_of(browser, "apply-refused"), 15, "the intake"))
+
+    infant = server.residents["infant"]
+    # the express reason is looked up (auto: under one, 4.8(1)); the representative is needed
+    refused = apply(infant.resident_code, express="auto")
+    assert "4.3" in refused
+    accepted = apply(infant.resident_code, express="auto", representative="田中 一郎",
+                     representative_proof="出生届 受理証明")
+    assert "Express issuance" in accepted and "Deadline" in accepted
+    infant_app = text_of(browser, "new-application")
+    adult = server.residents["photo"]
+    apply(adult.resident_code)
+    adult_app = text_of(browser, "new-application")
+    with server.db() as db:
+        assert photo_of(db, infant_app) is None  # under 1: no photo is kept (rule 4.5)
+        assert photo_of(db, adult_app) is not None
+    browser.get(f"{server.url}/record/application/{infant_app}")
+    assert "under_one" in text_of(browser, "record-applications")
+    browser.get(server.url + "/")
+    assert infant_app in text_of(browser, "express")
