@@ -11,8 +11,10 @@ PAD = 28
 
 
 def bar_chart(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float],
-                                                                        str]]) -> str:
-    """One group of bars per label; `series` is (name, values, colour)."""
+                                                                        str]],
+              *, dates: bool = True) -> str:
+    """One group of bars per label; `series` is (name, values, colour). Date labels
+    (YYYY-MM-DD) are shown as MM-DD."""
     top = max([v for _, values, _ in series for v in values] + [1.0])
     n = max(len(labels), 1)
     group = (WIDTH - 2 * PAD) / n
@@ -33,7 +35,7 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[tuple[str, Seq
                          f"<title>{escape(name)} {escape(label)}: {value:g}</title></rect>")
         if n <= 16 or i % 2 == 0:
             parts.append(f'<text x="{x0:.1f}" y="{HEIGHT + 14}" font-size="9">'
-                         f"{escape(label[5:])}</text>")
+                         f"{escape(label[5:] if dates else label)}</text>")
     for j, (name, _, colour) in enumerate(series):
         parts.append(f'<rect x="{PAD + j * 150}" y="{HEIGHT + 24}" width="10" height="10" '
                      f'fill="{colour}"/><text x="{PAD + j * 150 + 14}" y="{HEIGHT + 33}" '

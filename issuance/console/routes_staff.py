@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from issuance.console import queries
 from issuance.console.charts import bar_chart
+from issuance.console.i18n import translator
 from issuance.console.web import PRE_COOKIE, SESSION_COOKIE, Console, field_text
 from issuance.errors import IssuanceError
 from issuance.operators import OperatorStore
@@ -118,15 +119,17 @@ def routes(console: Console) -> list[Route]:
     async def stats(request: Request) -> Response:
         session = console.staff(request)
         data = await run_in_threadpool(_stats, _days(request))
+        t = translator(console.lang(request))
         labels = [d["day"] for d in data["days"]]
-        issued = bar_chart("issued / express", labels, [
-            ("issued", [d["issued"] for d in data["days"]], "#3367d6"),
-            ("express", [d["express"] for d in data["days"]], "#e8710a")])
-        lead = bar_chart("express lead time (days)", labels, [
-            ("days", [d["express_lead_days"] or 0 for d in data["days"]], "#188038")])
+        issued = bar_chart(f"{t['issued']} / {t['express']}", labels, [
+            (t["issued"], [d["issued"] for d in data["days"]], "#3367d6"),
+            (t["express"], [d["express"] for d in data["days"]], "#e8710a")])
+        lead = bar_chart(t["lead_time"], labels, [
+            (t["days"], [d["express_lead_days"] or 0 for d in data["days"]], "#188038")])
         reasons = sorted(data["revoked_by_reason"])
-        revoked = bar_chart("revoked by reason", reasons or ["-"], [
-            ("revoked", [data["revoked_by_reason"][r] for r in reasons] or [0], "#c5221f")])
+        revoked = bar_chart(t["by_reason"], reasons or ["-"], [
+            (t["revoked"], [data["revoked_by_reason"][r] for r in reasons] or [0], "#c5221f")],
+            dates=False)
         return console.render(request, "stats.html", {
             "data": data, "charts": [issued, revoked, lead], "days": _days(request)},
             session=session)

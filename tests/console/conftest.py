@@ -73,7 +73,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory,
     gen = ResidentGenerator(as_of=date.today(), seed=1313)
     people = {"adult": resident(40, gen), "child": resident(9, gen),
               "spare": resident(33, gen), "infant": resident(0, gen, months=3),
-              "photo": resident(52, gen)}
+              "photo": resident(52, gen), "resume": resident(61, gen)}
     with open_database(db_url) as db:
         ResidentStore(db).put(*people.values())
         for name, password in PASSWORDS.items():

@@ -56,7 +56,8 @@ def wait_job(driver: Any, timeout: float = 90.0) -> str:
                         and text_of(driver, "job-state"), timeout, "the job to end"))
 
 
-def enter_pins(pad: Any, url: str, server: ConsoleServer, done: Callable[[], bool]) -> list[str]:
+def enter_pins(pad: Any, url: str, server: ConsoleServer, done: Callable[[], bool],
+               pins: dict[str, str] = PINS) -> list[str]:
     """The holder at the PIN pad: every PIN asked for, each twice (one mismatch first)."""
     pad.get(url + "?lang=en")
     asked: list[str] = []
@@ -69,8 +70,8 @@ def enter_pins(pad: Any, url: str, server: ConsoleServer, done: Callable[[], boo
                 break
             continue
         kind = str(kinds[0].get_attribute("value"))
-        pad.find_element(By.ID, "pin").send_keys(PINS[kind])
-        second = PINS[kind] if mismatched else ("0000" if kind != "sign" else "WRONG99")
+        pad.find_element(By.ID, "pin").send_keys(pins[kind])
+        second = pins[kind] if mismatched else ("0000" if kind != "sign" else "WRONG99")
         if not mismatched and kind != "sign":
             pad.save_screenshot(str(server.shots / "pinpad.png"))
         pad.find_element(By.ID, "pin2").send_keys(second)
@@ -156,6 +157,24 @@ def test_clerk_applies_issues_hands_over_with_the_pin_pad_and_reports_loss(
     public.verify(signature, b"signed after a console hand-over", padding.PKCS1v15(),
                   hashes.SHA256())
 
+    # PIN reset after the identity check: the holder sets the new password on the PIN pad
+    browser.get(server.url + "/counter")
+    Select(browser.find_element(By.ID, "reset-reader")).select_by_visible_text(blank_card)
+    Select(browser.find_element(By.ID, "reset-pin")).select_by_value("sign")
+    browser.find_element(By.ID, "reset-identity").send_keys("passport TK1234567")
+    browser.find_element(By.ID, "reset-submit").click()
+    reset_url = wait_for(lambda: browser.find_elements(By.ID, "pad-link")
+                         and browser.find_element(By.ID, "pad-link").get_attribute("href"),
+                         15, "the PIN pad link of the reset")
+    assert reset_url != pad_url
+    asked = enter_pins(pad_browser, reset_url, server,
+                       lambda: text_of(browser, "job-state") not in ("", "running"),
+                       {"sign": "NEWPW77"})
+    assert wait_job(browser) == "done", text_of(browser, "job-message")
+    assert asked == ["sign"] and "NEWPW77" not in browser.page_source
+    with PcscTransport(blank_card) as t:
+        JpkiClient(t).verify_pin(Key.SIGN, "NEWPW77")
+
     # report the loss
     browser.get(server.url + "/counter")
     browser.find_element(By.ID, "loss-application").send_keys(app_id)
@@ -169,7 +188,7 @@ def test_clerk_applies_issues_hands_over_with_the_pin_pad_and_reports_loss(
                          f"a[href='/record/resident/{person.resident_code}']").click()
     history = text_of(browser, "history")
     for action in ("application.apply", "issue", "handover", "activate",
-                   "handover.identity-check", "card.report_loss"):
+                   "handover.identity-check", "pin.reset", "card.report_loss"):
         assert action in history.split(), action
     assert "lost" in text_of(browser, "record-applications")
     assert "revoked" in text_of(browser, "record-certificates")
@@ -310,3 +329,36 @@ def test_express_for_an_infant_without_photo_and_an_adult_with_a_photo_upload(
     assert "under_one" in text_of(browser, "record-applications")
     browser.get(server.url + "/")
     assert infant_app in text_of(browser, "express")
+
+
+def test_an_interrupted_issue_is_listed_and_resumed_from_the_dashboard(
+        console_server: ConsoleServer, blank_card: Any, browser: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from issuance.applications.intake import take_application
+    from issuance.applications.rules import ApplicationRequest
+
+    server = console_server
+    with server.db() as db:
+        app_id = take_application(db, ApplicationRequest(
+            resident_code=server.residents["resume"].resident_code),
+            operator="alice").application.id  # type: ignore[union-attr]
+    worker = Path(__file__).parents[1] / "workflow" / "workflow_crash_worker.py"
+    killed = subprocess.run([sys.executable, str(worker), str(server.home), server.db_url,
+                             app_id, blank_card, "certificates_issued"],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr  # SIGKILL right after the step
+    login(browser, server, "alice")
+    assert app_id in text_of(browser, "interrupted")
+    browser.find_element(By.CSS_SELECTOR,
+                         f"#interrupted a[href='/issue?application={app_id}']").click()
+    Select(browser.find_element(By.ID, "reader")).select_by_visible_text(blank_card)
+    browser.find_element(By.ID, "issue-submit").click()
+    assert wait_job(browser) == "done", text_of(browser, "job-message")
+    result = text_of(browser, "job-result")
+    assert '"resumed": true' in result and '"application_state": "personalised"' in result
+    browser.get(server.url + "/")
+    assert app_id not in text_of(browser, "interrupted")
+    assert app_id in text_of(browser, "ready")
