@@ -113,9 +113,10 @@ def _serve(args: argparse.Namespace) -> int:
                             detail={"tls": tls.enabled})
         app = create_app(Path(args.home), db_url, db, tls=tls.enabled)
         logging.basicConfig(level=logging.INFO)
-        # requests act as the operator logged in at each browser, never as the starter
+        # requests act as the operator logged in at each browser, never as the starter;
+        # no access log: a PIN pad's URL holds its pairing token
         with keyed_by(LockedKeyer(keyer)), acting(None):
             run(uvicorn_config(app, host=host, port=port, tls=tls,
                                limits=limits_from_args(args, max_body=8 << 20),
-                               log_level="info"))
+                               log_level="info", access_log=False))
     return EXIT_OK
