@@ -218,6 +218,8 @@ def routes(console: Console) -> list[Route]:
                                    field_text(form, "identity_check", limit=300))
         if exc is not None:
             return _refusal_page(request, session, exc)
+        representative = {k: v for k in ("representative", "representative_proof")
+                          if (v := field_text(form, k))}
 
         def body(job: Job) -> dict[str, Any]:
             from issuance.workflow.activate import Activator
@@ -229,7 +231,7 @@ def routes(console: Console) -> list[Route]:
                 console.audit(session, action="handover.identity-check",
                               subject=app_id or reader, outcome="done",
                               detail={"identity_check": ref, "card_serial": serial,
-                                      "reader": reader})
+                                      "reader": reader, **representative})
                 result = Activator(db, operator=session.operator, progress=job.progress
                                    ).activate(reader, lambda kind: pad.supply(kind, "set"))
             return result.to_json()

@@ -28,8 +28,9 @@ from issuance.registry.store import ResidentStore
 from issuance.storage import Database, open_database
 from issuance.workflow.center import init_center
 
-PASSWORDS = {"alice": "alice-counter-1", "audra": "audra-reader-1"}
-ROLES = {"alice": ("clerk",), "audra": ("auditor",)}
+PASSWORDS = {"alice": "alice-counter-1", "audra": "audra-reader-1",
+             "carl": "carl-counter-22"}
+ROLES = {"alice": ("clerk",), "audra": ("auditor",), "carl": ("clerk", "supervisor")}
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 

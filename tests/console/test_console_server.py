@@ -3,7 +3,9 @@ refusals, the PIN pad hand-off, labels, the statistics CSV."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -11,11 +13,13 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import ConsoleServer
+from conftest import PASSWORDS, ConsoleServer
 from tls_certs import TestCa
 
 from issuance.cli.main import main
@@ -115,3 +119,38 @@ def test_statistics_csv_has_a_column_per_revocation_reason() -> None:
     assert statistics_csv(stats).splitlines() == [
         "day,issued,express,revoked,express_lead_days,revoked_key_compromise",
         "2026-12-03,1,0,2,,2"]
+
+
+def _login(url: str, name: str, password: str) -> tuple[Any, int]:
+    """An HTTP client logged in (or not) through the login form; the login's status."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(url + "/login").read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    try:
+        with opener.open(url + "/login", urllib.parse.urlencode({
+                "csrf_token": token.group(1), "operator": name,
+                "password": password}).encode()) as answer:
+            return opener, int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return opener, int(exc.code)
+
+
+def test_a_wrong_password_is_refused_and_a_disabled_operator_loses_the_session(
+        console_server: ConsoleServer) -> None:
+    from issuance.audit.log import AuditLog
+    from issuance.operators import OperatorStore
+
+    server = console_server
+    _, status = _login(server.url, "carl", "not his password")
+    assert status == 401
+    opener, status = _login(server.url, "carl", PASSWORDS["carl"])
+    assert status == 200
+    assert "carl (clerk,supervisor)" in opener.open(server.url + "/").read().decode()
+    with server.db() as db:
+        assert [e.outcome for e in AuditLog(db).entries()
+                if e.operator == "carl" and e.action == "operator.login-failed"] == ["refused"]
+        OperatorStore(db).disable("carl")
+    with opener.open(server.url + "/") as answer:  # redirected to the login form
+        assert answer.url.endswith("/login") and "carl (" not in answer.read().decode()
