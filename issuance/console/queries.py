@@ -195,8 +195,11 @@ def statistics(db: Database, *, days: int = 14, store: Any = None,
             "SELECT l.at, l.subject, a.express_reason, a.created_at FROM audit_log l"
             " JOIN applications a ON a.id = l.subject"
             " WHERE l.action = 'issue' AND l.outcome = 'ok' AND l.at >= ?", [since])
-        revoked = tx.query("SELECT serial, updated_at FROM issued_certificates"
-                           " WHERE status = 'revoked' AND updated_at >= ?", [since])
+        # revoked at a loss or notice, replaced at a card update (affiliationChanged),
+        # spoiled before delivery (unspecified): every one was revoked at the CA
+        revoked = tx.query("SELECT serial, status, updated_at FROM issued_certificates"
+                           " WHERE status IN ('revoked', 'replaced', 'spoiled')"
+                           " AND updated_at >= ?", [since])
     per_day: dict[date, dict[str, Any]] = {
         start + timedelta(days=i): {"issued": 0, "express": 0, "revoked": Counter(),
                                     "lead_days": []} for i in range(days)}
@@ -213,7 +216,7 @@ def statistics(db: Database, *, days: int = 14, store: Any = None,
         day = _day(str(row["updated_at"]))
         if day not in per_day:
             continue
-        reason = "unknown"
+        reason = str(row["status"])  # without the store, what the issuance side knows
         if store is not None:
             info = store.status(int(str(row["serial"]), 16))
             if info is not None and info.reason is not None:

@@ -6,6 +6,7 @@ signing password, the loss is reported; an auditor is refused; CSRF is refused."
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import urllib.error
 import urllib.parse
@@ -23,6 +24,7 @@ from card.jpki import CertKind, JpkiClient, Key
 from card.transport import PcscTransport
 from issuance.audit.keyer import center_keyer
 from issuance.audit.log import AuditLog
+from issuance.registry.store import update_residents
 
 PINS = {"auth": "1470", "sign": "TEST2026", "text": "2581", "juki": "3692"}
 
@@ -175,6 +177,33 @@ def test_clerk_applies_issues_hands_over_with_the_pin_pad_and_reports_loss(
     with PcscTransport(blank_card) as t:
         JpkiClient(t).verify_pin(Key.SIGN, "NEWPW77")
 
+    # the holder moved: the card is updated, the holder entering the PINs on the pad
+    moved = dataclasses.replace(person, address="東京都千代田区霞が関一丁目1番1号")
+    with server.db() as db, db.transaction() as tx:
+        update_residents(tx, [(person, moved)])
+    browser.get(server.url + "/counter")
+    Select(browser.find_element(By.ID, "update-reader")).select_by_visible_text(blank_card)
+    browser.find_element(By.ID, "update-identity").send_keys("residence card 7777")
+    browser.find_element(By.ID, "update-submit").click()
+    update_url = wait_for(lambda: browser.find_elements(By.ID, "pad-link")
+                          and browser.find_element(By.ID, "pad-link").get_attribute("href"),
+                          15, "the PIN pad link of the update")
+    pad_browser.get(update_url)
+    entered = []
+    for _ in range(2):  # the card-info PIN, then the signing password (current values)
+        kind = wait_for(lambda: [str(e.get_attribute("value")) for e in pad_browser.find_elements(
+            By.CSS_SELECTOR, "input[name=kind]")][:1] or None, 30, "the pad to ask")[0]
+        assert not pad_browser.find_elements(By.ID, "pin2")  # verified, not set: once
+        pad_browser.find_element(By.ID, "pin").send_keys({"text": PINS["text"],
+                                                          "sign": "NEWPW77"}[kind])
+        pad_browser.find_element(By.ID, "pad-submit").click()
+        entered.append(kind)
+        wait_for(lambda k=kind: not pad_browser.find_elements(
+            By.CSS_SELECTOR, f"input[name=kind][value={k}]"), 20, f"the pad to take {kind}")
+    assert entered == ["text", "sign"]
+    assert wait_job(browser, 120) == "done", text_of(browser, "job-message")
+    assert "address" in text_of(browser, "job-result")
+
     # report the loss
     browser.get(server.url + "/counter")
     browser.find_element(By.ID, "loss-application").send_keys(app_id)
@@ -188,7 +217,7 @@ def test_clerk_applies_issues_hands_over_with_the_pin_pad_and_reports_loss(
                          f"a[href='/record/resident/{person.resident_code}']").click()
     history = text_of(browser, "history")
     for action in ("application.apply", "issue", "handover", "activate",
-                   "handover.identity-check", "pin.reset", "card.report_loss"):
+                   "handover.identity-check", "pin.reset", "card.update", "card.report_loss"):
         assert action in history.split(), action
     assert "lost" in text_of(browser, "record-applications")
     assert "revoked" in text_of(browser, "record-certificates")
@@ -202,7 +231,8 @@ def test_clerk_applies_issues_hands_over_with_the_pin_pad_and_reports_loss(
     last = csv.strip().splitlines()[-1].split(",")
     header = csv.splitlines()[0].split(",")
     assert last[header.index("issued")] == "1"
-    assert last[header.index("revoked_key_compromise")] == "2"
+    assert last[header.index("revoked_key_compromise")] == "2"  # the loss: both current
+    assert last[header.index("revoked_affiliation_changed")] == "1"  # the move
 
     # every console action was audited as the logged-in operator, in her role
     with server.db() as db:
