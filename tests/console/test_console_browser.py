@@ -211,6 +211,12 @@ def test_clerk_applies_issues_hands_over_with_the_pin_pad_and_reports_loss(
     browser.find_element(By.ID, "loss-submit").click()
     assert wait_for(lambda: text_of(browser, "counter-done"), 30, "the loss report")
 
+    # search by card serial and by application id
+    browser.get(server.url + "/search?q=" + blank_card.serial)
+    assert browser.find_elements(By.CSS_SELECTOR, f"a[href='/record/card/{blank_card.serial}']")
+    browser.get(server.url + "/search?q=" + app_id.lower())
+    assert browser.find_elements(By.CSS_SELECTOR, f"a[href='/record/application/{app_id}']")
+
     # search by kana, open the record: its whole history from the audit log
     browser.get(server.url + "/search?q=" + urllib.parse.quote(person.name_kana or ""))
     browser.find_element(By.CSS_SELECTOR,
