@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from issuance.errors import IssuanceError
@@ -59,32 +60,32 @@ class Acting:
     role: str  # comma-separated roles, or DEVELOPMENT_ROLE
 
 
-_acting: Acting | None = None
+# A context variable, not a global: the console (issuance/console/) serves several
+# operators at once, each request and job in its own thread and context.
+_acting: ContextVar[Acting | None] = ContextVar("mynacard_acting", default=None)
 
 
 @contextmanager
 def acting(who: Acting | None) -> Iterator[Acting | None]:
     """Install `who` for every audit entry written inside the block."""
-    global _acting
-    before = _acting
-    _acting = who
+    token = _acting.set(who)
     try:
         yield who
     finally:
-        _acting = before
+        _acting.reset(token)
 
 
 def acting_role(operator: str) -> str | None:
     """The role recorded for an entry by `operator`: the installed one when it is theirs."""
-    if _acting is not None and _acting.operator == operator:
-        return _acting.role
+    current = _acting.get()
+    if current is not None and current.operator == operator:
+        return current.role
     return None
 
 
 def become(who: Acting) -> None:
     """Replace the installed identity for the rest of the command (a login that just
     proved `who`'s credential records the roles it proved)."""
-    global _acting
-    if _acting is None:
+    if _acting.get() is None:
         raise OperatorError("no command is running")
-    _acting = who
+    _acting.set(who)

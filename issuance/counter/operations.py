@@ -70,6 +70,12 @@ def _check_reference(identity_check: str | None) -> str:
     return ref
 
 
+def identity_reference(identity_check: str | None) -> str:
+    """The identity-check reference, checked as every counter operation checks it (rule
+    C1): for a caller that must refuse before it starts (the console's hand-over)."""
+    return _check_reference(identity_check)
+
+
 class Counter:
     def __init__(self, db: Database, *, operator: str, center: Center | None = None,
                  clock: Clock = utc_now, progress: Callable[[str], None] | None = None,

@@ -59,6 +59,7 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "notices unmatched": [],
         "notices schema": [],
         "notices serve": ["--host", "256.256.256.256", "--port", "1"],
+        "console serve": ["--listen", "256.256.256.256:1"],
         "notices sender add": ["gateway", "--source", "juki"],
         "notices sender list": [],
         "ca init": ["--pin-source", "env:AUDIT_T_NONE", "--so-pin-source", "env:AUDIT_T_NONE"],

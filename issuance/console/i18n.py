@@ -1,0 +1,112 @@
+"""Labels in Japanese (the default) and English: `?lang=en` or the `lang` cookie."""
+
+from __future__ import annotations
+
+LANGS = ("ja", "en")
+DEFAULT_LANG = "ja"
+
+# key: (Japanese, English)
+LABELS: dict[str, tuple[str, str]] = {
+    "title": ("窓口端末", "Counter console"),
+    "login": ("ログイン", "Log in"),
+    "logout": ("ログアウト", "Log out"),
+    "operator": ("職員", "Operator"),
+    "password": ("パスワード", "Password"),
+    "dashboard": ("本日の業務", "Today's work"),
+    "search": ("検索", "Search"),
+    "apply": ("申請受付", "Take an application"),
+    "issue": ("カード発行", "Issue a card"),
+    "handover": ("交付", "Hand-over"),
+    "counter": ("窓口手続", "Counter operations"),
+    "stats": ("統計", "Statistics"),
+    "waiting_card": ("カード作成待ちの申請", "Applications waiting for a card"),
+    "ready_handover": ("交付待ちのカード", "Cards ready for hand-over"),
+    "express_deadlines": ("特急発行の期限", "Express deadlines"),
+    "unmatched_notices": ("未照合の異動通知", "Unmatched notices"),
+    "none": ("なし", "none"),
+    "query": ("住民票コード・氏名・かな・カード番号・申請番号・証明書番号",
+              "Resident code, name (kanji or kana), card serial, application or certificate"),
+    "results": ("検索結果", "Results"),
+    "history": ("履歴（監査ログ）", "History (audit log)"),
+    "resident": ("住民", "Resident"),
+    "resident_code": ("住民票コード", "Resident code"),
+    "name": ("氏名", "Name"),
+    "name_kana": ("氏名（かな）", "Name (kana)"),
+    "address": ("住所", "Address"),
+    "birth_date": ("生年月日", "Date of birth"),
+    "application": ("申請", "Application"),
+    "applications": ("申請", "Applications"),
+    "state": ("状態", "State"),
+    "card": ("カード", "Card"),
+    "cards": ("カード", "Cards"),
+    "certificates": ("電子証明書", "Certificates"),
+    "express": ("特急発行", "Express issuance"),
+    "express_reason": ("特急発行の理由", "Express reason"),
+    "event_date": ("事由の発生日", "Date of the event"),
+    "deadline": ("期限", "Deadline"),
+    "no_certificates": ("電子証明書を発行しない", "No certificates"),
+    "no_signing": ("署名用電子証明書を発行しない", "No signing certificate"),
+    "photo": ("顔写真", "Photo"),
+    "photo_hint": ("1歳未満は顔写真なし（規則4.5）", "No photo under 1 year (rule 4.5)"),
+    "representative": ("法定代理人", "Legal representative"),
+    "representative_hint": ("15歳未満・成年被後見人は法定代理人が同行（規則4.3）",
+                            "Under 15 or adult ward: the legal representative comes too "
+                            "(rule 4.3)"),
+    "representative_proof": ("代理権の確認書類", "Proof of authority"),
+    "submit": ("実行", "Submit"),
+    "accepted": ("受付しました", "Accepted"),
+    "refused": ("受付できません", "Refused"),
+    "rule": ("規則", "Rule"),
+    "reader": ("カードリーダー", "Reader"),
+    "resume": ("再開", "Resume"),
+    "interrupted": ("中断した発行", "Interrupted issues"),
+    "progress": ("進行状況", "Progress"),
+    "identity_check": ("本人確認（書類・番号）", "Identity check (document, number)"),
+    "pinpad": ("暗証番号の設定", "PIN pad"),
+    "pinpad_link": ("お客様用画面（タブレットで開く）", "Holder's screen (open on the tablet)"),
+    "pinpad_wait": ("職員の操作をお待ちください", "Please wait for the clerk"),
+    "pinpad_done": ("設定が終わりました。ありがとうございました。",
+                    "Done. Thank you."),
+    "pin_again": ("もう一度入力してください", "Enter it again"),
+    "pin_4digits": ("数字4桁", "4 digits"),
+    "sign_rules": ("英大文字と数字で6〜16文字（英字と数字をそれぞれ1文字以上）",
+                   "6 to 16 of A-Z and 0-9, at least one letter and one digit"),
+    "pin_reset": ("暗証番号の再設定", "PIN reset"),
+    "card_update": ("券面事項の変更（転居など）", "Card update after a move"),
+    "report_loss": ("紛失届", "Loss report"),
+    "hold": ("一時停止（電話での届出）", "Hold (report by phone)"),
+    "reissue": ("再交付の申請", "Re-issue"),
+    "pin_kind": ("暗証番号の種類", "PIN"),
+    "issued": ("発行", "Issued"),
+    "revoked": ("失効", "Revoked"),
+    "lead_time": ("特急発行の所要日数", "Express lead time (days)"),
+    "by_reason": ("失効理由別", "Revoked by reason"),
+    "csv": ("CSVで出力", "Export CSV"),
+    "days": ("日数", "Days"),
+    "forbidden": ("この操作の権限がありません", "You may not do this"),
+    "done": ("完了", "Done"),
+    "failed": ("失敗", "Failed"),
+    "running": ("実行中", "Running"),
+    "when": ("日時", "When"),
+    "action": ("操作", "Action"),
+    "outcome": ("結果", "Outcome"),
+    "subject": ("対象", "Subject"),
+    "detail": ("詳細", "Detail"),
+    "open": ("開く", "Open"),
+    "auth": ("利用者証明用電子証明書の暗証番号（4桁）", "User-authentication PIN (4 digits)"),
+    "sign": ("署名用電子証明書の暗証番号", "Signing password"),
+    "text": ("券面事項入力補助用の暗証番号（4桁）", "Card-info input support PIN (4 digits)"),
+    "juki": ("住民基本台帳用の暗証番号（4桁）", "Resident registry PIN (4 digits)"),
+    "pin_verify_hint": ("現在の暗証番号を入力してください", "Enter the current PIN"),
+    "lang_other": ("English", "日本語"),
+}
+
+
+def pick(lang: str | None) -> str:
+    return lang if lang in LANGS else DEFAULT_LANG
+
+
+def translator(lang: str) -> dict[str, str]:
+    """The labels of `lang` as a mapping for the templates (a missing key shows itself)."""
+    index = LANGS.index(pick(lang))
+    return {key: pair[index] for key, pair in LABELS.items()}

@@ -1,0 +1,156 @@
+"""The console server without a browser: TLS (Secure cookies, HSTS), the serve command's
+refusals, the PIN pad hand-off, labels, the statistics CSV."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PASSWORDS, ConsoleServer
+from tls_certs import TestCa
+
+from issuance.cli.main import main
+from issuance.console.i18n import LABELS, translator
+from issuance.console.jobs import Pad, PadTimeout
+from issuance.console.queries import statistics_csv
+from issuance.personalisation.pins import PinKind
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_over_tls_the_cookies_are_secure_and_plain_http_is_not_served(
+        console_server: ConsoleServer, tmp_path: Path) -> None:
+    ca = TestCa(tmp_path / "ca", "console test CA")
+    server_cert = ca.issue("127.0.0.1", server=True)
+    port = _port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "issuance.cli.main", "--home", str(console_server.home),
+         "console", "serve", "--listen", f"127.0.0.1:{port}", "--operator", "starter",
+         "--tls-cert", str(server_cert.cert), "--tls-key", str(server_cert.key)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    try:
+        context = ca.client_context()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = urllib.request.urlopen(f"https://127.0.0.1:{port}/login",
+                                                context=context, timeout=2)
+                break
+            except (OSError, ssl.SSLError):
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.3)
+        cookie = answer.headers["set-cookie"]
+        assert "console_pre=" in cookie
+        for flag in ("Secure", "HttpOnly", "SameSite=strict"):
+            assert flag.lower() in cookie.lower(), (flag, cookie)
+        assert answer.headers["strict-transport-security"]
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5).read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--listen", "localhost"], "HOST:PORT"),
+    (["--tls-cert", "/nonexistent.pem"], "go together"),
+])
+def test_serve_refuses_unusable_options_with_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+        message: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    assert main(["--home", str(home), "console", "serve", "--operator", "o", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_the_pad_takes_a_new_pin_only_twice_alike_and_well_formed() -> None:
+    pad = Pad("t")
+    got: list[str] = []
+    worker = threading.Thread(target=lambda: got.append(pad.supply(PinKind.AUTH, "set")))
+    worker.start()
+    while pad.asking is None:
+        time.sleep(0.01)
+    assert pad.deliver(PinKind.SIGN, "ABC123", "ABC123") == "not asked"
+    assert pad.deliver(PinKind.AUTH, "1234", "1235") == "mismatch"
+    assert pad.deliver(PinKind.AUTH, "12a4", "12a4") is not None  # rule 3.1's format
+    assert pad.deliver(PinKind.AUTH, "1234", "1234") is None
+    worker.join(5)
+    assert got == ["1234"] and pad.asking is None
+
+
+def test_a_pad_nobody_answers_refuses_with_rule_3_7() -> None:
+    with pytest.raises(PadTimeout) as err:
+        Pad("t").supply(PinKind.JUKI, wait=0.05)
+    assert err.value.rule == "3.7"
+
+
+def test_every_label_has_both_languages() -> None:
+    assert all(ja and en for ja, en in LABELS.values())
+    assert translator("en")["login"] == "Log in"
+    assert translator("xx")["login"] == "ログイン"  # Japanese by default
+
+
+def test_statistics_csv_has_a_column_per_revocation_reason() -> None:
+    stats = {"revoked_by_reason": {"key_compromise": 2},
+             "days": [{"day": "2026-12-03", "issued": 1, "express": 0, "revoked": 2,
+                       "express_lead_days": None,
+                       "revoked_by_reason": {"key_compromise": 2}}]}
+    assert statistics_csv(stats).splitlines() == [
+        "day,issued,express,revoked,express_lead_days,revoked_key_compromise",
+        "2026-12-03,1,0,2,,2"]
+
+
+def _login(url: str, name: str, password: str) -> tuple[Any, int]:
+    """An HTTP client logged in (or not) through the login form; the login's status."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(url + "/login").read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    try:
+        with opener.open(url + "/login", urllib.parse.urlencode({
+                "csrf_token": token.group(1), "operator": name,
+                "password": password}).encode()) as answer:
+            return opener, int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return opener, int(exc.code)
+
+
+def test_a_wrong_password_is_refused_and_a_disabled_operator_loses_the_session(
+        console_server: ConsoleServer) -> None:
+    from issuance.audit.log import AuditLog
+    from issuance.operators import OperatorStore
+
+    server = console_server
+    _, status = _login(server.url, "carl", "not his password")
+    assert status == 401
+    opener, status = _login(server.url, "carl", PASSWORDS["carl"])
+    assert status == 200
+    assert "carl (clerk,supervisor)" in opener.open(server.url + "/").read().decode()
+    with server.db() as db:
+        assert [e.outcome for e in AuditLog(db).entries()
+                if e.operator == "carl" and e.action == "operator.login-failed"] == ["refused"]
+        OperatorStore(db).disable("carl")
+    with opener.open(server.url + "/") as answer:  # redirected to the login form
+        assert answer.url.endswith("/login") and "carl (" not in answer.read().decode()
