@@ -197,9 +197,13 @@ def init_ca(
     create_key_options: dict[str, Any] | None = None,
     clock: Clock = utc_now,
     attestation_master: str | None = None,
+    hierarchies: Iterable[Hierarchy] = tuple(Hierarchy),
 ) -> CAConfig:
     """The key ceremony: make every hierarchy's root and OCSP keys in `key_source`, sign
     the certificates and write them to `out_dir`. Refuses to overwrite an existing CA.
+
+    `hierarchies`: all three by default (an issuance center's CA); both JPKI ones are
+    always among them (a bare JPKI CA passes `JPKI_HIERARCHIES`).
 
     `attestation_master`: the label of the issuer master key in the same HSM; the CA then
     certifies only card keys with a valid key attestation (`IssuingCA`)."""
@@ -213,10 +217,13 @@ def init_ca(
     for name, url in (("crl_base_url", crl_base_url), ("ocsp_url", ocsp_url)):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(f"{name} must be an http(s) URL")
+    made = [h for h in Hierarchy if h in set(hierarchies)]
+    if not set(JPKI_HIERARCHIES) <= set(made):
+        raise ValueError("a CA has both JPKI hierarchies (sign, auth)")
     out = Path(out_dir)
     if ca_exists(out) or (out.exists() and any(out.glob("*-root.pem"))):
         raise CAError(f"a CA already exists in {out}; refusing to overwrite it")
-    labels = [f"{key_prefix}-{h.value}-{r}" for h in Hierarchy for r in ("root", "ocsp")]
+    labels = [f"{key_prefix}-{h.value}-{r}" for h in made for r in ("root", "ocsp")]
     find = getattr(key_source, "find_key", None) or getattr(key_source, "has_key", None)
     if find is not None:
         for label in labels:
@@ -233,7 +240,7 @@ def init_ca(
                               crl_base_url.rstrip("/"), "ocsp_url": ocsp_url, "hierarchies": {}}
     if attestation_master is not None:
         config["card_key_attestation_master"] = attestation_master
-    for h in Hierarchy:
+    for h in made:
         root_label, ocsp_label = f"{key_prefix}-{h.value}-root", f"{key_prefix}-{h.value}-ocsp"
         key_source.create_key(root_label, **opts)
         key_source.create_key(ocsp_label, **opts)

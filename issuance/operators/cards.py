@@ -38,10 +38,18 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from card import contract
 from card.attestation import AttestationFailed, KeyAttestor
 from card.contract import LifeCycle, Tag
-from card.errors import CardError, NoCard, PinBlocked, PinIncorrect, ReaderNotFound
+from card.errors import (
+    CardError,
+    NoCard,
+    PinBlocked,
+    PinIncorrect,
+    ReaderNotFound,
+    StatusError,
+)
 from card.formats import validate_pin, yyyymmdd
 from card.issuer import IssuerClient
 from card.jpki import CertKind, JpkiClient, Key, digest_info
+from card.session import FileEmpty
 from card.transport import Transport
 from issuance.audit.log import append_entry
 from issuance.operators.errors import OperatorsError
@@ -322,6 +330,9 @@ def sign_on_card(transport: Transport, pin: str, message: bytes) -> CardAnswer:
                              " card (`mynacard operator issue-card`)") from None
     except (NoCard, ReaderNotFound) as exc:
         raise OperatorCardMissing(f"insert the operator card ({exc})") from None
+    except (StatusError, FileEmpty) as exc:  # answered, but not as an operator card does
+        raise OperatorsError(f"the card in the reader is not a usable operator card ({exc})") \
+            from None
     return CardAnswer(cert, signature)
 
 

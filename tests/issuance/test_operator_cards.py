@@ -15,6 +15,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 
 from card import contract
 from card.apdu import Response
@@ -41,8 +43,9 @@ from issuance.storage.config import resolve_db_url
 from issuance.workflow.center import Center, CenterConfig
 from pki.ca import load_ca
 from pki.crl import CrlPublisher
+from pki.ocsp.responder import OcspResponder
 from pki.profiles import Hierarchy, Profile, certificate_profile, operator_certificate_builder
-from pki.store import open_store
+from pki.store import open_readonly_store, open_store
 from pki.store.records import CertStatus
 
 pytestmark = pytest.mark.personalises
@@ -289,9 +292,7 @@ def test_posing_card_and_other_hierarchies_cannot_log_in(
         with PcscTransport(operator_card.reader) as t:
             answer = sign_on_card(SigningSwapProxy(t), operator_card.pin,
                                   login.message(challenge))
-        assert answer.certificate == operator_card.certificate.public_bytes(
-            __import__("cryptography.hazmat.primitives.serialization",
-                       fromlist=["Encoding"]).Encoding.DER)
+        assert answer.certificate == operator_card.certificate.public_bytes(Encoding.DER)
         with pytest.raises(OperatorsError, match="does not verify"):
             login.verify(challenge, answer)
         # a resident's card: its JPKI user-authentication certificate, properly signed
@@ -314,8 +315,6 @@ def test_posing_card_and_other_hierarchies_cannot_log_in(
             ).sign(center.km.signer(auth.root_key), hashes.SHA256())
         challenge = login.challenge()
         signature = key.sign(login.message(challenge), padding.PKCS1v15(), hashes.SHA256())
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         with pytest.raises(OperatorsError, match="not issued by any of the trusted"):
             login.verify(challenge, CardAnswer(forged.public_bytes(Encoding.DER), signature))
     finally:
@@ -392,6 +391,43 @@ def test_a_new_card_replaces_the_old_one(db: Database, mynacard_operator_center:
     assert _store_status(home, first.certificate.serial_number) is CertStatus.REVOKED
     assert _store_status(home, second.certificate.serial_number) is CertStatus.GOOD
     assert certificate_profile(second.certificate) is Profile.OPERATOR
+    # the OCSP responder answers for operator certificates, signed by the operator
+    # hierarchy's responder
+    config = CenterConfig.load(home)
+    ca = load_ca(config.ca_dir)
+    root = ca.hierarchies[Hierarchy.OPERATOR]
+    ro = open_readonly_store(config.store)
+    try:
+        with Center.open(home) as center:
+            responder = OcspResponder.from_ca(key_source=center.km, ca=ca, store=ro)
+            for cert, status in ((first.certificate, ocsp.OCSPCertStatus.REVOKED),
+                                 (second.certificate, ocsp.OCSPCertStatus.GOOD)):
+                request = ocsp.OCSPRequestBuilder().add_certificate(
+                    cert, root.root_cert, hashes.SHA1()).build()
+                answer = ocsp.load_der_ocsp_response(
+                    responder.respond(request.public_bytes(Encoding.DER)).der)
+                assert answer.certificate_status is status
+                assert answer.certificates == [root.ocsp_cert]
+    finally:
+        ro.close()
+
+
+def test_cards_that_are_no_operator_cards(mynacard_operator_center: Path, blank_card: Any,
+                                          sample_card: Any, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the command: a blank card, and a resident's card whose JPKI
+    user-authentication certificate signs the challenge properly, log in nobody."""
+    monkeypatch.delenv("MYNACARD_DB", raising=False)
+    monkeypatch.setenv("T_SAMPLE_PIN", "1234")
+    m = ["--home", str(mynacard_operator_center)]
+    for reader, says in ((blank_card, "not a usable operator card"),
+                         (sample_card, "not an operator certificate")):
+        capsys.readouterr()
+        assert main([*m, "login", "--card", "--reader", str(reader),
+                     "--pin-source", "env:T_SAMPLE_PIN"]) == 1
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err
+    assert not (mynacard_operator_center / SESSION_FILE).exists()
 
 
 def test_dual_control_with_a_second_card(center: Path, blank_card: Any,

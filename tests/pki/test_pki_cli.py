@@ -46,7 +46,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = run(home, "ca", "init", *HSM, "--so-pin-source", "env:CLI_TEST_SO_PIN",
               "--shards", "4", "--json", check=True)
     out = json.loads(res.stdout)
-    assert set(out["fingerprints"]) == {"sign-root", "sign-ocsp", "auth-root", "auth-ocsp"}
+    assert set(out["fingerprints"]) == {"sign-root", "sign-ocsp", "auth-root", "auth-ocsp",
+                                        "operator-root", "operator-ocsp"}
     assert (home / "ca" / "sign-root.pem").exists() and (home / "ca" / "auth-root.der").exists()
     _new_key(home, "holder")
     (home / "id.json").write_text(json.dumps({
