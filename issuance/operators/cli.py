@@ -123,7 +123,8 @@ def _whoami(args: argparse.Namespace) -> int:
         print(json.dumps(session.to_json()))
     else:
         print(f"{session.operator} ({', '.join(session.roles)}) until"
-              f" {session.expires.isoformat(timespec='seconds')}")
+              f" {session.expires.isoformat(timespec='seconds')}, by"
+              f" {session.credential_kind}")
     return 0
 
 

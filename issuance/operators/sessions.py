@@ -38,9 +38,15 @@ class Session:
                 "expires": self.expires.isoformat(timespec="seconds"),
                 "credential": self.credential}
 
+    @property
+    def credential_kind(self) -> str:
+        """How the operator logged in: `card` (an operator IC card) or `password`."""
+        return "card" if self.credential.startswith("card:") else "password"
+
     def to_json(self) -> dict[str, Any]:
         return {"operator": self.operator, "roles": list(self.roles),
-                "expires": self.expires.isoformat(timespec="seconds")}
+                "expires": self.expires.isoformat(timespec="seconds"),
+                "credential": self.credential_kind}
 
 
 class SessionStore:

@@ -195,8 +195,9 @@ def test_revoking_the_card_ends_its_session(operator_card: OperatorCardReader,
     try:
         assert main([*m, "login", "--card", "--reader", operator_card.reader,
                      "--operator", operator_card.operator, "--pin-source", "env:T_OP_PIN"]) == 0
-        assert main([*m, "whoami"]) == 0
-        assert operator_card.operator in capsys.readouterr().out
+        assert main([*m, "whoami", "--json"]) == 0
+        who = json.loads(capsys.readouterr().out)
+        assert who["operator"] == operator_card.operator and who["credential"] == "card"
         with open_database(operator_card.db_url) as db, Center.open(home) as center:
             revoke_operator_cards(db, center.store, operator_card.operator, actor="pytest",
                                   why="lost")
