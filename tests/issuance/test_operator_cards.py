@@ -195,6 +195,7 @@ def test_revoking_the_card_ends_its_session(operator_card: OperatorCardReader,
     try:
         assert main([*m, "login", "--card", "--reader", operator_card.reader,
                      "--operator", operator_card.operator, "--pin-source", "env:T_OP_PIN"]) == 0
+        capsys.readouterr()
         assert main([*m, "whoami", "--json"]) == 0
         who = json.loads(capsys.readouterr().out)
         assert who["operator"] == operator_card.operator and who["credential"] == "card"
