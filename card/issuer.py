@@ -94,7 +94,8 @@ class PinStatus:
 # a certifier checks it (card.attestation.AttestationGate) before it certifies a key.
 CertificateIssuer = Callable[
     [rsa.RSAPublicKey | None, rsa.RSAPublicKey | None, KeyAttestor],
-    tuple[x509.Certificate | None, x509.Certificate | None, x509.Certificate, x509.Certificate],
+    tuple[x509.Certificate | None, x509.Certificate | None, x509.Certificate | None,
+          x509.Certificate | None],
 ]
 
 
@@ -303,32 +304,10 @@ class IssuerClient:
                         formats.resident_code_file(profile.resident_code))
 
         # JPKI: keys on the card, certificates from the CA.
-        auth_pub = (self.generate_key(contract.JPKI_AUTH_KEY)
-                    if profile.with_auth_certificate else None)
-        sign_pub = (self.generate_key(contract.JPKI_SIGN_KEY)
-                    if profile.with_signing_certificate else None)
-        sign_cert, auth_cert, sign_ca, auth_ca = issue_certificates(auth_pub, sign_pub,
-                                                                    self.key_attestation)
-        if profile.with_signing_certificate and sign_cert is None:
-            raise ValueError("the profile asks for a signing certificate and none was issued")
-        if profile.with_auth_certificate and auth_cert is None:
-            raise ValueError("the profile asks for an authentication certificate; none issued")
-        for fid, cert, pub in (
-            (contract.JPKI_SIGN_CERT, sign_cert, sign_pub),
-            (contract.JPKI_AUTH_CERT, auth_cert, auth_pub),
-        ):
-            if cert is None:
-                continue
-            if pub is None or cert.public_key() != pub:
-                raise ValueError("a certificate does not certify the key generated on the card")
-            self.write_file(contract.JPKI, fid, _der(cert))
+        auth_pub, sign_pub, auth_cert, sign_cert = self.personalise_jpki(
+            serial, auth=profile.with_auth_certificate, sign=profile.with_signing_certificate,
+            issue_certificates=issue_certificates)
         self.personalise_surface(profile, auth_pub or sign_pub, integrity_signer)
-        self.write_file(contract.JPKI, contract.JPKI_SIGN_CA_CERT, _der(sign_ca))
-        self.write_file(contract.JPKI, contract.JPKI_AUTH_CA_CERT, _der(auth_ca))
-        self.write_file(contract.JPKI, contract.JPKI_TOKEN_INFO, formats.token_info(serial=serial))
-        self.write_file(contract.JPKI, contract.JPKI_CERT_AVAILABILITY,
-                        formats.cert_availability_file(sign=sign_cert is not None,
-                                                       auth=auth_cert is not None))
 
         if holder_pins is not None:
             self.set_holder_pins(profile, holder_pins)
@@ -344,6 +323,43 @@ class IssuerClient:
             sign_certificate=sign_cert,
             life_cycle=self.life_cycle(),
         )
+
+    def personalise_jpki(
+        self, serial: str, *, auth: bool, sign: bool, issue_certificates: CertificateIssuer,
+    ) -> tuple[rsa.RSAPublicKey | None, rsa.RSAPublicKey | None, x509.Certificate | None,
+               x509.Certificate | None]:
+        """The JPKI application's part of personalisation (issuer authenticated): generate
+        the asked-for keys on the card, have `issue_certificates` certify them (it gets
+        `key_attestation`, so the card proves each key is its own), write the
+        certificates, the CA certificates given, token info and availability. Shared by
+        a resident's card (`personalise`) and an operator IC card (user-authentication
+        key only). Returns (auth key, sign key, auth certificate, sign certificate)."""
+        auth_pub = self.generate_key(contract.JPKI_AUTH_KEY) if auth else None
+        sign_pub = self.generate_key(contract.JPKI_SIGN_KEY) if sign else None
+        sign_cert, auth_cert, sign_ca, auth_ca = issue_certificates(auth_pub, sign_pub,
+                                                                    self.key_attestation)
+        if sign and sign_cert is None:
+            raise ValueError("the profile asks for a signing certificate and none was issued")
+        if auth and auth_cert is None:
+            raise ValueError("the profile asks for an authentication certificate; none issued")
+        for fid, cert, pub in (
+            (contract.JPKI_SIGN_CERT, sign_cert, sign_pub),
+            (contract.JPKI_AUTH_CERT, auth_cert, auth_pub),
+        ):
+            if cert is None:
+                continue
+            if pub is None or cert.public_key() != pub:
+                raise ValueError("a certificate does not certify the key generated on the card")
+            self.write_file(contract.JPKI, fid, _der(cert))
+        for fid, ca in ((contract.JPKI_SIGN_CA_CERT, sign_ca),
+                        (contract.JPKI_AUTH_CA_CERT, auth_ca)):
+            if ca is not None:
+                self.write_file(contract.JPKI, fid, _der(ca))
+        self.write_file(contract.JPKI, contract.JPKI_TOKEN_INFO, formats.token_info(serial=serial))
+        self.write_file(contract.JPKI, contract.JPKI_CERT_AVAILABILITY,
+                        formats.cert_availability_file(sign=sign_cert is not None,
+                                                       auth=auth_cert is not None))
+        return auth_pub, sign_pub, auth_cert, sign_cert
 
     def personalise_surface(self, profile: CardIdentity, card_key: rsa.RSAPublicKey | None,
                             signer: rsa.RSAPrivateKey) -> None:

@@ -25,7 +25,9 @@ from pki.profiles import Profile
 LABEL = b"MYNACARD-KEY-ATTEST-1"
 AID_JPKI = bytes.fromhex("D392F000260100000001")
 # The key slot a certificate of each profile is for: signing 001A, user authentication 0017.
-KEY_FID = {Profile.SIGNING: 0x001A, Profile.USER_AUTHENTICATION: 0x0017}
+# An operator IC card's key is the JPKI application's user-authentication key.
+KEY_FID = {Profile.SIGNING: 0x001A, Profile.USER_AUTHENTICATION: 0x0017,
+           Profile.OPERATOR: 0x0017}
 
 
 class AttestationRefused(CAError):

@@ -1,8 +1,10 @@
 """The JPKI CA: the key ceremony (`init_ca`) and certificate issuance (`IssuingCA`).
 
-Two hierarchies (signing, user authentication), each with a self-signed root whose key
+Two JPKI hierarchies (signing, user authentication) and the center's operator
+hierarchy (the certificates of operator IC cards), each with a self-signed root whose key
 is in the HSM, and a delegated OCSP responder certificate (id-kp-OCSPSigning,
-id-pkix-ocsp-nocheck) whose key is in the HSM too. CRLs are signed by the root.
+id-pkix-ocsp-nocheck) whose key is in the HSM too. CRLs are signed by the root. A CA
+made before the operator hierarchy existed still loads; it issues no operator cards.
 The CA directory holds only public material: the certificates (PEM and DER) and
 `ca.json` (shard count, URLs, key labels).
 """
@@ -34,18 +36,22 @@ from pki.errors import CAError
 from pki.identity import Identity
 from pki.keys import Clock, KeyCeremonySource, KeySource, utc_now
 from pki.profiles import (
+    JPKI_HIERARCHIES,
+    OPERATOR_VALIDITY,
     Hierarchy,
     Profile,
     SigningCertificateBuilder,
     UserAuthenticationCertificateBuilder,
     assemble_rsa_sha256,
+    operator_certificate_builder,
 )
 from pki.store import CertificateStore
 
 CONFIG_NAME = "ca.json"
 DEFAULT_CRL_BASE_URL = "http://crl.mynacard.test/jpki"
 DEFAULT_OCSP_URL = "http://ocsp.mynacard.test/jpki"
-_TITLES = {Hierarchy.SIGN: "Signing", Hierarchy.AUTH: "User Authentication"}
+_TITLES = {Hierarchy.SIGN: "Signing", Hierarchy.AUTH: "User Authentication",
+           Hierarchy.OPERATOR: "Operator"}
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -122,8 +128,9 @@ def load_ca(ca_dir: Path | str) -> CAConfig:
                           hierarchies, master)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise CAError(f"bad CA configuration in {ca_dir}: {exc}") from exc
-    if set(config.hierarchies) != set(Hierarchy) or config.shards < 1:
-        raise CAError(f"bad CA configuration in {ca_dir}: needs both hierarchies and shards >= 1")
+    if not set(JPKI_HIERARCHIES) <= set(config.hierarchies) or config.shards < 1:
+        raise CAError(f"bad CA configuration in {ca_dir}: needs both JPKI hierarchies and"
+                      " shards >= 1")
     return config
 
 
@@ -190,9 +197,13 @@ def init_ca(
     create_key_options: dict[str, Any] | None = None,
     clock: Clock = utc_now,
     attestation_master: str | None = None,
+    hierarchies: Iterable[Hierarchy] = tuple(Hierarchy),
 ) -> CAConfig:
-    """The key ceremony: make both hierarchies' root and OCSP keys in `key_source`, sign
+    """The key ceremony: make every hierarchy's root and OCSP keys in `key_source`, sign
     the certificates and write them to `out_dir`. Refuses to overwrite an existing CA.
+
+    `hierarchies`: all three by default (an issuance center's CA); both JPKI ones are
+    always among them (a bare JPKI CA passes `JPKI_HIERARCHIES`).
 
     `attestation_master`: the label of the issuer master key in the same HSM; the CA then
     certifies only card keys with a valid key attestation (`IssuingCA`)."""
@@ -206,10 +217,13 @@ def init_ca(
     for name, url in (("crl_base_url", crl_base_url), ("ocsp_url", ocsp_url)):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(f"{name} must be an http(s) URL")
+    made = [h for h in Hierarchy if h in set(hierarchies)]
+    if not set(JPKI_HIERARCHIES) <= set(made):
+        raise ValueError("a CA has both JPKI hierarchies (sign, auth)")
     out = Path(out_dir)
     if ca_exists(out) or (out.exists() and any(out.glob("*-root.pem"))):
         raise CAError(f"a CA already exists in {out}; refusing to overwrite it")
-    labels = [f"{key_prefix}-{h.value}-{r}" for h in Hierarchy for r in ("root", "ocsp")]
+    labels = [f"{key_prefix}-{h.value}-{r}" for h in made for r in ("root", "ocsp")]
     find = getattr(key_source, "find_key", None) or getattr(key_source, "has_key", None)
     if find is not None:
         for label in labels:
@@ -226,7 +240,7 @@ def init_ca(
                               crl_base_url.rstrip("/"), "ocsp_url": ocsp_url, "hierarchies": {}}
     if attestation_master is not None:
         config["card_key_attestation_master"] = attestation_master
-    for h in Hierarchy:
+    for h in made:
         root_label, ocsp_label = f"{key_prefix}-{h.value}-root", f"{key_prefix}-{h.value}-ocsp"
         key_source.create_key(root_label, **opts)
         key_source.create_key(ocsp_label, **opts)
@@ -372,6 +386,38 @@ class IssuingCA:
             profile=Profile.USER_AUTHENTICATION, public_key=public_key, identity=identity,
             holder_id=holder_id, card_expiry=card_expiry, renewing=renewing,
             evidence=evidence), replaces=replaces)
+
+    def issue_operator(
+        self, *, public_key: rsa.RSAPublicKey, operator: str,
+        validity: dt.timedelta = OPERATOR_VALIDITY, evidence: CardKeyEvidence | None = None,
+    ) -> IssuedCertificate:
+        """Issue an operator certificate (operator hierarchy) for the key an operator IC
+        card generated; recorded in the store (holder `operator:<name>`), so it is revoked,
+        listed in CRLs and answered by OCSP like the others. The subject is the operator
+        and the center (the operator root's organisation), never a resident."""
+        h = Hierarchy.OPERATOR
+        hc = self._config.hierarchies.get(h)
+        if hc is None:
+            raise CAError("this CA has no operator hierarchy (made before operator cards):"
+                          " operator cards need a CA made by `ca init` or `center init` now")
+        if self._attestation is not None:
+            self._attestation.check(Profile.OPERATOR, public_key, evidence)
+        orgs = hc.root_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        center = str(orgs[0].value) if orgs else "mynacard"
+        now = self._clock()
+        for _ in range(100):
+            serial = _serial()
+            shard = self._config.shard_of(serial)
+            cert = operator_certificate_builder(
+                public_key=public_key, operator=operator, center=center, issuer=hc.root_cert,
+                serial=serial, now=now, crl_url=self._crl_urls[(h, shard)],
+                ocsp_url=self._config.ocsp_url, validity=validity,
+            ).sign(self._signers[h], hashes.SHA256())
+            if self._store.add_if_absent(cert, hierarchy=h.value, profile=Profile.OPERATOR.value,
+                                         holder_id=f"operator:{operator}", shard=shard,
+                                         issued_at=now, der=cert.public_bytes(Encoding.DER)):
+                return IssuedCertificate(cert, serial, h, Profile.OPERATOR, shard)
+        raise CAError("could not find an unused serial number")  # pragma: no cover
 
     def issue_many(self, requests: Iterable[CertificateRequest], *, parallel: int = 1,
                    commit_every: int = 64) -> list[IssuedCertificate]:

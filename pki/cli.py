@@ -703,8 +703,9 @@ def register(subparsers: Any) -> None:
     """Add the `ca`, `crl`, `ocsp` and `verify` commands to the root parser."""
     ca = subparsers.add_parser(
         "ca", help="JPKI CA: key ceremony, issuing, revoking", formatter_class=_RAW,
-        description="The two JPKI CA hierarchies (signing, user authentication), keys in "
-                    "the HSM token under HOME/hsm, certificates in HOME/ca.",
+        description="The two JPKI CA hierarchies (signing, user authentication) and the "
+                    "center's operator hierarchy (operator IC cards), keys in the HSM token "
+                    "under HOME/hsm, certificates in HOME/ca.",
         epilog=f"PINs are read from --pin-source (default env:{PIN_ENV}); a new token's SO "
                f"PIN from --so-pin-source (default env:{SO_PIN_ENV}).\n\nExamples:\n"
                "  mynacard ca init --shards 16\n"
@@ -713,9 +714,10 @@ def register(subparsers: Any) -> None:
                "  mynacard ca revoke 1a2b... --reason keyCompromise")
     ca_sub = ca.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    p = ca_sub.add_parser("init", help="key ceremony: create both hierarchies",
+    p = ca_sub.add_parser("init", help="key ceremony: create the three hierarchies",
                           formatter_class=_RAW,
-                          description="Create the root and OCSP responder keys of both "
+                          description="Create the root and OCSP responder keys of the "
+                                      "signing, user-authentication and operator "
                                       "hierarchies in the HSM (creating the SoftHSM2 token if "
                                       "needed), write their certificates to HOME/ca and print "
                                       "their SHA-256 fingerprints. Refuses to overwrite a CA.")
@@ -828,8 +830,8 @@ def register(subparsers: Any) -> None:
     ocsp = subparsers.add_parser("ocsp", help="OCSP responder")
     ocsp_sub = ocsp.add_subparsers(title="commands", metavar="COMMAND", required=True)
     p = ocsp_sub.add_parser("serve", help="run the OCSP responder over HTTP",
-                            description="Answer RFC 6960 GET and POST requests for both "
-                                        "hierarchies from the read-only store, signing with "
+                            description="Answer RFC 6960 GET and POST requests for every "
+                                        "hierarchy from the read-only store, signing with "
                                         "the delegated responder keys in the HSM.")
     _add_hsm_options(p)
     _add_db_option(p)

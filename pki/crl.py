@@ -110,10 +110,10 @@ class CrlPublisher:
         return x509.load_der_x509_crl(der)
 
     def publish(self, out_dir: Path | str) -> list[PublishedShard]:
-        """Write every shard of both hierarchies to ``out_dir/<sign|auth>/shard-NNNN.crl``."""
+        """Write every shard of every hierarchy to ``out_dir/<hierarchy>/shard-NNNN.crl``."""
         out = Path(out_dir)
         published = []
-        for h in Hierarchy:
+        for h in self._ca.hierarchies:
             (out / h.value).mkdir(parents=True, exist_ok=True)
             for shard in range(self._ca.shards):
                 crl = self.build_shard(h, shard)

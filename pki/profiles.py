@@ -94,23 +94,41 @@ def check_identity_fits(identity: Identity) -> None:
 
 
 class Hierarchy(enum.StrEnum):
-    """The two JPKI CA hierarchies; the value appears in file names and URLs."""
+    """The CA hierarchies; the value appears in file names and URLs. The two JPKI ones
+    (signing, user authentication) and the center's own operator hierarchy, whose
+    certificates sit on operator IC cards (no resident ever holds one)."""
 
     SIGN = "sign"
     AUTH = "auth"
+    OPERATOR = "operator"
+
+
+JPKI_HIERARCHIES = (Hierarchy.SIGN, Hierarchy.AUTH)  # what every CA directory must have
 
 
 class Profile(enum.StrEnum):
     SIGNING = "signing"
     USER_AUTHENTICATION = "user-authentication"
+    OPERATOR = "operator"
 
     @property
     def hierarchy(self) -> Hierarchy:
-        return Hierarchy.SIGN if self is Profile.SIGNING else Hierarchy.AUTH
+        return _PROFILE_HIERARCHIES[self]
 
     @property
     def policy_oid(self) -> x509.ObjectIdentifier:
-        return OID_SIGNING_POLICY if self is Profile.SIGNING else OID_USER_AUTH_POLICY
+        return _PROFILE_POLICIES[self]
+
+
+# The operator policy is the center's own, not JPKI's: an OID under 2.25 (a UUID, ITU-T
+# X.667), so no JPKI relying party can take an operator certificate for a resident's.
+OID_OPERATOR_POLICY = x509.ObjectIdentifier("2.25.195938336561233319166034945698220899878")
+_PROFILE_HIERARCHIES = {Profile.SIGNING: Hierarchy.SIGN,
+                        Profile.USER_AUTHENTICATION: Hierarchy.AUTH,
+                        Profile.OPERATOR: Hierarchy.OPERATOR}
+_PROFILE_POLICIES = {Profile.SIGNING: OID_SIGNING_POLICY,
+                     Profile.USER_AUTHENTICATION: OID_USER_AUTH_POLICY,
+                     Profile.OPERATOR: OID_OPERATOR_POLICY}
 
 
 def end_of_day_jst(day: dt.date) -> dt.datetime:
@@ -636,3 +654,64 @@ def builder_for(profile: Profile) -> _HolderCertificateBuilder:
     if profile is Profile.USER_AUTHENTICATION:
         return UserAuthenticationCertificateBuilder()
     raise TypeError("profile must be a pki.profiles.Profile")
+
+
+# -- the operator profile ------------------------------------------------------------------
+OPERATOR_VALIDITY = dt.timedelta(days=2 * 365)
+MAX_OPERATOR_NAME = 64  # an X.520 commonName is at most 64 characters
+
+
+def operator_subject(operator: str, center: str) -> x509.Name:
+    """C=JP, O=<center>, OU=Operators, CN=<operator>: who the card belongs to, nothing of
+    any resident."""
+    if not isinstance(operator, str) or not 0 < len(operator) <= MAX_OPERATOR_NAME:
+        raise ProfileError(f"an operator name is 1 to {MAX_OPERATOR_NAME} characters")
+    if not isinstance(center, str) or not 0 < len(center) <= 64:
+        raise ProfileError("a center name is 1 to 64 characters")
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, center),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Operators"),
+        x509.NameAttribute(NameOID.COMMON_NAME, operator),
+    ])
+
+
+def operator_name_of(cert: x509.Certificate) -> str:
+    """The operator an operator certificate names (its subject commonName)."""
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1 or not isinstance(names[0].value, str):
+        raise ProfileError("an operator certificate names exactly one operator (CN)")
+    return names[0].value
+
+
+def operator_certificate_builder(
+    *, public_key: rsa.RSAPublicKey, operator: str, center: str, issuer: x509.Certificate,
+    serial: int, now: dt.datetime, crl_url: str, ocsp_url: str,
+    validity: dt.timedelta = OPERATOR_VALIDITY,
+) -> x509.CertificateBuilder:
+    """An operator certificate (to be signed by the operator root): keyUsage
+    digitalSignature, extendedKeyUsage clientAuth, the operator policy, CRL and OCSP
+    pointers like a JPKI certificate; valid `validity` (2 years) but never beyond the
+    root. The key is the card's (RSA-2048, e = 65537)."""
+    check_card_key(public_key)
+    if not dt.timedelta(0) < validity <= dt.timedelta(days=5 * 365):
+        raise ProfileError("an operator certificate is valid for more than 0 and at most"
+                           " 5 years")
+    iv = _issuer_values(issuer)
+    not_before = now.astimezone(dt.UTC).replace(microsecond=0)
+    not_after = min(not_before + validity, issuer.not_valid_after_utc)
+    if not_after <= not_before:
+        raise ProfileError("the operator root has expired")
+    return x509.CertificateBuilder(
+        issuer_name=iv.name, subject_name=operator_subject(operator, center),
+        public_key=public_key, serial_number=serial, not_valid_before=not_before,
+        not_valid_after=not_after, extensions=[
+            _EXT_NOT_CA.extension,
+            _KU_USER_AUTH.extension,
+            _ext(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH])),
+            _POLICY_EXTENSIONS[Profile.OPERATOR].extension,
+            iv.authority_key_identifier.extension,
+            _ext(x509.SubjectKeyIdentifier.from_public_key(public_key)),
+            _distribution_extensions(crl_url).extension,
+            _ocsp_extension(ocsp_url).extension,
+        ])

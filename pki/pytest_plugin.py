@@ -66,5 +66,7 @@ def mynacard_key_manager(mynacard_hsm: HsmToken) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def mynacard_jpki_ca(mynacard_key_manager: Any, mynacard_hsm: HsmToken) -> Any:
     from pki.ca import init_ca
+    from pki.profiles import JPKI_HIERARCHIES
 
-    return init_ca(mynacard_key_manager, mynacard_hsm.home / "ca", shards=4)
+    return init_ca(mynacard_key_manager, mynacard_hsm.home / "ca", shards=4,
+                   hierarchies=JPKI_HIERARCHIES)

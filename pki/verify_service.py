@@ -175,7 +175,7 @@ class VerifyService:
         return out
 
     def allowed(self, caller: Caller, profile: Profile | None) -> bool:
-        return profile is not None and _PROFILE_HIERARCHY[profile] in caller.hierarchies
+        return profile is not None and _PROFILE_HIERARCHY.get(profile) in caller.hierarchies
 
     def login_verifier(self, caller: Caller) -> LoginVerifier:
         with self._lock:

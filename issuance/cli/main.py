@@ -155,10 +155,21 @@ def _prepare(parser: argparse.ArgumentParser) -> None:
             sub.add_argument("--operator", metavar="NAME",
                              help="who is acting (required; default $MYNACARD_OPERATOR)")
         if declaration(sub, path).dual_control:
-            sub.add_argument("--second-officer", metavar="NAME",
-                             help="the second CA officer (dual control; required)")
-            sub.add_argument("--second-password-source", metavar="SPEC",
-                             help="the second officer's password (env:NAME or file:PATH)")
+            _dual_control_options(sub)
+
+
+def _dual_control_options(sub: argparse.ArgumentParser) -> None:
+    """The second CA officer of a dual-control command: a password or an operator card."""
+    sub.add_argument("--second-officer", metavar="NAME",
+                     help="the second CA officer (dual control; required)")
+    sub.add_argument("--second-password-source", metavar="SPEC",
+                     help="the second officer's password (env:NAME or file:PATH)")
+    sub.add_argument("--second-card", action="store_true",
+                     help="the second officer proves themselves with their operator card")
+    sub.add_argument("--second-reader", metavar="NAME",
+                     help="the reader of the second officer's card (with --second-card)")
+    sub.add_argument("--second-pin-source", metavar="SPEC",
+                     help="the second officer's card PIN (env:NAME or file:PATH)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +231,8 @@ def _entry_fields(args: argparse.Namespace, decl: Declaration) -> tuple[str, dic
               if not SECRET_NAMES.search(name) and getattr(args, name, None) is not None}
     if decl.dual_control and getattr(args, "second_officer", None):
         detail["second_officer"] = str(args.second_officer).strip()
+        detail["second_credential"] = "card" if getattr(args, "second_card", False) \
+            else "password"
     return (str(subject) if subject not in (None, "") else "-"), detail
 
 
@@ -277,6 +290,8 @@ class _Audited:
             code = exc.code if isinstance(exc.code, int) else 1
             raise
         finally:
+            if self.decl.authenticates:  # a card login learns who from the card
+                operator = getattr(args, "operator", None) or operator
             code = self._record(operator, before, code)
         return code
 
@@ -357,6 +372,10 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
 
     if decl.roles is None:
         return stop("the command declares no roles; it cannot be run", EXIT_USAGE)
+    if decl.authenticates and getattr(args, "card", False) and claimed is None:
+        from issuance.operators.cards import CARD_LOGIN
+
+        return Acting(CARD_LOGIN, "claimed")  # who it is, the card tells (login --card)
     try:
         sessions = SessionStore(args.home, keyer)
         if sessions.exists() and not decl.authenticates:
@@ -374,7 +393,10 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
                     with open_database(db_url) as db:
                         second_officer(args, session.operator, OperatorStore(db))
                 except OperatorsError as exc:
-                    return Refused(stop(str(exc), 1), who)
+                    from issuance.operators.cards import OperatorCardMissing
+
+                    code = EXIT_FAILURE if isinstance(exc, OperatorCardMissing) else 1
+                    return Refused(stop(str(exc), code), who)
             return who
         if development_mode():
             return Acting(resolve_operator(claimed), DEVELOPMENT_ROLE)
@@ -394,24 +416,35 @@ def authorise(args: argparse.Namespace, decl: Declaration, path: str, keyer: Any
 
 
 def second_officer(args: argparse.Namespace, first: str, store: Any) -> str:
-    """Dual control: a second, different CA officer proves their password in the same
-    command (a wrong password counts towards their lockout like a failed login)."""
+    """Dual control: a second, different CA officer proves who they are in the same
+    command -- their password (a wrong one counts towards their lockout like a failed
+    login) or their operator card (`--second-card --second-reader R`, a card login)."""
     from hsm import PinSource
     from hsm.pin_source import PinSourceError
     from issuance.operators import OperatorsError
 
     name = (getattr(args, "second_officer", None) or "").strip()
     spec = getattr(args, "second_password_source", None)
-    if not name or not spec:
+    by_card = bool(getattr(args, "second_card", False))
+    if not name or not (spec or by_card):
         raise OperatorsError("the key ceremony needs a second CA officer:"
-                             " --second-officer NAME --second-password-source SPEC")
+                             " --second-officer NAME and --second-password-source SPEC or"
+                             " --second-card --second-reader R")
     if name == first:
         raise OperatorsError("the second officer must be a different operator")
-    try:
-        password = PinSource.from_spec(spec).read()
-    except PinSourceError as exc:
-        raise OperatorsError(f"second officer: {exc}") from None
-    officer = store.authenticate(name, password)
+    if by_card:
+        from issuance.operators.card_cli import authenticate_card
+
+        officer, _card = authenticate_card(args.home, store.db,
+                                           getattr(args, "second_reader", None),
+                                           getattr(args, "second_pin_source", None),
+                                           expect=name)
+    else:
+        try:
+            password = PinSource.from_spec(str(spec)).read()
+        except PinSourceError as exc:
+            raise OperatorsError(f"second officer: {exc}") from None
+        officer = store.authenticate(name, password)
     if "ca-officer" not in officer.roles:
         raise OperatorsError(f"the second officer {name!r} is not a CA officer")
     return str(officer.name)

@@ -1,4 +1,4 @@
-"""`mynacard operator add|list|disable|passwd`, `mynacard login|logout|whoami`."""
+"""`mynacard operator add|list|disable|passwd|issue-card`, `mynacard login|logout|whoami`."""
 
 from __future__ import annotations
 
@@ -22,9 +22,14 @@ from issuance.storage.config import resolve_db_url
 
 def _command(name: str, fn: Callable[[argparse.Namespace], int]
              ) -> Callable[[argparse.Namespace], int]:
+    from issuance.operators.cards import OperatorCardMissing
+
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
+        except OperatorCardMissing as exc:  # a part is missing: exit 3
+            print(f"mynacard {name}: {exc}", file=sys.stderr)
+            return 3
         except (IssuanceError, PinSourceError) as exc:
             print(f"mynacard {name}: {exc}", file=sys.stderr)
             return 1
@@ -64,9 +69,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _disable(args: argparse.Namespace) -> int:
+    from issuance.operators.card_cli import revoke_cards
+
     with _store(args) as db:
         OperatorStore(db).disable(args.name)
-    print(f"operator {args.name!r} disabled")
+        revoked = revoke_cards(args, db, args.name, "operator disabled")
+    print(f"operator {args.name!r} disabled"
+          + (f"; operator card(s) {', '.join(revoked)} revoked" if revoked else ""))
     return 0
 
 
@@ -79,6 +88,11 @@ def _passwd(args: argparse.Namespace) -> int:
 
 
 def _login(args: argparse.Namespace) -> int:
+    if args.card:
+        from issuance.operators.card_cli import login_card
+
+        return login_card(args)
+    args.credential = "password"
     password = _password(args.password_source)
     with _store(args) as db:
         op = OperatorStore(db).authenticate(args.operator, password)
@@ -109,7 +123,8 @@ def _whoami(args: argparse.Namespace) -> int:
         print(json.dumps(session.to_json()))
     else:
         print(f"{session.operator} ({', '.join(session.roles)}) until"
-              f" {session.expires.isoformat(timespec='seconds')}")
+              f" {session.expires.isoformat(timespec='seconds')}, by"
+              f" {session.credential_kind}")
     return 0
 
 
@@ -143,13 +158,23 @@ def register(sub: Any) -> None:
                     audit_action="operator.passwd", audit_subject="name",
                     roles=("supervisor",))
 
+    from issuance.operators.card_cli import register_cards
+
+    register_cards(osub, _command)
+
     login = sub.add_parser("login", help="open an operator session (default 8 h)")
     login.add_argument("--operator", metavar="NAME", help="who logs in")
     login.add_argument("--password-source", metavar="SPEC", help="env:NAME or file:PATH")
+    login.add_argument("--card", action="store_true",
+                       help="log in with the operator IC card in --reader (its PIN)")
+    login.add_argument("--reader", metavar="NAME", help="the reader of the operator card")
+    login.add_argument("--pin-source", metavar="SPEC",
+                       help="the operator card's PIN (env:NAME, file:PATH; else asked)")
     login.add_argument("--hours", type=float, default=DEFAULT_HOURS,
                        help=f"session length (default {DEFAULT_HOURS:g}, at most 24)")
     login.set_defaults(func=_command("login", _login), changes=True,
                        audit_action="operator.login", audit_subject="operator",
+                       audit_detail=("credential", "certificate"),
                        roles="*", authenticates=True)
 
     logout = sub.add_parser("logout", help="end the operator session")

@@ -1,7 +1,9 @@
 """Login sessions: a file in the home (0600, through hsm.files) that names the operator,
 their roles, the expiry and the credential they proved, with an HMAC made by the
 center's audit key in the HSM. Without the HSM the file cannot be forged or edited; a
-new password (a new credential id), a disabled or locked operator, or the expiry end it.
+new password (a new credential id), a revoked operator card (for a card login, whose
+credential id is `card:<certificate fingerprint>`), a disabled or locked operator, or the
+expiry end it.
 """
 
 from __future__ import annotations
@@ -36,9 +38,15 @@ class Session:
                 "expires": self.expires.isoformat(timespec="seconds"),
                 "credential": self.credential}
 
+    @property
+    def credential_kind(self) -> str:
+        """How the operator logged in: `card` (an operator IC card) or `password`."""
+        return "card" if self.credential.startswith("card:") else "password"
+
     def to_json(self) -> dict[str, Any]:
         return {"operator": self.operator, "roles": list(self.roles),
-                "expires": self.expires.isoformat(timespec="seconds")}
+                "expires": self.expires.isoformat(timespec="seconds"),
+                "credential": self.credential_kind}
 
 
 class SessionStore:
@@ -101,6 +109,12 @@ class SessionStore:
         if current is None or current.disabled or current.locked:
             raise OperatorsError(f"operator {session.operator!r} may no longer act:"
                                  " log in again")
-        if current.credential_id != session.credential or current.roles != session.roles:
+        if session.credential.startswith("card:"):  # bound to an operator IC card
+            if not store.card_active(session.operator, session.credential):
+                raise OperatorsError("the operator card of this session was revoked: log in"
+                                     " again")
+        elif current.credential_id != session.credential:
+            raise OperatorsError("the operator's credential or roles changed: log in again")
+        if current.roles != session.roles:
             raise OperatorsError("the operator's credential or roles changed: log in again")
         return session

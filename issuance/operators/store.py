@@ -90,6 +90,15 @@ class OperatorStore:
             raise OperatorsError(f"no operator {name!r} is enrolled")
         return found
 
+    def card_active(self, name: str, credential: str) -> bool:
+        """Whether `credential` (`card:<fingerprint>`) is `name`'s enrolled, unrevoked
+        operator card: a session bound to a card ends when the card is revoked."""
+        fingerprint = credential.removeprefix("card:")
+        with self.db.transaction() as tx:
+            row = tx.query_one("SELECT state FROM operator_cards WHERE operator = ? AND"
+                               " fingerprint = ?", (name, fingerprint))
+        return row is not None and row["state"] == "active"
+
     def disable(self, name: str) -> Operator:
         self._need(name)
         with self.db.transaction() as tx:

@@ -23,6 +23,11 @@ operator -- roles (comma-separated: clerk, supervisor, ca-officer, auditor), the
 password hash, consecutive failed logins, locked and disabled flags. `audit_log.role`: the
 role(s) the acting operator held (NULL in entries from before; "development" when the
 command ran in development mode on a claimed identity).
+
+Version 4: operator IC cards. `operator_cards`: one row per card issued to an operator --
+the card serial, the operator, the operator certificate (serial in hex and SHA-256
+fingerprint, by which a card login's session is bound), its notAfter, and the state
+(active, revoked); at most one active card per operator (a partial unique index).
 """
 
 from __future__ import annotations
@@ -155,10 +160,27 @@ _V3 = (
     "ALTER TABLE audit_log ADD COLUMN role TEXT",
 )
 
+_V4 = (
+    """CREATE TABLE operator_cards (
+        card_serial   TEXT PRIMARY KEY,
+        operator      TEXT NOT NULL REFERENCES operators (name),
+        cert_serial   TEXT NOT NULL UNIQUE,
+        fingerprint   TEXT NOT NULL UNIQUE,
+        not_after     TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('active', 'revoked')),
+        issued_at     TEXT NOT NULL,
+        issued_by     TEXT NOT NULL,
+        revoked_at    TEXT
+    )""",
+    "CREATE UNIQUE INDEX operator_cards_one_active ON operator_cards (operator)"
+    " WHERE state = 'active'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
     Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
     Migration(3, "enrolled operators; the acting role in the audit log", _V3, _V3),
+    Migration(4, "operator IC cards", _V4, _V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -36,6 +36,7 @@ from issuance.audit.keyer import AUDIT_KEY_LABEL, ensure_audit_key
 from issuance.errors import IssuanceError
 from pki.attestation import AttestationPolicy, CardKeyEvidence
 from pki.ca import DEFAULT_CRL_BASE_URL, DEFAULT_OCSP_URL, IssuingCA, ca_exists, init_ca, load_ca
+from pki.profiles import Hierarchy
 from pki.store import CertificateStore, open_store
 
 CONFIG_NAME = "center.json"
@@ -192,11 +193,15 @@ def init_center(
         if ca_exists(ca_dir):
             load_ca(ca_dir)
             report(f"JPKI CA (signing and user-authentication roots) in {ca_dir}", "found")
+            if Hierarchy.OPERATOR not in load_ca(ca_dir).hierarchies:
+                report("no operator hierarchy in this CA (made before operator cards):"
+                       " `operator issue-card` needs a CA made now", "missing")
         else:
             init_ca(km, ca_dir, shards=shards, ocsp_url=ocsp_url, crl_base_url=crl_base_url,
                     attestation_master=MASTER_LABEL)
-            report(f"JPKI CA (signing and user-authentication roots, OCSP responders) in "
-                   f"{ca_dir}; OCSP URL {ocsp_url}", "created")
+            report(f"JPKI CA (signing and user-authentication roots, OCSP responders) and "
+                   f"the operator hierarchy (operator IC cards) in {ca_dir}; OCSP URL "
+                   f"{ocsp_url}", "created")
         if _has_key(km, INTEGRITY_LABEL):
             report(f"integrity-record signing key {INTEGRITY_LABEL!r} (RSA-2048)", "found")
         else:

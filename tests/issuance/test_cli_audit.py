@@ -97,6 +97,10 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "operator list": [],
         "operator disable": ["nobody"],
         "operator passwd": ["nobody", "--password-source", "env:AUDIT_T_NONE"],
+        "operator issue-card": ["nobody", "--reader", "No Such Reader 99",
+                                "--pin-source", "env:AUDIT_T_NONE"],
+        "operator revoke-card": ["nobody"],
+        "operator cards": ["nobody"],
     }
 
 

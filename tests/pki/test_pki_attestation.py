@@ -52,7 +52,8 @@ def test_the_pki_layout_is_the_card_layout() -> None:
         SERIAL, contract.AID_JPKI, contract.JPKI_SIGN_KEY, key, ev.challenge)
     assert LABEL == contract.KEY_ATTESTATION_LABEL and AID_JPKI == contract.AID_JPKI
     assert KEY_FID == {Profile.SIGNING: contract.JPKI_SIGN_KEY,
-                       Profile.USER_AUTHENTICATION: contract.JPKI_AUTH_KEY}
+                       Profile.USER_AUTHENTICATION: contract.JPKI_AUTH_KEY,
+                       Profile.OPERATOR: contract.JPKI_AUTH_KEY}  # an operator card's key
 
 
 def test_the_ca_refuses_card_keys_without_the_cards_proof(

@@ -46,7 +46,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = run(home, "ca", "init", *HSM, "--so-pin-source", "env:CLI_TEST_SO_PIN",
               "--shards", "4", "--json", check=True)
     out = json.loads(res.stdout)
-    assert set(out["fingerprints"]) == {"sign-root", "sign-ocsp", "auth-root", "auth-ocsp"}
+    assert set(out["fingerprints"]) == {"sign-root", "sign-ocsp", "auth-root", "auth-ocsp",
+                                        "operator-root", "operator-ocsp"}
     assert (home / "ca" / "sign-root.pem").exists() and (home / "ca" / "auth-root.der").exists()
     _new_key(home, "holder")
     (home / "id.json").write_text(json.dumps({
@@ -170,7 +171,7 @@ def test_verify_exit_codes_and_facts(home: Path, ocsp_url: str) -> None:
 def test_crl_publish_and_verify_by_crl(home: Path, ocsp_url: str) -> None:
     res = run(home, "crl", "publish", *HSM, "--out", str(home / "crl"), "--json", check=True)
     shards = json.loads(res.stdout)
-    assert len(shards) == 8 and sum(s["entries"] for s in shards) >= 1
+    assert len(shards) == 12 and sum(s["entries"] for s in shards) >= 1
     serial = int(_serial(home / "s.pem"), 16)
     shard = home / "crl" / "sign" / f"shard-{serial % 4:04d}.crl"
     res = run(home, "verify", "--cert", str(home / "s.pem"), "--crl", str(shard))

@@ -26,7 +26,7 @@ def test_publish_all_shards(km, session_ca, issuing, store, clock, holder_key, a
     pub = CrlPublisher(key_source=km, ca=session_ca, store=store, clock=clock)
     out = tmp_path / "crl"
     shards = pub.publish(out)
-    assert len(shards) == 2 * session_ca.shards
+    assert len(shards) == 3 * session_ca.shards  # sign, auth and operator
     root = session_ca.hierarchies[Hierarchy.SIGN].root_cert
     for s in shards:
         crl = x509.load_der_x509_crl(s.path.read_bytes())

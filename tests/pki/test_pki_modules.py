@@ -57,7 +57,7 @@ def test_issue_crl_and_ocsp_on_each_module(module_km, store, holder_key, adult,
                           clock=clock).publish(tmp_path / "crl")
     crl = x509.load_der_x509_crl(
         (tmp_path / "crl" / "sign" / f"shard-{issued.shard:04d}.crl").read_bytes())
-    assert len(shards) == 2 * config.shards
+    assert len(shards) == 3 * config.shards  # sign, auth and operator
     assert crl.is_signature_valid(root.public_key())
     assert crl.get_revoked_certificate_by_serial_number(issued.serial) is not None
 

@@ -146,6 +146,6 @@ def test_load_roots(session_ca, tmp_path: Path) -> None:
     bundle.write_bytes(b"".join(hc.root_cert.public_bytes(Encoding.PEM)
                                 for hc in session_ca.hierarchies.values()))
     der = session_ca.directory / "sign-root.der"
-    assert len(load_roots([bundle, der])) == 3
+    assert len(load_roots([bundle, der])) == 4  # three hierarchies' roots and one again
     with pytest.raises(VerificationError):
         load_roots([tmp_path / "missing.pem"])
