@@ -46,6 +46,7 @@ from pki.store.records import (
     serial_to_text,
     to_datetime,
 )
+from pki.store.responses import ResponseReads, ResponseWrites
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _COLUMNS = ("serial, hierarchy, profile, holder_id, shard, issued_at, not_before, not_after, "
@@ -216,7 +217,7 @@ def _record(row: tuple[Any, ...]) -> CertificateRecord:
     )
 
 
-class ReadOnlyStore:
+class ReadOnlyStore(ResponseReads):
     """Reads certificates and their status; cannot write (enforced by the database)."""
 
     _read_only = True
@@ -374,7 +375,7 @@ class ReadOnlyStore:
         return int(self._fetchone("SELECT COUNT(*) FROM certificates")[0])
 
 
-class CertificateStore(ReadOnlyStore):
+class CertificateStore(ReadOnlyStore, ResponseWrites):
     """The read-write store; migrates the schema on open."""
 
     _read_only = False
