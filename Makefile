@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc openssl openjdk-17-jdk-headless maven wrk \
                 postgresql libpcsclite-dev swig python3-venv gcc libc6-dev opencryptoki \
-                fonts-ipafont-gothic
+                fonts-ipafont-gothic nginx
 MVN := mvn -q -B -Dstyle.color=never
 JAVA_STAMP := emulator/bridge/target/mynacard-bridge.jar
 LOOPBACK_SHIM := emulator/native/target/libloopback_bind.so

@@ -40,6 +40,8 @@ from pki.store import CertStatus, ReadOnlyStore
 log = logging.getLogger(__name__)
 
 DEFAULT_VALIDITY = dt.timedelta(hours=1)
+# the DER of id-pkix-ocsp-nonce (1.3.6.1.5.5.7.48.1.2), tag and length included
+_NONCE_OID = bytes.fromhex("06092b0601050507300102")
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
@@ -142,9 +144,10 @@ class OcspResponder:
             key = (alg, req.issuer_name_hash, req.issuer_key_hash)
             serial = req.serial_number
             nonce = None
-            for ext in req.extensions:
-                if isinstance(ext.value, x509.OCSPNonce):
-                    nonce = ext.value.nonce
+            if _NONCE_OID in request_der:  # parse extensions only when a nonce may be there
+                for ext in req.extensions:
+                    if isinstance(ext.value, x509.OCSPNonce):
+                        nonce = ext.value.nonce
         except Exception:
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST, "malformedRequest")
         try:
