@@ -69,19 +69,10 @@ def _ocsp_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from pki.ocsp.server import MAX_REQUEST, serve
-    from pki.serving import (
-        LIMITS_ENV,
-        ServingError,
-        check_transport,
-        limits_from_args,
-        limits_to_env,
-        tls_from_args,
-    )
+    from pki.serving import LIMITS_ENV, ServingError, limits_to_env, serving_from_args
 
-    tls = tls_from_args(args)
-    limits = limits_from_args(args, max_body=MAX_REQUEST)
     try:
-        check_transport(tls, tokens=not args.open, insecure_http=args.insecure_http)
+        tls, limits = serving_from_args(args, tokens=not args.open, max_body=MAX_REQUEST)
     except ServingError as exc:
         print(f"mynacard: {exc}", file=sys.stderr)
         return 2

@@ -198,21 +198,13 @@ def _verify_login(args: argparse.Namespace, opts: dict[str, Any]) -> int:
 
 def _verify_serve(args: argparse.Namespace) -> int:
     from pki.relying_parties.registry import TokenAuthorizer
-    from pki.serving import (
-        ServingError,
-        check_transport,
-        limits_from_args,
-        run,
-        tls_from_args,
-        uvicorn_config,
-    )
+    from pki.serving import ServingError, run, serving_from_args, uvicorn_config
     from pki.store import open_readonly_store
     from pki.verify import load_roots
     from pki.verify_service import MAX_BODY, OcspCache, VerifyService, build_app
 
-    tls = tls_from_args(args)
     try:
-        check_transport(tls, tokens=True, insecure_http=args.insecure_http)
+        tls, limits = serving_from_args(args, tokens=True, max_body=MAX_BODY)
     except ServingError as exc:
         print(f"mynacard: {exc}", file=sys.stderr)
         return 2
@@ -229,7 +221,6 @@ def _verify_serve(args: argparse.Namespace) -> int:
         service = VerifyService(roots=roots, state_dir=args.state or
                                 Path(args.home) / "verify-service", ocsp=ocsp, store=store,
                                 crl=args.crl)
-        limits = limits_from_args(args, max_body=MAX_BODY)
         scheme = "https" if tls.enabled else "http"
         print(f"verification service on {scheme}://{args.host}:{args.port}/",
               file=sys.stderr, flush=True)
