@@ -208,7 +208,12 @@ def lean_worker(cfg: dict[str, Any]) -> None:
         await serve_socket(server, sock, tls=tls, stop=stop)
 
     try:
-        asyncio.run(main())
+        try:
+            import uvloop  # a declared dependency; the stdlib loop is the fallback
+
+            uvloop.run(main())
+        except ImportError:
+            asyncio.run(main())
     finally:
         sock.close()
         store.close()
