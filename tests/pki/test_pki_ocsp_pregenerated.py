@@ -178,3 +178,41 @@ def test_other_hierarchy_never_served_from_the_store(responder, pregen, issued,
     auth_root = session_ca.hierarchies[Hierarchy.AUTH].root_cert
     result = responder.respond(_request(issued.certificate, auth_root))
     assert result.status == "unauthorized"  # name of one hierarchy, key of the other
+
+
+class _Tokens:
+    """Authorizer stand-in: token "sign-rp" may ask about signing certificates only."""
+
+    def party_for(self, header):
+        return "rp" if header in ("Bearer sign-rp", "Bearer auth-rp") else None
+
+    def hierarchies_for(self, header):
+        return frozenset({"sign"}) if header == "Bearer sign-rp" else frozenset({"auth"})
+
+
+def test_lean_server_tokens_kinds_and_etag(responder, pregen, issued, session_ca) -> None:
+    from pki.ocsp.lean import Server
+
+    pregen.run_once()
+    server = Server(responder, authorizer=_Tokens())
+    der = _request(issued.certificate, _root(session_ca))
+    raw, close = server.answer(b"POST", b"/", der, None, None, "192.0.2.7")
+    assert raw.startswith(b"HTTP/1.1 401 ") and b"WWW-Authenticate: Bearer" in raw
+    assert server.refusals.take(everything=True)[0][:3] == ("192.0.2.7", "no bearer token", 1)
+    raw, _ = server.answer(b"POST", b"/", der, "Bearer auth-rp", None, "192.0.2.7")
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    assert ocsp.load_der_ocsp_response(body).response_status is \
+        ocsp.OCSPResponseStatus.UNAUTHORIZED  # a user verifier asking about signing
+    raw, close = server.answer(b"POST", b"/", der, "Bearer sign-rp", None, "192.0.2.7")
+    head, body = raw.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 ") and not close
+    assert body == responder.respond(der).der
+    assert b"Cache-Control: max-age=" in head
+    etag = next(ln.split(b": ", 1)[1] for ln in head.split(b"\r\n") if ln.startswith(b"ETag"))
+    import base64
+
+    target = b"/" + base64.b64encode(der)
+    raw, _ = server.answer(b"GET", target, b"", "Bearer sign-rp", etag, "192.0.2.7")
+    assert raw.startswith(b"HTTP/1.1 304 ")
+    raw, _ = server.answer(b"GET", target, b"", "Bearer sign-rp", b'"other"', "192.0.2.7")
+    assert raw.split(b"\r\n\r\n", 1)[1] == body
