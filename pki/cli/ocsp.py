@@ -286,7 +286,11 @@ def register(subparsers: Any) -> None:
     p = ocsp_sub.add_parser("serve", help="run the OCSP responder over HTTP",
                             description="Answer RFC 6960 GET and POST requests for both "
                                         "hierarchies from the read-only store, signing with "
-                                        "the delegated responder keys in the HSM.")
+                                        "the delegated responder keys in the HSM. With "
+                                        "--pregenerated, answer from responses signed ahead "
+                                        "(`ocsp pregenerate`) without signing, and keep them "
+                                        "fresh; a response signed for an older status is "
+                                        "never served.")
     _add_hsm_options(p)
     _add_db_option(p)
     p.add_argument("--host", default="127.0.0.1")
