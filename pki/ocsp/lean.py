@@ -225,9 +225,8 @@ class _Connection(asyncio.Protocol):
                     authorization = value.strip().decode("latin-1")
                 elif name == b"if-none-match":
                     if_none_match = value.strip()
-                elif name == b"connection":
-                    v = value.strip().lower()
-                    keep = v == b"keep-alive" or (keep and v != b"close")
+                elif name == b"connection":  # HTTP/1.0 always closes (openssl ocsp)
+                    keep = keep and value.strip().lower() != b"close"
                 elif name == b"transfer-encoding":
                     self._flush(out)
                     return self.close_with(b"411 Length Required")
