@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 APT_PACKAGES := pcscd vsmartcard-vpcd softhsm2 opensc openssl openjdk-17-jdk-headless maven wrk \
                 postgresql libpcsclite-dev swig python3-venv gcc libc6-dev opencryptoki \
-                fonts-ipafont-gothic chromium chromium-driver
+                fonts-ipafont-gothic chromium chromium-driver nginx
 MVN := mvn -q -B -Dstyle.color=never
 JAVA_STAMP := emulator/bridge/target/mynacard-bridge.jar
 LOOPBACK_SHIM := emulator/native/target/libloopback_bind.so
@@ -62,8 +62,10 @@ test: setup lint
 	@$(MVN) -f card/applet/pom.xml test
 	@$(VENV)/bin/pytest -q tests
 
+# Every benchmark; those that keep a certificate store run on SQLite and on PostgreSQL
+# (a private cluster each run).
 bench: setup
-	@$(PY) -m bench
+	@$(PY) -m bench --stores sqlite,postgresql
 
 clean:
 	rm -rf $(VENV) card/applet/target emulator/bridge/target emulator/native/target

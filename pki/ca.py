@@ -46,6 +46,7 @@ from pki.profiles import (
     operator_certificate_builder,
 )
 from pki.store import CertificateStore
+from pki.store.db import key_digest
 
 CONFIG_NAME = "ca.json"
 DEFAULT_CRL_BASE_URL = "http://crl.mynacard.test/jpki"
@@ -557,6 +558,7 @@ class IssuingCA:
                 raise CAError("a certificate can only replace one of the same hierarchy")
         now = self._clock()
         store = self._store
+        digest = key_digest(request.public_key)  # the certificate's key is the request's
         for _ in range(100):
             serial, shard, der = self._signed(builder, now)
             cert = x509.load_der_x509_certificate(der)
@@ -564,7 +566,7 @@ class IssuingCA:
                 # one INSERT is one transaction (autocommit): no BEGIN/COMMIT round trips
                 if not store.add_if_absent(cert, hierarchy=h.value, profile=profile.value,
                                            holder_id=holder_id, shard=shard, issued_at=now,
-                                           der=der):
+                                           der=der, key_sha256=digest):
                     continue  # serial taken: nothing written; sign again with a new one
                 return IssuedCertificate(cert, serial, h, profile, shard)
             with store.transaction():

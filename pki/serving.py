@@ -123,6 +123,16 @@ def check_transport(tls: Tls, *, tokens: bool, insecure_http: bool) -> None:
                            "--tls-key (or --insecure-http for development)")
 
 
+def serving_from_args(args: argparse.Namespace, *, tokens: bool,
+                      max_body: int | None = None) -> tuple[Tls, Limits]:
+    """The TLS setting and connection limits of `add_serving_options`, checked
+    (`check_transport`): what every server command does first. ServingError (usage,
+    exit 2) for plain HTTP with tokens or half a TLS setting."""
+    tls = tls_from_args(args)
+    check_transport(tls, tokens=tokens, insecure_http=args.insecure_http)
+    return tls, limits_from_args(args, max_body=max_body)
+
+
 SHUTDOWN_GRACE = 10  # seconds a stopping server waits for open connections, then closes them
 
 
@@ -413,4 +423,5 @@ def run(config: Any) -> None:
 
 __all__ = ["Guard", "Limits", "RefusalCounter", "ServingError", "Tls", "add_serving_options",
            "check_transport", "client_certificate", "guarded_protocol", "limits_from_args",
-           "log_refusals", "protocol_from_env", "run", "tls_from_args", "uvicorn_config"]
+           "log_refusals", "protocol_from_env", "run", "serving_from_args", "tls_from_args",
+           "uvicorn_config"]

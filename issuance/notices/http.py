@@ -276,18 +276,10 @@ def _serve(args: argparse.Namespace, clock: Clock) -> int:
         operator_or_none,
     )
     from issuance.notices.cli import store_location
-    from pki.serving import (
-        ServingError,
-        check_transport,
-        limits_from_args,
-        run,
-        tls_from_args,
-        uvicorn_config,
-    )
+    from pki.serving import ServingError, run, serving_from_args, uvicorn_config
 
-    tls = tls_from_args(args)
     try:
-        check_transport(tls, tokens=True, insecure_http=args.insecure_http)
+        tls, limits = serving_from_args(args, tokens=True)
     except ServingError as exc:
         fail(str(exc))
         return EXIT_USAGE
@@ -302,7 +294,7 @@ def _serve(args: argparse.Namespace, clock: Clock) -> int:
         app = create_app(db, store, clock=clock, apply_interval=args.apply_every)
         logging.basicConfig(level=logging.INFO)
         run(uvicorn_config(app, host=args.host, port=args.port, tls=tls,
-                           limits=limits_from_args(args), refusals=app.state.refusals,
+                           limits=limits, refusals=app.state.refusals,
                            log_level="info"))
     return EXIT_OK
 

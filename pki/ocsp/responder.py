@@ -1,12 +1,19 @@
 """OCSP responder core (RFC 6960 / RFC 5019): DER request in, DER response out.
 
-Every request looks the certificate's status up in the read-only store (a primary-key
-read), so a revocation is visible at once; signing is what costs, so signed nonce-less
-responses are cached per (issuer, serial, hash algorithm) and reused while the row's
-``status_version`` is unchanged and the response is younger than half its validity.
-Requests with a nonce are signed afresh (the nonce is echoed). Nothing raises out of
-`respond`: unparsable input gives ``malformedRequest``, an issuer we do not serve gives
-``unauthorized``, an internal failure gives ``internalError``.
+A nonce-less request for a certificate with a pre-generated response (`pki.ocsp.pregenerate`,
+table ``ocsp_responses``) is answered with those bytes: one indexed read that also checks
+the response was signed for the certificate's current ``status_version``, no signature.
+Otherwise the status is looked up in the read-only store (a primary-key read), so a
+revocation is visible at once; signing is what costs, so signed nonce-less responses are
+cached per (issuer, serial, hash algorithm) and reused while the row's ``status_version``
+is unchanged and the response is younger than half its validity.
+
+Nonces (RFC 6960 4.4.1, RFC 5019 4): a pre-generated response cannot carry a client's
+nonce. By default (``nonces="sign"``) a request with a nonce is signed afresh with the nonce
+echoed; with ``nonces="ignore"`` (what RFC 5019 allows) the nonce is ignored and the
+pre-generated or cached response is served, so no request can force a signature.
+Nothing raises out of `respond`: unparsable input gives ``malformedRequest``, an issuer we
+do not serve gives ``unauthorized``, an internal failure gives ``internalError``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from pki.store import CertStatus, ReadOnlyStore
 log = logging.getLogger(__name__)
 
 DEFAULT_VALIDITY = dt.timedelta(hours=1)
+# the DER of id-pkix-ocsp-nonce (1.3.6.1.5.5.7.48.1.2), tag and length included
+_NONCE_OID = bytes.fromhex("06092b0601050507300102")
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
@@ -74,14 +83,19 @@ class OcspResponder:
 
     def __init__(self, *, store: ReadOnlyStore, identities: list[ResponderIdentity],
                  clock: Clock = utc_now, validity: dt.timedelta = DEFAULT_VALIDITY,
-                 cache_size: int = 200_000) -> None:
+                 cache_size: int = 200_000, nonces: str = "sign",
+                 pregenerated: bool = True) -> None:
         if not isinstance(store, ReadOnlyStore):
             raise TypeError("store must be a ReadOnlyStore")
         if not identities:
             raise OcspError("the responder needs at least one issuer")
         if validity <= dt.timedelta(seconds=1):
             raise ValueError("validity must be more than one second")
+        if nonces not in ("sign", "ignore"):
+            raise ValueError("nonces must be 'sign' or 'ignore'")
         self._store, self._clock, self._validity = store, clock, validity
+        self._sign_nonces = nonces == "sign"
+        self._pregenerated = pregenerated
         self._cache: collections.OrderedDict[tuple[Any, ...], tuple[int, OcspResult]] = \
             collections.OrderedDict()
         self._cache_size = cache_size
@@ -130,9 +144,10 @@ class OcspResponder:
             key = (alg, req.issuer_name_hash, req.issuer_key_hash)
             serial = req.serial_number
             nonce = None
-            for ext in req.extensions:
-                if isinstance(ext.value, x509.OCSPNonce):
-                    nonce = ext.value.nonce
+            if _NONCE_OID in request_der:  # parse extensions only when a nonce may be there
+                for ext in req.extensions:
+                    if isinstance(ext.value, x509.OCSPNonce):
+                        nonce = ext.value.nonce
         except Exception:
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST, "malformedRequest")
         try:
@@ -140,6 +155,13 @@ class OcspResponder:
             if issuer is None or (hierarchies is not None
                                   and issuer.identity.name not in hierarchies):
                 return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED, "unauthorized")
+            if not self._sign_nonces:
+                nonce = None
+            if nonce is None and self._pregenerated and alg == "sha1" and serial > 0:
+                stored = self._store.pregenerated(key[2], serial, self._clock())
+                if stored is not None:
+                    return OcspResult(stored.der, stored.status, stored.this_update,
+                                      stored.next_update, cacheable=True)
             info = self._store.status(serial) if serial > 0 else None
             if info is not None and info.hierarchy != issuer.identity.name:
                 info = None
@@ -167,34 +189,56 @@ class OcspResponder:
     def _sign(self, issuer: _Issuer, key: tuple[str, bytes, bytes], serial: int, info: Any,
               nonce: bytes | None, now: dt.datetime) -> OcspResult:
         alg, name_hash, key_hash = key
-        revocation_time = revocation_reason = None
         if info is None:
-            status, cert_status = "unknown", ocsp.OCSPCertStatus.UNKNOWN
-        elif info.status is CertStatus.GOOD:
-            status, cert_status = "good", ocsp.OCSPCertStatus.GOOD
+            status, revoked_at, reason = "unknown", None, None
         else:
-            status, cert_status = "revoked", ocsp.OCSPCertStatus.REVOKED
-            revocation_time = info.revoked_at
-            revocation_reason = info.reason
-        next_update = now + self._validity
-        ident = issuer.identity
-        b = (
-            ocsp.OCSPResponseBuilder()
-            .add_response_by_hash(
-                issuer_name_hash=name_hash, issuer_key_hash=key_hash, serial_number=serial,
-                algorithm=_HASHES[alg](), cert_status=cert_status, this_update=now,
-                next_update=next_update, revocation_time=revocation_time,
-                revocation_reason=revocation_reason,
-            )
-            .responder_id(ocsp.OCSPResponderEncoding.HASH, ident.responder)
-            .certificates([ident.responder])
-        )
-        if nonce is not None:
-            b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
+            status, revoked_at, reason = info.status.value, info.revoked_at, info.reason
         with issuer.lock:
-            resp = b.sign(ident.signer, hashes.SHA256())
-        return OcspResult(resp.public_bytes(Encoding.DER), status, now, next_update,
-                          cacheable=nonce is None)
+            der = sign_response(issuer.identity, alg=alg, name_hash=name_hash,
+                                key_hash=key_hash, serial=serial, status=status,
+                                revoked_at=revoked_at, reason=reason, this_update=now,
+                                next_update=now + self._validity, nonce=nonce)
+        return OcspResult(der, "good" if status == "good" else
+                          "unknown" if status == "unknown" else "revoked",
+                          now, now + self._validity, cacheable=nonce is None)
+
+
+def issuer_hashes(issuer: x509.Certificate, alg: str = "sha1") -> tuple[bytes, bytes]:
+    """(issuerNameHash, issuerKeyHash) of a CA certificate as a CertID carries them."""
+    name_der = issuer.subject.public_bytes()
+    key_der = issuer.public_key().public_bytes(Encoding.DER, PublicFormat.PKCS1)
+    return hashlib.new(alg, name_der).digest(), hashlib.new(alg, key_der).digest()
+
+
+def sign_response(ident: ResponderIdentity, *, alg: str, name_hash: bytes, key_hash: bytes,
+              serial: int, status: str, revoked_at: dt.datetime | None,
+              reason: x509.ReasonFlags | None, this_update: dt.datetime,
+              next_update: dt.datetime, nonce: bytes | None = None) -> bytes:
+    """One signed BasicOCSPResponse (DER) for one CertID; `status` is a store status
+    (good, revoked, hold) or unknown. The one place responses are built, on demand
+    and pre-generated alike."""
+    if status == "unknown":
+        cert_status = ocsp.OCSPCertStatus.UNKNOWN
+    elif status == CertStatus.GOOD.value:
+        cert_status = ocsp.OCSPCertStatus.GOOD
+    else:
+        cert_status = ocsp.OCSPCertStatus.REVOKED
+    if cert_status is not ocsp.OCSPCertStatus.REVOKED:
+        revoked_at = reason = None
+    b = (
+        ocsp.OCSPResponseBuilder()
+        .add_response_by_hash(
+            issuer_name_hash=name_hash, issuer_key_hash=key_hash, serial_number=serial,
+            algorithm=_HASHES[alg](), cert_status=cert_status, this_update=this_update,
+            next_update=next_update, revocation_time=revoked_at,
+            revocation_reason=reason,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, ident.responder)
+        .certificates([ident.responder])
+    )
+    if nonce is not None:
+        b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
+    return b.sign(ident.signer, hashes.SHA256()).public_bytes(Encoding.DER)
 
 
 def _unsuccessful(code: ocsp.OCSPResponseStatus, name: str) -> OcspResult:

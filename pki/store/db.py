@@ -1,12 +1,8 @@
 """The certificate store over SQLite (a file path) or PostgreSQL (a postgresql:// URL).
 
-Durability (SQLite): the read-write store runs in WAL mode with ``synchronous=NORMAL``.
-Every certificate is recorded in its own transaction, and a committed transaction
-survives a crash of the process (the WAL is written before the commit returns); only a
-power loss or kernel crash can lose the last transactions before the next WAL
-checkpoint, which is the price of a commit costing tens of µs instead of an fsync.
-Checkpoints (with their fsyncs) run in a background thread every 0.25 s, off the commit
-path. Where that is not acceptable, use PostgreSQL (``synchronous_commit=on``).
+Connections and durability: `pki.store.connection`; the schema and its migrations:
+`pki.store.schema`; CRL queries: `pki.store.crl`; pre-generated OCSP responses:
+`pki.store.responses`. This module holds the certificates and their status.
 
 `CertificateStore` reads and writes (the CA, revocation); `ReadOnlyStore` only reads
 (CRL publisher, OCSP responder) and opens SQLite with ``mode=ro`` and PostgreSQL with
@@ -19,10 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import importlib.resources
-import re
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -30,8 +23,9 @@ from typing import Any, Self
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hsm.files import create_private
 from pki.errors import ReadOnlyStoreError, StoreError, UnknownCertificateError
+from pki.store.connection import connect, is_postgres_url
+from pki.store.crl import CrlReads, CrlWrites
 from pki.store.records import (
     REASON_CODES,
     REASONS_BY_CODE,
@@ -39,23 +33,20 @@ from pki.store.records import (
     CertStatus,
     HolderCertificate,
     Revocation,
-    RevokedEntry,
     StatusInfo,
     epoch,
     from_epoch,
     serial_to_text,
     to_datetime,
 )
+from pki.store.responses import ResponseReads, ResponseWrites
+from pki.store.schema import migrations, split_sql
 
-_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _COLUMNS = ("serial, hierarchy, profile, holder_id, shard, issued_at, not_before, not_after, "
             "status, reason, revoked_at, cause, successor, status_version, der")
 
 
 _IN_CHUNK = 500  # values per `IN (...)` list in set queries
-_CACHE_KIB = 131_072  # SQLite page cache per connection: 128 MiB
-_MMAP_BYTES = 1 << 30  # reads through mmap, up to 1 GiB of the file
-_AUTOCHECKPOINT_PAGES = 16384
 _INSERT = ("INSERT INTO certificates (serial, hierarchy, profile, holder_id, shard, issued_at,"
            " not_before, not_after, status, updated_at, der, key_sha256)"
            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'good', ?, ?, ?)")
@@ -68,138 +59,6 @@ def key_digest(key: Any) -> str:
     return hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
                           ).hexdigest()
 _INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (serial) DO NOTHING"
-
-
-def is_postgres_url(location: str | Path) -> bool:
-    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration, in order."""
-    found = []
-    for entry in importlib.resources.files("pki.store.migrations").iterdir():
-        m = _MIGRATION_NAME.fullmatch(entry.name)
-        if m:
-            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    versions = [v for v, _, _ in found]
-    if versions != list(range(1, len(versions) + 1)):
-        raise StoreError(f"migrations are not numbered 1..n: {versions}")
-    return found
-
-
-def _split_sql(sql: str) -> list[str]:
-    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-class _Backend:
-    """One DB-API connection and its dialect."""
-
-    blob = "BLOB"
-    postgres = False
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.lock = threading.RLock()
-
-    def q(self, sql: str) -> str:
-        return sql
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class _SqliteBackend(_Backend):
-    def __init__(self, conn: Any, checkpointer: _Checkpointer | None = None) -> None:
-        super().__init__(conn)
-        self.checkpointer = checkpointer
-
-    def close(self) -> None:
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        self.conn.close()
-
-
-class _Checkpointer:
-    """Copies the WAL back into the database file from a thread of its own, so a
-    checkpoint's two fsyncs never stall a commit (issuance). Durability is unchanged:
-    commits are in the WAL either way; this only moves when the WAL is folded in.
-    SQLite's own automatic checkpoint stays as a safety net for a much larger WAL."""
-
-    INTERVAL = 0.25  # seconds between PASSIVE checkpoints
-
-    def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqlite-checkpoint {path.name}",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.INTERVAL):
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error:
-                pass  # busy or failing: the next tick, or SQLite's own checkpoint, retries
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(10)
-        try:
-            self._conn.close()
-        except sqlite3.Error:
-            pass
-
-
-class _PostgresBackend(_Backend):
-    blob = "BYTEA"
-    postgres = True
-
-    def q(self, sql: str) -> str:
-        return sql.replace("?", "%s")
-
-
-def _connect(location: str | Path, *, read_only: bool) -> _Backend:
-    if is_postgres_url(location):
-        try:
-            import psycopg
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg[binary])") \
-                from exc
-        try:
-            pg = psycopg.connect(str(location), autocommit=True)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}".splitlines()[0]) from exc
-        if read_only:
-            pg.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        return _PostgresBackend(pg)
-    path = Path(location)
-    try:
-        if read_only:
-            if not path.exists():
-                raise StoreError(f"no certificate store at {path}")
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                   check_same_thread=False, isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            create_private(path)  # 0600 (SQLite's -wal and -shm files take its mode)
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # checkpoints run in the background (_Checkpointer); SQLite's own only past
-            # 16,384 pages (64 MiB) of WAL
-            conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
-        conn.execute("PRAGMA busy_timeout=10000")
-        # a store of millions of rows: keep its hot B-tree pages in memory (allocated lazily)
-        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-        conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
-        checkpointer = None if read_only else _Checkpointer(path)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open certificate store {path}: {exc}") from exc
-    return _SqliteBackend(conn, checkpointer)
 
 
 def _record(row: tuple[Any, ...]) -> CertificateRecord:
@@ -216,7 +75,7 @@ def _record(row: tuple[Any, ...]) -> CertificateRecord:
     )
 
 
-class ReadOnlyStore:
+class ReadOnlyStore(ResponseReads, CrlReads):
     """Reads certificates and their status; cannot write (enforced by the database)."""
 
     _read_only = True
@@ -225,7 +84,7 @@ class ReadOnlyStore:
         if not isinstance(location, (str, Path)):
             raise TypeError("location must be a path or a postgresql:// URL")
         self.location = location
-        self._db = _connect(location, read_only=self._read_only)
+        self._db = connect(location, read_only=self._read_only)
         self._in_tx = False
         if self._read_only:
             self._check_schema()
@@ -356,25 +215,11 @@ class ReadOnlyStore:
                 held.sort(key=lambda c: (c.issued_at, c.serial))
         return out
 
-    def revoked_in_shard(self, hierarchy: str, shard: int, *,
-                         unexpired_at: dt.datetime | None = None) -> list[RevokedEntry]:
-        """Revoked and held certificates of one CRL shard (not yet expired at `unexpired_at`)."""
-        sql = ("SELECT serial, revoked_at, reason FROM certificates "
-               "WHERE hierarchy = ? AND shard = ? AND status <> 'good'")
-        params: tuple[Any, ...] = (hierarchy, shard)
-        if unexpired_at is not None:
-            sql += " AND not_after >= ?"
-            params += (epoch(unexpired_at),)
-        rows = self._fetchall(sql, params)
-        # revoked_at is set whenever the status is not good (see `_change`)
-        return [RevokedEntry(int(s, 16), to_datetime(t), None if r is None else REASONS_BY_CODE[r])
-                for s, t, r in rows]
-
     def count(self) -> int:
         return int(self._fetchone("SELECT COUNT(*) FROM certificates")[0])
 
 
-class CertificateStore(ReadOnlyStore):
+class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
     """The read-write store; migrates the schema on open."""
 
     _read_only = False
@@ -393,7 +238,7 @@ class CertificateStore(ReadOnlyStore):
                 if version <= current:
                     continue
                 with self.transaction():
-                    for stmt in _split_sql(sql.replace("{blob}", self._db.blob)):
+                    for stmt in split_sql(sql.replace("{blob}", self._db.blob)):
                         self._execute(stmt)
                     if version == _KEYS_SINCE:
                         self._fill_key_digests()
@@ -438,17 +283,19 @@ class CertificateStore(ReadOnlyStore):
 
     def add_if_absent(self, cert: x509.Certificate, *, hierarchy: str, profile: str,
                       holder_id: str, shard: int, issued_at: dt.datetime,
-                      der: bytes | None = None) -> bool:
+                      der: bytes | None = None, key_sha256: str | None = None) -> bool:
         """Record a newly issued certificate unless its serial is taken: True when
         recorded, False (and nothing written) when the serial exists. One statement;
         the primary key makes it race-free, and on PostgreSQL a taken serial does not
-        abort the surrounding transaction. `der`: the certificate's DER, if at hand."""
+        abort the surrounding transaction. `der`: the certificate's DER, and `key_sha256`:
+        `key_digest` of its public key, if the caller has them at hand (issuance speed)."""
         return self._insert(cert, hierarchy=hierarchy, profile=profile, holder_id=holder_id,
-                            shard=shard, issued_at=issued_at, if_absent=True, der=der)
+                            shard=shard, issued_at=issued_at, if_absent=True, der=der,
+                            key_sha256=key_sha256)
 
     def _insert(self, cert: x509.Certificate, *, hierarchy: str, profile: str, holder_id: str,
                 shard: int, issued_at: dt.datetime, if_absent: bool,
-                der: bytes | None = None) -> bool:
+                der: bytes | None = None, key_sha256: str | None = None) -> bool:
         if not isinstance(cert, x509.Certificate):
             raise TypeError("cert must be an x509.Certificate")
         if not isinstance(holder_id, str) or not holder_id:
@@ -464,7 +311,7 @@ class CertificateStore(ReadOnlyStore):
                 sql,
                 (serial_to_text(cert.serial_number), hierarchy, profile, holder_id, shard, now,
                  epoch(cert.not_valid_before_utc), epoch(cert.not_valid_after_utc), now, der,
-                 key_digest(cert.public_key())),
+                 key_sha256 or key_digest(cert.public_key())),
             )
             return bool(cur.rowcount == 1)
 
@@ -553,21 +400,6 @@ class CertificateStore(ReadOnlyStore):
             self._execute("UPDATE certificates SET successor = ? WHERE serial = ?",
                           (serial_to_text(successor), serial_to_text(serial)))
 
-    def next_crl_number(self, hierarchy: str, shard: int) -> int:
-        """Reserve the next CRL number of a shard (persisted; only grows)."""
-        with self.transaction():
-            row = self._execute("SELECT number FROM crl_numbers WHERE hierarchy = ? AND shard = ?",
-                                (hierarchy, shard)).fetchone()
-            if row is None:
-                number = 1
-                self._execute("INSERT INTO crl_numbers (hierarchy, shard, number) VALUES (?, ?, ?)",
-                              (hierarchy, shard, number))
-            else:
-                number = int(row[0]) + 1
-                self._execute("UPDATE crl_numbers SET number = ? WHERE hierarchy = ? AND shard = ?",
-                              (number, hierarchy, shard))
-            return number
-
 
 def open_store(location: str | Path) -> CertificateStore:
     """Open (creating and migrating if needed) the read-write store at a path or URL."""
@@ -577,3 +409,7 @@ def open_store(location: str | Path) -> CertificateStore:
 def open_readonly_store(location: str | Path) -> ReadOnlyStore:
     """Open the store read-only (for CRL and OCSP)."""
     return ReadOnlyStore(location)
+
+
+__all__ = ["CertificateStore", "ReadOnlyStore", "is_postgres_url", "key_digest", "migrations",
+           "open_readonly_store", "open_store"]

@@ -71,6 +71,7 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "ca status": ["1a"],
         "crl publish": ["--out", str(tmp / "crl")],
         "ocsp serve": ["--pin-source", "env:AUDIT_T_NONE"],
+        "ocsp pregenerate": ["--pin-source", "env:AUDIT_T_NONE"],
         "verify": ["--cert", missing, "--no-revocation"],
         "login-challenge": ["--ttl", "0"],
         "verify-serve": ["--tls-cert", missing],
