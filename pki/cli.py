@@ -114,9 +114,11 @@ def _key_manager(args: argparse.Namespace, *, create: bool = False) -> Iterator[
 def _add_hsm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", metavar="LABEL",
                    help=f"HSM token label (default: HOME/config.toml, else {DEFAULT_TOKEN})")
-    p.add_argument("--pin-source", metavar="SPEC",
-                   help=f"where the token user PIN is read: env:NAME or file:PATH "
-                        f"(default: HOME/config.toml, else env:{PIN_ENV})")
+    from hsm.options import add_pin_source
+
+    add_pin_source(p, {"user": "pin_source"},
+                   help=f"where the token user PIN is read (default: HOME/config.toml,"
+                        f" else env:{PIN_ENV})")
 
 
 def _add_db_option(p: argparse.ArgumentParser) -> None:
@@ -698,7 +700,7 @@ def register(subparsers: Any) -> None:
         description="The two JPKI CA hierarchies (signing, user authentication), keys in "
                     "the HSM token under HOME/hsm, certificates in HOME/ca.",
         epilog=f"PINs are read from --pin-source (default env:{PIN_ENV}); a new token's SO "
-               f"PIN from --so-pin-source (default env:{SO_PIN_ENV}).\n\nExamples:\n"
+               f"PIN from --pin-source so=SPEC (default env:{SO_PIN_ENV}).\n\nExamples:\n"
                "  mynacard ca init --shards 16\n"
                "  mynacard ca issue --profile signing --public-key holder.pem \\\n"
                "      --identity id.json --holder-id R123 --card-expiry 2035-01-01 --out s.pem\n"
@@ -713,8 +715,12 @@ def register(subparsers: Any) -> None:
                                       "their SHA-256 fingerprints. Refuses to overwrite a CA.")
     _add_hsm_options(p)
     _add_db_option(p)
-    p.add_argument("--so-pin-source", default=f"env:{SO_PIN_ENV}", metavar="SPEC",
-                   help="SO PIN of a token to be created (env:NAME or file:PATH)")
+    from hsm.options import add_deprecated_alias, pin_source_action
+
+    pin_source_action(p).add_kind("so", "so_pin_source")  # type: ignore[union-attr]
+    add_deprecated_alias(p, "--so-pin-source", new="--pin-source so=SPEC",
+                         dest="so_pin_source", default=f"env:{SO_PIN_ENV}")
+    p.set_defaults(so_pin_source=f"env:{SO_PIN_ENV}")  # SO PIN of a token to be created
     p.add_argument("--shards", type=int, default=16, help="CRL shards per hierarchy (default 16)")
     p.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL",
                    help="CRL base URL; shards are URL/<sign|auth>/shard-NNNN.crl")
@@ -837,7 +843,7 @@ def register(subparsers: Any) -> None:
     from pki.serving import add_serving_options
 
     add_serving_options(p, client_ca=False)
-    p.set_defaults(func=_guarded(_ocsp_serve), changes=False, roles="*")
+    p.set_defaults(func=_guarded(_ocsp_serve), changes=False, roles="*", serves=True)
 
     p = subparsers.add_parser(
         "verify", help="verify a JPKI certificate or CMS signature", formatter_class=_RAW,
@@ -869,7 +875,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--at", metavar="TIME", help="check validity at this ISO 8601 time")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_login_options(p)
-    p.set_defaults(func=_guarded(_verify), changes=False, roles="*")
+    p.set_defaults(func=_guarded(_verify), changes=False, roles="*", exits=(4,))
 
     p = subparsers.add_parser(
         "verify-serve", formatter_class=_RAW,
@@ -895,7 +901,7 @@ def register(subparsers: Any) -> None:
     from pki.serving import add_serving_options
 
     add_serving_options(p, client_ca=False)
-    p.set_defaults(func=_guarded(_verify_serve), changes=False, roles="*")
+    p.set_defaults(func=_guarded(_verify_serve), changes=False, roles="*", serves=True)
 
     p = subparsers.add_parser(
         "login-challenge", formatter_class=_RAW,

@@ -53,12 +53,12 @@ State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_
 else ~/.local/share/mynacard.
 
 Operator: commands that change anything need a logged-in operator whose role the
-command accepts (`mynacard login --operator NAME --password-source env:VAR`; a bare
+command accepts (`mynacard login --operator NAME --pin-source env:VAR`; a bare
 --operator NAME or $MYNACARD_OPERATOR only in development mode, $MYNACARD_DEVELOPMENT=1)
 and are recorded in the audit log (`mynacard audit show`, `mynacard audit verify`).
 
 Examples:
-  mynacard login --operator alice --password-source env:ALICE_PASSWORD
+  mynacard login --operator alice --pin-source env:ALICE_PASSWORD
   mynacard emulator up --cards 1 --sample
   mynacard card info --reader "Virtual PCD 00 00"
   mynacard emulator down
@@ -149,16 +149,35 @@ def _has_option(parser: argparse.ArgumentParser, option: str) -> bool:
 
 def _prepare(parser: argparse.ArgumentParser) -> None:
     """Mark every command with its path; give each that changes things `--operator`."""
+    from issuance.cli.output import add_generic_json, has_json, reports
+
     for path, sub in command_tree(parser).items():
         sub.set_defaults(**{COMMAND_KEY: path})
+        if reports(sub) and not has_json(sub):
+            add_generic_json(sub)
         if declaration(sub, path).changes and not _has_option(sub, "--operator"):
             sub.add_argument("--operator", metavar="NAME",
                              help="who is acting (required; default $MYNACARD_OPERATOR)")
         if declaration(sub, path).dual_control:
-            sub.add_argument("--second-officer", metavar="NAME",
-                             help="the second CA officer (dual control; required)")
-            sub.add_argument("--second-password-source", metavar="SPEC",
-                             help="the second officer's password (env:NAME or file:PATH)")
+            _add_second_officer(sub)
+
+
+def _add_second_officer(sub: argparse.ArgumentParser) -> None:
+    """Dual control: `--second-officer NAME` and that officer's password as one more kind
+    of the command's `--pin-source` (`second-officer=SPEC`)."""
+    from hsm.options import add_deprecated_alias, add_pin_source, pin_source_action
+
+    sub.add_argument("--second-officer", metavar="NAME",
+                     help="the second CA officer (dual control; required)")
+    pins = pin_source_action(sub)
+    if pins is None:
+        add_pin_source(sub, {"second-officer": "second_password_source"},
+                       help="the second officer's password")
+    else:
+        pins.add_kind("second-officer", "second_password_source")
+        sub.set_defaults(second_password_source=None)
+    add_deprecated_alias(sub, "--second-password-source",
+                         new="--pin-source second-officer=SPEC", dest="second_password_source")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,11 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_builtin(sub: Any) -> None:
-    """The root command's own commands: `config show` and `completion`."""
-    from issuance.cli import completion, config
+    """The root command's own commands: `config show`, `completion`, `commands`."""
+    from issuance.cli import commands, completion, config
 
     config.register(sub)
     completion.register(sub)
+    commands.register(sub)
 
 
 def _version() -> str:
@@ -404,7 +424,7 @@ def second_officer(args: argparse.Namespace, first: str, store: Any) -> str:
     spec = getattr(args, "second_password_source", None)
     if not name or not spec:
         raise OperatorsError("the key ceremony needs a second CA officer:"
-                             " --second-officer NAME --second-password-source SPEC")
+                             " --second-officer NAME --pin-source second-officer=SPEC")
     if name == first:
         raise OperatorsError("the second officer must be a different operator")
     try:
@@ -436,6 +456,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     path = getattr(args, COMMAND_KEY, "")
+    if getattr(args, "json", False) is True:
+        from issuance.cli.output import run_json
+
+        return run_json(args, path, lambda: _dispatch(parser, args, path))
+    return _dispatch(parser, args, path)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, path: str) -> int:
+    """Resolve the home and configuration, then run the command (audited if it changes
+    anything)."""
     if not getattr(args, "needs_home", True):  # e.g. `completion`: prints, touches nothing
         return run_command(args, path)
     if _preflight(args, path):

@@ -131,7 +131,7 @@ def _load(args: argparse.Namespace, clock: Clock) -> int:
             log.append(operator=operator, action="registry.load", subject=subject,
                        outcome="refused", detail={"reason": str(exc)})
             fail(str(exc))
-            return EXIT_ERROR
+            return EXIT_REFUSED  # a file the operator named: invalid input, as recorded
         outcome = "ok" if not report.rejected else "partial"
         log.append(operator=operator, action="registry.load", subject=subject, outcome=outcome,
                    detail={"loaded": report.loaded, "rejected": len(report.rejected),

@@ -21,6 +21,7 @@ from typing import Any
 from card.errors import CardError
 from card.readers import resolve_reader, resolve_readers
 from hsm import HsmError, PinSource
+from hsm.options import add_pin_source
 from issuance.applications.rules import State
 from issuance.audit.cli_support import (
     EXIT_ERROR,
@@ -39,8 +40,8 @@ from issuance.personalisation.pins import PIN_KINDS, PinKind, check_pin, holder_
 from pki.errors import PkiError
 
 PIN_SOURCE_HELP = ("KIND=SPEC: where the holder's PIN of KIND (auth, sign, text, juki) is "
-                   "read: env:NAME or file:PATH (repeatable; missing PINs are asked for "
-                   "without echo)")
+                   "read: env:NAME, file:PATH, fd:N or prompt (repeatable; missing PINs are "
+                   "asked for without echo)")
 
 
 class Progress:
@@ -143,8 +144,8 @@ def register(subparsers: Any) -> None:
     init.add_argument("--token", default="jpki", metavar="LABEL",
                       help="SoftHSM2 token label (default jpki, as `ca`/`ocsp` expect)")
     init.add_argument("--pkcs11-uri", metavar="URI", help="use this token instead of SoftHSM2")
-    init.add_argument("--pin-source", metavar="SPEC",
-                      help="the token user PIN (default: generated into HOME/hsm/LABEL.pin)")
+    add_pin_source(init, {"user": "pin_source"},
+                   help="the token user PIN (default: generated into HOME/hsm/LABEL.pin)")
     init.add_argument("--master-key", metavar="test|generate|file:PATH",
                       help="the issuer master key to create (required the first time)")
     init.add_argument("--store", metavar="PATH|URL",

@@ -61,7 +61,7 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "notices serve": ["--host", "256.256.256.256", "--port", "1"],
         "notices sender add": ["gateway", "--source", "juki"],
         "notices sender list": [],
-        "ca init": ["--pin-source", "env:AUDIT_T_NONE", "--so-pin-source", "env:AUDIT_T_NONE"],
+        "ca init": ["--pin-source", "env:AUDIT_T_NONE", "--pin-source", "so=env:AUDIT_T_NONE"],
         "ca issue": ["--pin-source", "env:AUDIT_T_NONE", "--profile", "signing",
                      "--public-key", missing, "--identity", missing, "--holder-id", "R1",
                      "--card-expiry", "2035-01-01"],
@@ -86,16 +86,17 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "config": [],
         "config show": [],
         "completion": ["bash"],
+        "commands": [],
         "center init": ["--master-key", "nonsense"],  # refused before anything is made
         "issue": ["APP-none", "--reader", "no reader"],
         "activate": ["--reader", "no reader", "--pin-source", "auth=env:AUDIT_T_NONE"],
-        "login": ["--password-source", "env:AUDIT_T_NONE"],
+        "login": ["--pin-source", "env:AUDIT_T_NONE"],
         "logout": [],
         "whoami": [],
-        "operator add": ["walker-2", "--role", "clerk", "--password-source", "env:AUDIT_T_NONE"],
+        "operator add": ["walker-2", "--role", "clerk", "--pin-source", "env:AUDIT_T_NONE"],
         "operator list": [],
         "operator disable": ["nobody"],
-        "operator passwd": ["nobody", "--password-source", "env:AUDIT_T_NONE"],
+        "operator passwd": ["nobody", "--pin-source", "env:AUDIT_T_NONE"],
     }
 
 
