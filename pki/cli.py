@@ -139,10 +139,18 @@ def _ca_init(args: argparse.Namespace) -> int:
     from pki.ca import init_ca
     from pki.store import open_store
 
+    from hsm.terminal import Progress
+
+    steps = Progress("key ceremony", total=3)  # on a terminal: which step it is on
+    steps.update(0, "opening the HSM token", force=True)
     with _key_manager(args, create=True) as km:
+        steps.update(1, "root and OCSP keys and certificates of both hierarchies", force=True)
         config = init_ca(km, _ca_dir(args), shards=args.shards, crl_base_url=args.crl_base_url,
                          ocsp_url=args.ocsp_url, attestation_master=args.card_key_attestation)
+    steps.update(2, "the certificate store", force=True)
     open_store(_db(args)).close()
+    steps.update(3, "done")
+    steps.done()
     fps = config.fingerprints()
     if args.json:
         _print_json({"ca_dir": str(config.directory), "shards": config.shards,
@@ -252,11 +260,14 @@ def _ca_issue_batch(args: argparse.Namespace) -> int:
         requests = [r for _line, r in batch.requests]
         if requests:
             ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
-        step = 1000  # progress on stderr per thousand; each chunk is its own call
+        from hsm.terminal import Progress
+
+        progress = Progress("issued", total=len(requests))
+        step = 250  # progress on a terminal per chunk; each chunk is its own call
         for start in range(0, len(requests), step):
             issued += ca.issue_many(requests[start:start + step], parallel=args.parallel)
-            if len(requests) > step:
-                print(f"issued {len(issued):,} of {len(requests):,}", file=sys.stderr)
+            progress.update(len(issued))
+        progress.done()
     rows = []
     for (line, r), c in zip(batch.requests, issued, strict=True):
         path = None
@@ -346,9 +357,13 @@ def _crl_publish(args: argparse.Namespace) -> int:
         raise PkiError("no CRL folder: pass --out DIR (or run `mynacard center init`)")
     ca = load_ca(_ca_dir(args))
     with _key_manager(args) as km, open_store(_db(args)) as store:
+        from hsm.terminal import Progress
+
         pub = CrlPublisher(key_source=km, ca=ca, store=store,
                            validity=dt.timedelta(hours=args.validity_hours))
-        shards = pub.publish(args.out)
+        progress = Progress("CRL shards signed", total=2 * ca.shards)
+        shards = pub.publish(args.out, progress=progress.add)
+        progress.done()
     if args.json:
         _print_json([{"hierarchy": s.hierarchy.value, "shard": s.shard, "path": str(s.path),
                       "crl_number": s.crl_number, "entries": s.entries} for s in shards])

@@ -155,6 +155,9 @@ def _prepare(parser: argparse.ArgumentParser) -> None:
         sub.set_defaults(**{COMMAND_KEY: path})
         if reports(sub) and not has_json(sub):
             add_generic_json(sub)
+        if reports(sub) and not _has_option(sub, "--quiet"):
+            sub.add_argument("--quiet", action="store_true",
+                             help="no progress on stderr (it shows only on a terminal)")
         if declaration(sub, path).changes and not _has_option(sub, "--operator"):
             sub.add_argument("--operator", metavar="NAME",
                              help="who is acting (required; default $MYNACARD_OPERATOR)")
@@ -456,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     path = getattr(args, COMMAND_KEY, "")
+    from hsm.terminal import set_quiet
+
+    set_quiet(getattr(args, "quiet", False) is True)  # for every Progress of the command
     if getattr(args, "json", False) is True:
         from issuance.cli.output import run_json
 
@@ -569,7 +575,7 @@ def run_command(args: argparse.Namespace, path: str) -> int:
 
     where = f"mynacard {path}".strip()
     try:
-        return int(args.func(args) or 0)
+        return _call(args)
     except EOFError:
         print(f"{where}: end of input at a prompt; nothing was entered (give the value "
               "with --pin-source or on a terminal)", file=sys.stderr)
@@ -592,6 +598,17 @@ def run_command(args: argparse.Namespace, path: str) -> int:
         print(f"{where}: internal error: {type(exc).__name__}: {one_line(exc)}"
               + (f" (details in {log})" if log else ""), file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _call(args: argparse.Namespace) -> int:
+    """The command's function; a progress line it left open is ended before anything
+    else is printed."""
+    from hsm.terminal import finish_all
+
+    try:
+        return int(args.func(args) or 0)
+    finally:
+        finish_all()
 
 
 def _write_crash_log(args: argparse.Namespace, path: str) -> str | None:
