@@ -136,10 +136,9 @@ def _print_json(obj: Any) -> None:
 
 # -- ca ---------------------------------------------------------------------------------
 def _ca_init(args: argparse.Namespace) -> int:
+    from hsm.terminal import Progress
     from pki.ca import init_ca
     from pki.store import open_store
-
-    from hsm.terminal import Progress
 
     steps = Progress("key ceremony", total=3)  # on a terminal: which step it is on
     steps.update(0, "opening the HSM token", force=True)
