@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from card.cms import sign_cms
-from card.errors import CardError, PinBlocked, PinIncorrect
+from card.errors import CardError, PinBlocked, PinIncorrect, what_to_do
 from card.info import card_info, format_info
 from card.jpki import JpkiClient, Key
 from card.readers import resolve_reader
@@ -100,6 +100,12 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> int:
     return code
 
 
+def _reader_named(args: argparse.Namespace) -> str | None:
+    """The reader the operator named, for advice (`insert the card in reader …`)."""
+    reader = getattr(args, "reader", None)
+    return str(reader) if reader else None
+
+
 def choose_reader(requested: str | None) -> str:
     """The requested reader, or the only reader that holds a card."""
     if requested:
@@ -122,7 +128,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         with PcscTransport(reader) as transport:
             info = card_info(transport)
     except CardError as exc:
-        return _fail(str(exc))
+        return _fail(what_to_do(exc, _reader_named(args)))
     if args.json:
         print(json.dumps({"reader": reader, **info}, ensure_ascii=False, indent=2))
     else:
@@ -134,7 +140,7 @@ def cmd_readers(args: argparse.Namespace) -> int:
     try:
         rows = [{"reader": name, "card": reader_has_card(name)} for name in list_readers()]
     except CardError as exc:
-        return _fail(str(exc))
+        return _fail(what_to_do(exc, _reader_named(args)))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif not rows:
@@ -221,7 +227,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc), EXIT_REFUSED)
     except CardError as exc:
-        return _fail(str(exc))
+        return _fail(what_to_do(exc, _reader_named(args)))
     try:
         _write_new(out, signature, force=args.force)
     except FileExistsError:

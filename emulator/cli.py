@@ -133,7 +133,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             municipal_master_key_file=args.municipal_master_key_file,
             timeout=args.timeout,
         )
-        emulator.start()
+        try:
+            emulator.start()
+        except KeyboardInterrupt:  # Ctrl-C while the cards start: stop what started
+            emulator.stop()
+            _err("mynacard emulator: interrupted while starting; the emulator was stopped"
+                 " (no card is running); run `mynacard emulator up` again")
+            return 130
     except (EmulatorError, OSError, ValueError) as exc:
         return _fail(str(exc))
     sock = str(emulator.socket)

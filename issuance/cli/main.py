@@ -452,6 +452,14 @@ def spelled_out(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before a command started (or after it ended): no trace
+        print("mynacard: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(spelled_out(sys.argv[1:] if argv is None else argv))
     func = getattr(args, "func", None)
@@ -580,9 +588,19 @@ def run_command(args: argparse.Namespace, path: str) -> int:
         print(f"{where}: end of input at a prompt; nothing was entered (give the value "
               "with --pin-source or on a terminal)", file=sys.stderr)
         return EXIT_REFUSED
-    except (CardError, HsmError, PkiError, IssuanceError) as exc:
+    except CardError as exc:
+        from card.errors import what_to_do
+
+        print(f"{where}: error: {what_to_do(exc, getattr(args, 'reader', None))}",
+              file=sys.stderr)
+        return exit_code_for(exc)
+    except (HsmError, PkiError, IssuanceError) as exc:
         print(f"{where}: error: {one_line(exc)}", file=sys.stderr)
         return exit_code_for(exc)
+    except ConnectionError as exc:  # a server the command talks to (OCSP, HTTP)
+        print(f"{where}: error: {exc.strerror or one_line(exc)}: check that the server is "
+              "running and reachable, then run the command again", file=sys.stderr)
+        return EXIT_FAILURE
     except FileNotFoundError as exc:  # a path the operator named: invalid input
         print(f"{where}: error: {exc.filename or one_line(exc)}: no such file or directory "
               "(check the path; create a missing output directory first)", file=sys.stderr)

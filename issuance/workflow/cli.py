@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from card.errors import CardError
+from card.errors import CardError, what_to_do
 from card.readers import resolve_reader, resolve_readers
 from hsm import HsmError, PinSource
 from hsm.options import add_pin_source
@@ -67,7 +67,10 @@ def command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return int(run(args))
-        except (IssuanceError, HsmError, PkiError, CardError) as exc:
+        except CardError as exc:  # a removed card, pcscd gone: what to do next
+            fail(what_to_do(exc, getattr(args, "reader", None)))
+            return EXIT_ERROR
+        except (IssuanceError, HsmError, PkiError) as exc:
             fail(f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
             return EXIT_ERROR
         except ValueError as exc:
