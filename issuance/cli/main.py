@@ -505,7 +505,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, path: s
                 return _Audited(args, decl, path, keyer).run()
             return run_command(args, path)
     except KeyboardInterrupt:
-        print(f"mynacard {path}: interrupted; {_interrupted_state(decl)}", file=sys.stderr)
+        print(f"mynacard {path}: interrupted; {_interrupted_state(decl, args)}",
+              file=sys.stderr)
         return 130
     finally:
         keyer.close()
@@ -538,10 +539,22 @@ def _apply_config(args: argparse.Namespace, path: str) -> int:
     return 0
 
 
-def _interrupted_state(decl: Declaration) -> str:
-    """What a Ctrl-C left behind, in words an operator can act on."""
+def _interrupted_state(decl: Declaration, args: argparse.Namespace | None = None) -> str:
+    """What a Ctrl-C left behind, in words an operator can act on: the command's own
+    `on_interrupt` (formatted with its arguments) when it declares one and they are all
+    given, else what holds for every command."""
     if not decl.changes:
         return "nothing was changed"
+    told = getattr(args, "on_interrupt", None) if args is not None else None
+    if told:
+        try:
+            import shlex
+
+            values = {k: shlex.quote(v) if isinstance(v, str) else v
+                      for k, v in vars(args).items() if v is not None}
+            return str(told).format(**values)
+        except (KeyError, IndexError, ValueError):
+            pass  # e.g. a batch: no single application to name
     return ("what completed is kept and recorded in the audit log "
             "(`mynacard audit show`); run the command again to finish")
 

@@ -3,10 +3,11 @@
 A command with its own `--json` prints its document on stdout. One without (an action
 such as `operator add` or `rp remove`) gets `--json` from the root command: what it
 printed is passed through when it is already one JSON document, else wrapped as
-`{"command": PATH, "exit": N, "lines": [...]}`. Whatever the command, a failure under
+`{"command": PATH, "exit": N, "lines": [...]}`. Whatever the command, an error under
 `--json` ends with one line `{"error": "...", "exit": N}` on **stderr** (stdout stays
 empty or holds the command's own partial result), so a script reads the result from
-stdout and the reason from stderr. Servers (`serves=True`) and command groups that only
+stdout and the reason from stderr. A verdict that the command's own document states
+(`verify`: INVALID exits 1, UNCHECKED 4) is a result, not an error. Servers (`serves=True`) and command groups that only
 print help report nothing and take no `--json`.
 """
 
@@ -76,8 +77,12 @@ def run_json(args: argparse.Namespace, path: str, run: Callable[[], int]) -> int
     finally:
         if generic:
             _emit_generic(path, code, out.getvalue(), real_out)
-        if code == 0:
-            real_err.write(err.getvalue())  # warnings, progress left on a success
+        said = [ln for ln in err.getvalue().splitlines()
+                if ln.strip() and not ln.startswith("mynacard: warning:")]
+        if code == 0 or (not said and not generic):
+            # a success, or a verdict the command's own document states (verify's
+            # INVALID, exit 1; UNCHECKED, exit 4): no error to add
+            real_err.write(err.getvalue())
         else:
             for line in err.getvalue().splitlines():
                 if line.startswith("mynacard: warning:"):

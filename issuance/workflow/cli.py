@@ -192,7 +192,11 @@ def register(subparsers: Any) -> None:
     issue.set_defaults(func=command(_issue), changes=True, roles=("clerk", "supervisor"),
                        audit_action="issue",
                        audits_itself=True, audit_subject="application",
-                       audit_detail=("reader", "batch", "readers"))
+                       audit_detail=("reader", "batch", "readers"),
+                       on_interrupt="application {application} may be left half-personalised;"
+                                    " run `mynacard issue {application} --reader {reader}`"
+                                    " again to resume it (no card or certificate is"
+                                    " duplicated)")
 
     activate = subparsers.add_parser(
         "activate", help="hand a card over and let the holder set the PINs",

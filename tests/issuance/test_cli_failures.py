@@ -242,3 +242,72 @@ def test_postgresql_stopped(private_pg: tuple[str, Path, str | None], tmp_path: 
         line = one_line(res.stderr)
         assert "check the database at postgresql://" in line and "is the server running" in line
     assert not (tmp_path / "r.jsonl").exists()  # nothing done
+
+
+def test_an_ocsp_responder_down(tmp_path: Path) -> None:
+    """The responder not running: exit 4 (revocation not checked), one reason saying to
+    check the server, and under --json the verdict document with no error added."""
+    import socket
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    home = tmp_path / "home"
+    home.mkdir()
+    pins = {"T_PIN": "246810", "T_SO": "13579135"}
+    hsm = ["--token", "t", "--pin-source", "env:T_PIN"]
+    made = mynacard(home, "ca", "init", *hsm, "--pin-source", "so=env:T_SO", "--shards", "1",
+                    **pins)
+    assert made.returncode == 0, made.stderr
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (home / "h.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (home / "id.json").write_text(json.dumps({"name": "佐藤 花子", "sex": 2,
+                                              "birth_date": "1985-07-07",
+                                              "address": "大阪府大阪市北区1-2-3"}))
+    issued = mynacard(home, "ca", "issue", *hsm, "--profile", "signing", "--public-key",
+                      str(home / "h.pub"), "--identity", str(home / "id.json"),
+                      "--holder-id", "R1", "--card-expiry", "2035-01-01",
+                      "--out", str(home / "s.pem"), **pins)
+    assert issued.returncode == 0, issued.stderr
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/ocsp"
+    res = mynacard(home, "verify", "--cert", str(home / "s.pem"), "--ocsp", url)
+    assert res.returncode == 4 and "Traceback" not in res.stderr
+    assert f"cannot fetch {url}: Connection refused; check that the server is running" \
+        in res.stdout
+    res = mynacard(home, "verify", "--cert", str(home / "s.pem"), "--ocsp", url, "--json")
+    assert res.returncode == 4 and res.stderr == ""
+    assert json.loads(res.stdout)["revocation"]["status"] == "error"
+
+
+def test_ctrl_c_in_issue_names_the_command_that_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from issuance.cli import main as root
+
+    build = root.build_parser
+
+    def interrupted(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    def patched() -> argparse.ArgumentParser:
+        parser = build()
+        root.command_tree(parser)["issue"].set_defaults(func=interrupted)
+        return parser
+
+    monkeypatch.setattr(root, "build_parser", patched)
+    monkeypatch.delenv("MYNACARD_DB", raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    code = root.main(["--home", str(home), "issue", "APP-1", "--reader", "Virtual PCD 00 00",
+                      "--operator", "clerk"])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert one_line(err) == (
+        "mynacard issue: interrupted; application APP-1 may be left half-personalised; run "
+        "`mynacard issue APP-1 --reader 'Virtual PCD 00 00'` again to resume it (no card or "
+        "certificate is duplicated)")
