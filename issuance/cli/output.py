@@ -7,8 +7,9 @@ printed is passed through when it is already one JSON document, else wrapped as
 `--json` ends with one line `{"error": "...", "exit": N}` on **stderr** (stdout stays
 empty or holds the command's own partial result), so a script reads the result from
 stdout and the reason from stderr. A verdict that the command's own document states
-(`verify`: INVALID exits 1, UNCHECKED 4) is a result, not an error. Servers (`serves=True`) and command groups that only
-print help report nothing and take no `--json`.
+(`verify`: INVALID exits 1, UNCHECKED 4) is a result, not an error. Servers
+(`serves=True`) and command groups that only print help report nothing and take no
+`--json`.
 """
 
 from __future__ import annotations
