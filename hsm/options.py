@@ -19,6 +19,7 @@ from typing import Any
 from hsm.pin_source import GRAMMAR
 
 PIN_SOURCE = "--pin-source"
+_SCHEMES = ("env:", "file:", "fd:", "prompt:", "tty:")
 _KIND = re.compile(r"([a-z][a-z0-9-]*)=(.*)", re.S)
 
 
@@ -82,6 +83,10 @@ class PinSourceOption(argparse.Action):
             parser.error(f"{PIN_SOURCE} {kind}=…: KIND is one of {', '.join(self.kinds)}")
         if not spec:
             parser.error(f"{PIN_SOURCE} {kind}=: give a source ({GRAMMAR})")
+        if not spec.startswith(_SCHEMES) and spec not in ("prompt", "tty"):
+            # never echoed: it may be the secret itself, typed where its source belongs
+            parser.error(f"{PIN_SOURCE} takes where the secret is ({GRAMMAR}), never the"
+                         " secret itself")
         setattr(namespace, self.kinds[kind], spec)
 
 

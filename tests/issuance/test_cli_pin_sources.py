@@ -73,6 +73,11 @@ def test_kinds_route_each_source_and_old_spellings_warn(
         parser.parse_args(["hsm", "init", "--token", "t", "--pin-source", "root=env:S"])
     assert ex.value.code == 2
     assert "KIND is one of user, so, second-officer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as ex:  # the secret itself where its source belongs
+        parser.parse_args(["login", "--pin-source", "hunter2-secret"])
+    assert ex.value.code == 2
+    err = capsys.readouterr().err
+    assert "never the secret itself" in err and "hunter2" not in err
     assert split_kind("file:/a=b") == (None, "file:/a=b")
     assert split_kind("auth=env:X") == ("auth", "env:X")
     helps = command_tree(parser)["hsm init"].format_help()
@@ -130,7 +135,13 @@ def test_a_password_from_a_descriptor_through_the_real_cli(tmp_path: Path) -> No
     added = run("operator", "add", "kato", "--role", "clerk", "--operator", "kato")
     assert added.returncode == 0, added.stderr
     assert password not in added.stdout + added.stderr
-    env.pop("MYNACARD_DEVELOPMENT")
-    login = run("login", "--operator", "kato")
-    assert login.returncode == 0, login.stderr
-    assert password not in login.stdout + login.stderr
+    from issuance.operators import OperatorStore
+    from issuance.storage import open_database
+
+    with open_database(f"sqlite:///{home / 'issuance.sqlite3'}") as db:
+        assert OperatorStore(db).authenticate("kato", password).name == "kato"
+    password = "another-password-2"
+    changed = run("operator", "passwd", "kato", "--operator", "kato")
+    assert changed.returncode == 0, changed.stderr
+    with open_database(f"sqlite:///{home / 'issuance.sqlite3'}") as db:
+        assert OperatorStore(db).authenticate("kato", password).name == "kato"
