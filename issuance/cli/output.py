@@ -84,10 +84,8 @@ def run_json(args: argparse.Namespace, path: str, run: Callable[[], int]) -> int
             # a success, or a verdict the command's own document states (verify's
             # INVALID, exit 1; UNCHECKED, exit 4): no error to add
             real_err.write(err.getvalue())
-        else:
-            for line in err.getvalue().splitlines():
-                if line.startswith("mynacard: warning:"):
-                    print(line, file=real_err)
+        else:  # what it said (warnings, rejected lines) stays; the error document ends it
+            real_err.write(err.getvalue())
             doc: dict[str, Any] = {"error": error_line(err.getvalue()), "exit": code}
             print(json.dumps(doc, ensure_ascii=False), file=real_err, flush=True)
     return code
