@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from card.cms import sign_cms
-from card.errors import CardError, PinBlocked, PinIncorrect
+from card.errors import CardError, PinBlocked, PinIncorrect, what_to_do
 from card.info import card_info, format_info
 from card.jpki import JpkiClient, Key
 from card.readers import resolve_reader
@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sign.add_argument("--reader", metavar="NAME",
                       help="reader name or index (default: the only reader with a card)")
     sign.add_argument("--pin-source", metavar="SPEC",
-                      help="env:NAME or file:PATH holding the PIN (never the PIN itself)")
+                      help="where the PIN is: env:NAME, file:PATH, fd:N or prompt (the"
+                           " default; never the PIN itself)")
     sign.add_argument("--json", action="store_true", help="print JSON")
     sign.set_defaults(func=cmd_sign, changes=False, roles="*")
 
@@ -79,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     auth.add_argument("--reader", metavar="NAME",
                       help="reader name (default: the only reader with a card)")
     auth.add_argument("--pin-source", metavar="SPEC",
-                      help="env:NAME or file:PATH holding the PIN (never the PIN itself)")
+                      help="where the PIN is: env:NAME, file:PATH, fd:N or prompt (the"
+                           " default; never the PIN itself)")
     auth.set_defaults(func=cmd_authenticate, changes=False, roles="*")
 
     def usage(args: argparse.Namespace) -> int:
@@ -96,6 +98,12 @@ EXIT_FAILURE = 3  # a part failed: the reader, the card, the disk
 def _fail(message: str, code: int = EXIT_FAILURE) -> int:
     print(f"mynacard card: error: {message}", file=sys.stderr)
     return code
+
+
+def _reader_named(args: argparse.Namespace) -> str | None:
+    """The reader the operator named, for advice (`insert the card in reader …`)."""
+    reader = getattr(args, "reader", None)
+    return str(reader) if reader else None
 
 
 def choose_reader(requested: str | None) -> str:
@@ -120,7 +128,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         with PcscTransport(reader) as transport:
             info = card_info(transport)
     except CardError as exc:
-        return _fail(str(exc))
+        return _fail(what_to_do(exc, _reader_named(args)))
     if args.json:
         print(json.dumps({"reader": reader, **info}, ensure_ascii=False, indent=2))
     else:
@@ -132,7 +140,7 @@ def cmd_readers(args: argparse.Namespace) -> int:
     try:
         rows = [{"reader": name, "card": reader_has_card(name)} for name in list_readers()]
     except CardError as exc:
-        return _fail(str(exc))
+        return _fail(what_to_do(exc, _reader_named(args)))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif not rows:
@@ -144,17 +152,32 @@ def cmd_readers(args: argparse.Namespace) -> int:
 
 
 def read_pin(spec: str | None, prompt: str) -> str:
-    """A PIN from `env:NAME` or `file:PATH`, else asked for without echo."""
-    if spec is None:
+    """A PIN from `env:NAME`, `file:PATH`, `fd:N` or `prompt`, else asked for without
+    echo: the grammar of every `--pin-source` (hsm.pin_source; card imports no other
+    project package, so it is spelled out here)."""
+    if spec is None or spec in ("prompt", "tty"):
         return getpass.getpass(prompt)
     kind, sep, where = spec.partition(":")
-    if not sep or kind not in ("env", "file") or not where:
-        raise ValueError("a pin source is env:NAME or file:PATH")
+    if not sep or kind not in ("env", "file", "fd") or not where:
+        raise ValueError("a pin source is env:NAME, file:PATH, fd:N or prompt")
     if kind == "env":
         value = os.environ.get(where)
         if value is None:
             raise ValueError(f"environment variable {where} is not set")
         return value.strip()
+    if kind == "fd":
+        if not where.isdigit():
+            raise ValueError("pin source fd: needs a descriptor number")
+        data = b""
+        try:
+            while not data.endswith(b"\n") and len(data) < 300:
+                chunk = os.read(int(where), 1)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:
+            raise ValueError(f"cannot read pin source {spec}: {exc.strerror}") from None
+        return data.decode("utf-8", "replace").strip()
     try:
         if os.stat(where).st_mode & 0o044:
             print(f"mynacard: warning: PIN file {where} is readable by other users"
@@ -204,7 +227,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc), EXIT_REFUSED)
     except CardError as exc:
-        return _fail(str(exc))
+        return _fail(what_to_do(exc, _reader_named(args)))
     try:
         _write_new(out, signature, force=args.force)
     except FileExistsError:

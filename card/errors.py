@@ -154,3 +154,22 @@ def raise_for_status(sw: int) -> None:
     """Raise the status word's exception unless it is 9000."""
     if sw != SW.OK:
         raise error_for(sw)
+
+
+PCSCD_ADVICE = ("start pcscd (`systemctl start pcscd`, or `mynacard emulator up` for the "
+                "emulator) and run the command again")
+
+
+def what_to_do(exc: BaseException, reader: str | None = None) -> str:
+    """The one line a command prints for a card or reader failure: what happened and
+    what the operator does next (the card removed, pcscd gone, an unknown reader)."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = f"reader {reader!r}" if reader else "the reader"
+    if isinstance(exc, NoCard):
+        return f"{text}: insert the card in {where} and run the command again"
+    if isinstance(exc, ReaderNotFound) and "pcscd" not in text:
+        return f"{text}: check the name with `mynacard card readers`"
+    if isinstance(exc, TransportError) and ("PC/SC is not available" in text
+                                            or "Service not available" in text):
+        return f"{text}: {PCSCD_ADVICE}"
+    return text

@@ -135,7 +135,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             derivation=(args.derivation or center_derivation(args.home)
                         or DEFAULT_DERIVATION),
         )
-        emulator.start()
+        try:
+            emulator.start()
+        except KeyboardInterrupt:  # Ctrl-C while the cards start: stop what started
+            emulator.stop()
+            _err("mynacard emulator: interrupted while starting; the emulator was stopped"
+                 " (no card is running); run `mynacard emulator up` again")
+            return 130
     except (EmulatorError, OSError, ValueError) as exc:
         return _fail(str(exc))
     sock = str(emulator.socket)

@@ -15,6 +15,7 @@ from hsm.files import private_dir, write_file
 from hsm.keys import KeyKind, open_key_manager
 from hsm.mechanisms import MechanismMissing
 from hsm.module import SOFTHSM2_CONF_ENV, load_module
+from hsm.options import add_deprecated_alias, add_pin_source
 from hsm.pin_source import PinSource
 from hsm.softhsm import init_token, softhsm_conf_path, softhsm_dir, use_softhsm
 from hsm.uri import Pkcs11Uri
@@ -39,7 +40,7 @@ Examples:
 
 INIT_EPILOG = """\
 Without --pin-source a random user PIN is generated and stored (mode 0600) in
-DIR/hsm/LABEL.pin; without --so-pin-source a random SO PIN goes to DIR/hsm/LABEL.so.pin.
+DIR/hsm/LABEL.pin; without --pin-source so=SPEC a random SO PIN goes to DIR/hsm/LABEL.so.pin.
 The token's pkcs11: URI (RFC 7512) is printed on stdout, with pin-source= pointing at
 where the PIN is, so it can be passed as is to anything that opens the HSM.
 An existing token is never re-created.
@@ -101,10 +102,11 @@ def register(subparsers: Any) -> None:
     )
     init.add_argument("--token", required=True, metavar="LABEL",
                       help="token label (letters, digits, . _ -; at most 32)")
-    init.add_argument("--pin-source", metavar="SPEC",
-                      help="where the user PIN is (file:PATH or env:NAME); default: generate one")
-    init.add_argument("--so-pin-source", metavar="SPEC",
-                      help="where the SO PIN is (file:PATH or env:NAME); default: generate one")
+    add_pin_source(init, {"user": "pin_source", "so": "so_pin_source"},
+                   help="where the user PIN (user=) and the SO PIN (so=) are; default:"
+                        " generate them")
+    add_deprecated_alias(init, "--so-pin-source", new="--pin-source so=SPEC",
+                         dest="so_pin_source")
     init.add_argument("--json", action="store_true", help="print a JSON object instead of the URI")
     init.set_defaults(func=lambda args: _run(_cmd_init, args), changes=True,
                       roles=("ca-officer",), dual_control=True,
@@ -141,9 +143,7 @@ def register(subparsers: Any) -> None:
 def _token_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", metavar="LABEL", help="token label in the state directory")
     parser.add_argument("--uri", metavar="URI", help="pkcs11: URI of the token (any module)")
-    parser.add_argument(
-        "--pin-source", metavar="SPEC", help="where the PIN is (file:PATH or env:NAME)"
-    )
+    add_pin_source(parser, {"user": "pin_source"}, help="where the token's user PIN is")
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -1,12 +1,19 @@
-"""Where a PIN comes from: a file (`file:/path`) or an environment variable (`env:NAME`).
+"""Where a PIN or password comes from, one grammar for every command:
+
+    env:NAME     an environment variable
+    file:PATH    the first line of a file (also file:///abs/path)
+    fd:N         the first line read from an open file descriptor (a pipe from a vault)
+    prompt       asked on the terminal without echo (also `tty`)
 
 A PIN is never taken from the command line or a URI, never logged, and never kept
-longer than one login: `PinSource.read()` reads it afresh each time. The repr of a
-`PinSource` names the source, not the value.
+longer than one login: `PinSource.read()` reads env and file afresh each time (a
+descriptor or a prompt can be read only once, so those keep what they read). The repr
+of a `PinSource` names the source, not the value.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -16,6 +23,8 @@ from hsm.files import others_can_read
 
 _MAX_PIN = 255
 _warned: set[str] = set()  # PIN files already warned about (once per process)
+_KINDS = ("file", "env", "fd", "prompt", "value")
+GRAMMAR = "env:NAME, file:PATH, fd:N or prompt"
 
 
 def _warn_if_readable(path: str) -> None:
@@ -33,20 +42,22 @@ class PinSource:
     __slots__ = ("_kind", "_where", "_value")
 
     def __init__(self, kind: str, where: str, value: str | None = None) -> None:
-        if kind not in ("file", "env", "value"):
-            raise ValueError("PinSource kind must be 'file', 'env' or 'value'")
+        if kind not in _KINDS:
+            raise ValueError(f"PinSource kind must be one of {', '.join(_KINDS)}")
         self._kind = kind
         self._where = where
         self._value = value
 
     @classmethod
     def from_spec(cls, spec: str) -> PinSource:
-        """`file:/path/to/pin` (also `file:///path`) or `env:NAME`."""
+        """`file:/path/to/pin` (also `file:///path`), `env:NAME`, `fd:N` or `prompt`."""
         if not isinstance(spec, str):
             raise TypeError("pin source spec must be a str")
+        if spec in ("prompt", "tty", "prompt:", "tty:"):
+            return cls("prompt", "terminal")
         scheme, sep, rest = spec.partition(":")
         if not sep or not rest:
-            raise PinSourceError("pin source must be 'file:PATH' or 'env:NAME'")
+            raise PinSourceError(f"pin source must be {GRAMMAR}")
         if scheme == "file":
             if rest.startswith("//"):
                 rest = rest[2:]  # file:///abs/path -> /abs/path (empty authority)
@@ -55,7 +66,13 @@ class PinSource:
             return cls.from_file(Path(rest))
         if scheme == "env":
             return cls.from_env(rest)
-        raise PinSourceError("pin source must be 'file:PATH' or 'env:NAME'")
+        if scheme == "fd":
+            if not rest.isdigit() or int(rest) > 1 << 20:
+                raise PinSourceError("pin source fd: needs a descriptor number")
+            return cls("fd", str(int(rest)))
+        if scheme in ("prompt", "tty"):  # prompt:LABEL names what is asked for
+            return cls("prompt", rest)
+        raise PinSourceError(f"pin source must be {GRAMMAR}")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> PinSource:
@@ -85,8 +102,9 @@ class PinSource:
 
     def read(self) -> str:
         """The PIN. `PinSourceError` if the source is missing, empty or unreadable."""
-        if self._kind == "value":
-            assert self._value is not None
+        if self._kind in ("fd", "prompt") and self._value is None:
+            self._value = self._read_once()
+        if self._value is not None:
             pin = self._value
         elif self._kind == "env":
             value = os.environ.get(self._where)
@@ -108,6 +126,28 @@ class PinSource:
         if len(pin) > _MAX_PIN:
             raise PinSourceError(f"pin source {self.spec}: longer than {_MAX_PIN} characters")
         return pin
+
+    def _read_once(self) -> str:
+        """A descriptor's first line, or what the operator types (EOFError at Ctrl-D)."""
+        if self._kind == "prompt":
+            if not sys.stdin.isatty():
+                raise PinSourceError("pin source prompt: no terminal to ask on"
+                                     " (use env:NAME, file:PATH or fd:N)")
+            what = self._where if self._where != "terminal" else "PIN or password"
+            return getpass.getpass(f"{what}: ")
+        data = b""
+        try:
+            while not data.endswith(b"\n") and len(data) <= _MAX_PIN + 2:
+                chunk = os.read(int(self._where), 1)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:
+            raise PinSourceError(f"pin source {self.spec}: {exc.strerror}") from None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PinSourceError(f"pin source {self.spec}: not UTF-8 text") from None
 
     def __repr__(self) -> str:
         return f"PinSource({self.spec!r})"

@@ -137,8 +137,8 @@ def run(home: Path, *, pkcs11_uri: str | None = None, pin_source: str | None = N
                             "--ocsp-url", ocsp_url, *token).stdout
         password = f"env:{OPERATOR_PASSWORD[0]}"
         demo.mynacard("operator", "add", OPERATOR, "--role", "clerk,supervisor,ca-officer",
-                      "--password-source", password)
-        login = demo.mynacard("login", "--password-source", password).stdout.strip()
+                      "--pin-source", password)
+        login = demo.mynacard("login", "--pin-source", password).stdout.strip()
         return [line.strip() for line in out.splitlines()[1:-1]] + [
             f"first operator enrolled; {login}"]
 

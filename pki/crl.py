@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -109,8 +110,10 @@ class CrlPublisher:
         der = _tlv(0x30, tbs + alg + _tlv(0x03, b"\x00" + signature))
         return x509.load_der_x509_crl(der)
 
-    def publish(self, out_dir: Path | str) -> list[PublishedShard]:
-        """Write every shard of every hierarchy to ``out_dir/<hierarchy>/shard-NNNN.crl``."""
+    def publish(self, out_dir: Path | str,
+                progress: Callable[[], None] | None = None) -> list[PublishedShard]:
+        """Write every shard of every hierarchy to ``out_dir/<hierarchy>/shard-NNNN.crl``
+        (`progress()` after each, for the CLI's counter on a terminal)."""
         out = Path(out_dir)
         published = []
         for h in self._ca.hierarchies:
@@ -123,6 +126,8 @@ class CrlPublisher:
                 write_file(path, crl.public_bytes(Encoding.DER), force=True, mode=0o644)
                 number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
                 published.append(PublishedShard(h, shard, path, number, len(crl)))
+                if progress is not None:
+                    progress()
         return published
 
 

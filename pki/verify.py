@@ -145,7 +145,10 @@ def _fetch(url: str, *, data: bytes | None = None, content_type: str | None = No
             ) from None
         raise VerificationError(f"cannot fetch {url}: {exc}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise VerificationError(f"cannot fetch {url}: {exc}") from exc
+        reason = getattr(exc, "reason", None) or exc
+        reason = getattr(reason, "strerror", None) or reason
+        raise VerificationError(f"cannot fetch {url}: {reason}; check that the server is "
+                                "running and reachable, then run the command again") from exc
 
 
 def check_ocsp(cert: x509.Certificate, root: x509.Certificate, *, url: str | None = None,

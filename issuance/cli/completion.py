@@ -70,4 +70,5 @@ def register(subparsers: Any) -> None:
                               description="Print a completion script for bash or zsh; "
                                           'load it with eval "$(mynacard completion bash)".')
     p.add_argument("shell", choices=["bash", "zsh"])
-    p.set_defaults(func=cmd_completion, changes=False, needs_home=False, roles="*")
+    p.set_defaults(func=cmd_completion, changes=False, needs_home=False, roles="*",
+                   reports=False)  # prints a script, not a result

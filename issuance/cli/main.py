@@ -53,12 +53,12 @@ State: everything the CLI keeps lives in one directory: --home DIR, else ${HOME_
 else ~/.local/share/mynacard.
 
 Operator: commands that change anything need a logged-in operator whose role the
-command accepts (`mynacard login --operator NAME --password-source env:VAR`; a bare
+command accepts (`mynacard login --operator NAME --pin-source env:VAR`; a bare
 --operator NAME or $MYNACARD_OPERATOR only in development mode, $MYNACARD_DEVELOPMENT=1)
 and are recorded in the audit log (`mynacard audit show`, `mynacard audit verify`).
 
 Examples:
-  mynacard login --operator alice --password-source env:ALICE_PASSWORD
+  mynacard login --operator alice --pin-source env:ALICE_PASSWORD
   mynacard emulator up --cards 1 --sample
   mynacard card info --reader "Virtual PCD 00 00"
   mynacard emulator down
@@ -149,27 +149,47 @@ def _has_option(parser: argparse.ArgumentParser, option: str) -> bool:
 
 def _prepare(parser: argparse.ArgumentParser) -> None:
     """Mark every command with its path; give each that changes things `--operator`."""
+    from issuance.cli.output import add_generic_json, has_json, reports
+
     for path, sub in command_tree(parser).items():
         sub.set_defaults(**{COMMAND_KEY: path})
+        if reports(sub) and not has_json(sub):
+            add_generic_json(sub)
+        if reports(sub) and not _has_option(sub, "--quiet"):
+            sub.add_argument("--quiet", action="store_true",
+                             help="no progress on stderr (it shows only on a terminal)")
         if declaration(sub, path).changes and not _has_option(sub, "--operator"):
             sub.add_argument("--operator", metavar="NAME",
                              help="who is acting (required; default $MYNACARD_OPERATOR)")
         if declaration(sub, path).dual_control:
-            _dual_control_options(sub)
+            _add_second_officer(sub)
 
 
-def _dual_control_options(sub: argparse.ArgumentParser) -> None:
-    """The second CA officer of a dual-control command: a password or an operator card."""
+def _add_second_officer(sub: argparse.ArgumentParser) -> None:
+    """Dual control: `--second-officer NAME`, who proves themselves with a password (one
+    more kind of the command's `--pin-source`: `second-officer=SPEC`) or with their
+    operator card (`--second-card --second-reader R`, its PIN `second-card=SPEC`)."""
+    from hsm.options import add_deprecated_alias, add_pin_source, pin_source_action
+
     sub.add_argument("--second-officer", metavar="NAME",
                      help="the second CA officer (dual control; required)")
-    sub.add_argument("--second-password-source", metavar="SPEC",
-                     help="the second officer's password (env:NAME or file:PATH)")
     sub.add_argument("--second-card", action="store_true",
                      help="the second officer proves themselves with their operator card")
     sub.add_argument("--second-reader", metavar="NAME",
                      help="the reader of the second officer's card (with --second-card)")
-    sub.add_argument("--second-pin-source", metavar="SPEC",
-                     help="the second officer's card PIN (env:NAME or file:PATH)")
+    pins = pin_source_action(sub)
+    if pins is None:
+        add_pin_source(sub, {"second-officer": "second_password_source",
+                             "second-card": "second_pin_source"},
+                       help="the second officer's password, or their card's PIN")
+    else:
+        pins.add_kind("second-officer", "second_password_source")
+        pins.add_kind("second-card", "second_pin_source")
+        sub.set_defaults(second_password_source=None, second_pin_source=None)
+    add_deprecated_alias(sub, "--second-password-source",
+                         new="--pin-source second-officer=SPEC", dest="second_password_source")
+    add_deprecated_alias(sub, "--second-pin-source",
+                         new="--pin-source second-card=SPEC", dest="second_pin_source")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,11 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_builtin(sub: Any) -> None:
-    """The root command's own commands: `config show` and `completion`."""
-    from issuance.cli import completion, config
+    """The root command's own commands: `config show`, `completion`, `commands`."""
+    from issuance.cli import commands, completion, config
 
     config.register(sub)
     completion.register(sub)
+    commands.register(sub)
 
 
 def _version() -> str:
@@ -428,8 +449,8 @@ def second_officer(args: argparse.Namespace, first: str, store: Any) -> str:
     by_card = bool(getattr(args, "second_card", False))
     if not name or not (spec or by_card):
         raise OperatorsError("the key ceremony needs a second CA officer:"
-                             " --second-officer NAME and --second-password-source SPEC or"
-                             " --second-card --second-reader R")
+                             " --second-officer NAME and --pin-source second-officer=SPEC"
+                             " or --second-card --second-reader R")
     if name == first:
         raise OperatorsError("the second officer must be a different operator")
     if by_card:
@@ -462,6 +483,14 @@ def spelled_out(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before a command started (or after it ended): no trace
+        print("mynacard: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(spelled_out(sys.argv[1:] if argv is None else argv))
     func = getattr(args, "func", None)
@@ -469,6 +498,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     path = getattr(args, COMMAND_KEY, "")
+    from hsm.terminal import set_quiet
+
+    set_quiet(getattr(args, "quiet", False) is True)  # for every Progress of the command
+    if getattr(args, "json", False) is True:
+        from issuance.cli.output import run_json
+
+        return run_json(args, path, lambda: _dispatch(parser, args, path))
+    return _dispatch(parser, args, path)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, path: str) -> int:
+    """Resolve the home and configuration, then run the command (audited if it changes
+    anything)."""
     if not getattr(args, "needs_home", True):  # e.g. `completion`: prints, touches nothing
         return run_command(args, path)
     if _preflight(args, path):
@@ -494,7 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _Audited(args, decl, path, keyer).run()
             return run_command(args, path)
     except KeyboardInterrupt:
-        print(f"mynacard {path}: interrupted; {_interrupted_state(decl)}", file=sys.stderr)
+        print(f"mynacard {path}: interrupted; {_interrupted_state(decl, args)}",
+              file=sys.stderr)
         return 130
     finally:
         keyer.close()
@@ -527,10 +570,22 @@ def _apply_config(args: argparse.Namespace, path: str) -> int:
     return 0
 
 
-def _interrupted_state(decl: Declaration) -> str:
-    """What a Ctrl-C left behind, in words an operator can act on."""
+def _interrupted_state(decl: Declaration, args: argparse.Namespace | None = None) -> str:
+    """What a Ctrl-C left behind, in words an operator can act on: the command's own
+    `on_interrupt` (formatted with its arguments) when it declares one and they are all
+    given, else what holds for every command."""
     if not decl.changes:
         return "nothing was changed"
+    told = getattr(args, "on_interrupt", None) if args is not None else None
+    if told:
+        try:
+            import shlex
+
+            values = {k: shlex.quote(v) if isinstance(v, str) else v
+                      for k, v in vars(args).items() if v is not None}
+            return str(told).format(**values)
+        except (KeyError, IndexError, ValueError):
+            pass  # e.g. a batch: no single application to name
     return ("what completed is kept and recorded in the audit log "
             "(`mynacard audit show`); run the command again to finish")
 
@@ -572,14 +627,24 @@ def run_command(args: argparse.Namespace, path: str) -> int:
 
     where = f"mynacard {path}".strip()
     try:
-        return int(args.func(args) or 0)
+        return _call(args)
     except EOFError:
         print(f"{where}: end of input at a prompt; nothing was entered (give the value "
               "with --pin-source or on a terminal)", file=sys.stderr)
         return EXIT_REFUSED
-    except (CardError, HsmError, PkiError, IssuanceError) as exc:
+    except CardError as exc:
+        from card.errors import what_to_do
+
+        print(f"{where}: error: {what_to_do(exc, getattr(args, 'reader', None))}",
+              file=sys.stderr)
+        return exit_code_for(exc)
+    except (HsmError, PkiError, IssuanceError) as exc:
         print(f"{where}: error: {one_line(exc)}", file=sys.stderr)
         return exit_code_for(exc)
+    except ConnectionError as exc:  # a server the command talks to (OCSP, HTTP)
+        print(f"{where}: error: {exc.strerror or one_line(exc)}: check that the server is "
+              "running and reachable, then run the command again", file=sys.stderr)
+        return EXIT_FAILURE
     except FileNotFoundError as exc:  # a path the operator named: invalid input
         print(f"{where}: error: {exc.filename or one_line(exc)}: no such file or directory "
               "(check the path; create a missing output directory first)", file=sys.stderr)
@@ -595,6 +660,17 @@ def run_command(args: argparse.Namespace, path: str) -> int:
         print(f"{where}: internal error: {type(exc).__name__}: {one_line(exc)}"
               + (f" (details in {log})" if log else ""), file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _call(args: argparse.Namespace) -> int:
+    """The command's function; a progress line it left open is ended before anything
+    else is printed."""
+    from hsm.terminal import finish_all
+
+    try:
+        return int(args.func(args) or 0)
+    finally:
+        finish_all()
 
 
 def _write_crash_log(args: argparse.Namespace, path: str) -> str | None:

@@ -60,7 +60,8 @@ def register(subparsers: Any) -> None:
                        help="auth, sign, text or juki")
     reset.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
     reset.add_argument("--pin-source", dest="new_pin_source", metavar="[KIND=]SPEC",
-                       help="the new value: env:NAME or file:PATH (KIND= as --pin, optional)")
+                       help="the new value: env:NAME, file:PATH, fd:N or prompt (KIND= as --pin,"
+                            " optional)")
     add_deprecated_alias(reset, "--new-pin-source", new="--pin-source", dest="new_pin_source")
     reset.add_argument("--keep-value", action="store_true",
                        help="reset only the retry counter, keep the value")

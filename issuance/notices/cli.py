@@ -119,13 +119,18 @@ def _print_schema() -> int:
 
 
 def _progress(label: str) -> Callable[[Any], None]:
+    """Counts and rate on stderr while a terminal watches (hsm.terminal.Progress)."""
+    from hsm.terminal import Progress
+
+    bar = Progress(label)
+
     def show(report: Any) -> None:
         if isinstance(report, IntakeReport):
-            print(f"{label}: {report.lines} line(s) read, " + ", ".join(
-                f"{k} {v}" for k, v in report.counts.items()), file=sys.stderr)
+            bar.update(report.lines, "lines read; " + ", ".join(
+                f"{k} {v}" for k, v in report.counts.items()), force=True)
         elif isinstance(report, ProcessReport):
-            print(f"{label}: {report.applied} notice(s) applied, {report.revoked} "
-                  "certificate(s) revoked", file=sys.stderr)
+            bar.update(report.applied, f"notices applied, {report.revoked} certificate(s)"
+                                       " revoked", force=True)
     return show
 
 

@@ -247,7 +247,7 @@ def register_http(sub: Any, *, clock: Clock) -> None:
     serve.set_defaults(func=guarded(lambda a: _serve(a, clock)), changes=True,
                        roles=("supervisor",),
                        audit_action="notices.serve", audits_itself=True,
-                       audit_detail=("host", "port"))
+                       audit_detail=("host", "port"), serves=True)
 
     sender = sub.add_parser("sender", help="senders allowed to POST notices")
     sender_sub = sender.add_subparsers(title="sender commands", metavar="COMMAND")

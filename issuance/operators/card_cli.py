@@ -89,7 +89,8 @@ def login_card(args: argparse.Namespace) -> int:
     if claimed == CARD_LOGIN:
         claimed = None
     with open_database(resolve_db_url(None, args.home)) as db:
-        op, card = authenticate_card(args.home, db, args.reader, args.pin_source,
+        op, card = authenticate_card(args.home, db, args.reader,
+                                     args.pin_source or args.password_source,
                                      expect=claimed)
     args.operator = op.name
     args.certificate = card.cert_serial

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hsm import PinSource
+from hsm.options import add_deprecated_alias, add_pin_source
 from hsm.pin_source import PinSourceError
 from issuance.audit.keyer import current_keyer
 from issuance.audit.operator import Acting, become
@@ -38,9 +39,15 @@ def _command(name: str, fn: Callable[[argparse.Namespace], int]
 
 def _password(spec: str | None) -> str:
     if not spec:
-        raise PinSourceError("a password source is needed: --password-source env:NAME"
-                             " or file:PATH")
+        raise PinSourceError("a password source is needed: --pin-source env:NAME,"
+                             " file:PATH, fd:N or prompt")
     return PinSource.from_spec(spec).read()
+
+
+def _password_option(parser: argparse.ArgumentParser) -> None:
+    add_pin_source(parser, {"password": "password_source"}, help="where the password is")
+    add_deprecated_alias(parser, "--password-source", new="--pin-source",
+                         dest="password_source")
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -136,7 +143,7 @@ def register(sub: Any) -> None:
     add = osub.add_parser("add", help="enrol an operator (the first needs no login)")
     add.add_argument("name")
     add.add_argument("--role", action="append", required=True, help=role_help)
-    add.add_argument("--password-source", metavar="SPEC", help="env:NAME or file:PATH")
+    _password_option(add)
     add.set_defaults(func=_command("operator add", _add), changes=True,
                      audit_action="operator.add", audit_subject="name", audit_detail=("role",),
                      roles=("supervisor",), bootstrap=True)
@@ -153,7 +160,7 @@ def register(sub: Any) -> None:
 
     pw = osub.add_parser("passwd", help="set an operator's password (clears a lockout)")
     pw.add_argument("name")
-    pw.add_argument("--password-source", metavar="SPEC", help="env:NAME or file:PATH")
+    _password_option(pw)
     pw.set_defaults(func=_command("operator passwd", _passwd), changes=True,
                     audit_action="operator.passwd", audit_subject="name",
                     roles=("supervisor",))
@@ -164,12 +171,14 @@ def register(sub: Any) -> None:
 
     login = sub.add_parser("login", help="open an operator session (default 8 h)")
     login.add_argument("--operator", metavar="NAME", help="who logs in")
-    login.add_argument("--password-source", metavar="SPEC", help="env:NAME or file:PATH")
+    add_pin_source(login, {"password": "password_source", "card": "pin_source"},
+                   help="where the password is or, with --card, the operator card's PIN "
+                        "(else asked)")
+    add_deprecated_alias(login, "--password-source", new="--pin-source",
+                         dest="password_source")
     login.add_argument("--card", action="store_true",
                        help="log in with the operator IC card in --reader (its PIN)")
     login.add_argument("--reader", metavar="NAME", help="the reader of the operator card")
-    login.add_argument("--pin-source", metavar="SPEC",
-                       help="the operator card's PIN (env:NAME, file:PATH; else asked)")
     login.add_argument("--hours", type=float, default=DEFAULT_HOURS,
                        help=f"session length (default {DEFAULT_HOURS:g}, at most 24)")
     login.set_defaults(func=_command("login", _login), changes=True,

@@ -124,14 +124,19 @@ def _load(args: argparse.Namespace, clock: Clock) -> int:
     with open_store(args) as db:
         log = AuditLog(db, clock=clock)
         subject = str(args.file)
+        from hsm.terminal import Progress
+
+        rows = Progress("rows read")
         try:
             report = load_file(db, args.file, fmt=args.format, today=japan_date(clock()),
-                               write_rejects=not args.no_rejects_file)
+                               write_rejects=not args.no_rejects_file, progress=rows.add)
         except LoadFileError as exc:
             log.append(operator=operator, action="registry.load", subject=subject,
                        outcome="refused", detail={"reason": str(exc)})
             fail(str(exc))
-            return EXIT_ERROR
+            return EXIT_REFUSED  # a file the operator named: invalid input, as recorded
+        finally:
+            rows.done()
         outcome = "ok" if not report.rejected else "partial"
         log.append(operator=operator, action="registry.load", subject=subject, outcome=outcome,
                    detail={"loaded": report.loaded, "rejected": len(report.rejected),

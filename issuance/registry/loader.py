@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -219,8 +219,10 @@ def load_file(
     fmt: Format | None = None,
     today: date,
     write_rejects: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> LoadReport:
-    """Validate and load `path`; return what was loaded and what was rejected."""
+    """Validate and load `path`; return what was loaded and what was rejected.
+    `progress(n)` is told each row read (the CLI's counter on a terminal)."""
     path = Path(path)
     fmt = fmt or detect_format(path)
     report = LoadReport(path=path, format=fmt)
@@ -229,6 +231,8 @@ def load_file(
     with db.transaction() as tx:
         batch = []
         for row_no, raw in read_rows(path, fmt):
+            if progress is not None:
+                progress(1)
             if isinstance(raw, BadLine):
                 report.rejected.append(Reject(row_no, raw.reason, raw.text))
                 continue

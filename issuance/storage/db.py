@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from hsm.advice import database_unreachable
 from hsm.files import create_private
 from issuance.storage.errors import IntegrityViolation, StorageError
 
@@ -236,7 +237,7 @@ class PostgresDatabase(Database):
         try:
             self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
         except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+            raise StorageError(database_unreachable(url, exc)) from exc
 
     def _connection(self) -> Any:
         """The open connection; a new one if the last was lost (the server restarted): a
@@ -252,7 +253,7 @@ class PostgresDatabase(Database):
             try:
                 self._conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
             except psycopg.Error as exc:
-                raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+                raise StorageError(database_unreachable(self.url, exc)) from exc
         return self._conn
 
     @contextmanager

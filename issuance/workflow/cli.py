@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from card.errors import CardError
+from card.errors import CardError, what_to_do
 from card.readers import resolve_reader, resolve_readers
 from hsm import HsmError, PinSource
+from hsm.options import add_pin_source
 from issuance.applications.rules import State
 from issuance.audit.cli_support import (
     EXIT_ERROR,
@@ -39,8 +40,8 @@ from issuance.personalisation.pins import PIN_KINDS, PinKind, check_pin, holder_
 from pki.errors import PkiError
 
 PIN_SOURCE_HELP = ("KIND=SPEC: where the holder's PIN of KIND (auth, sign, text, juki) is "
-                   "read: env:NAME or file:PATH (repeatable; missing PINs are asked for "
-                   "without echo)")
+                   "read: env:NAME, file:PATH, fd:N or prompt (repeatable; missing PINs are "
+                   "asked for without echo)")
 
 
 class Progress:
@@ -66,7 +67,10 @@ def command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return int(run(args))
-        except (IssuanceError, HsmError, PkiError, CardError) as exc:
+        except CardError as exc:  # a removed card, pcscd gone: what to do next
+            fail(what_to_do(exc, getattr(args, "reader", None)))
+            return EXIT_ERROR
+        except (IssuanceError, HsmError, PkiError) as exc:
             fail(f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
             return EXIT_ERROR
         except ValueError as exc:
@@ -143,8 +147,8 @@ def register(subparsers: Any) -> None:
     init.add_argument("--token", default="jpki", metavar="LABEL",
                       help="SoftHSM2 token label (default jpki, as `ca`/`ocsp` expect)")
     init.add_argument("--pkcs11-uri", metavar="URI", help="use this token instead of SoftHSM2")
-    init.add_argument("--pin-source", metavar="SPEC",
-                      help="the token user PIN (default: generated into HOME/hsm/LABEL.pin)")
+    add_pin_source(init, {"user": "pin_source"},
+                   help="the token user PIN (default: generated into HOME/hsm/LABEL.pin)")
     init.add_argument("--master-key", metavar="test|generate|file:PATH",
                       help="the issuer master key to create (required the first time)")
     init.add_argument("--store", metavar="PATH|URL",
@@ -188,7 +192,11 @@ def register(subparsers: Any) -> None:
     issue.set_defaults(func=command(_issue), changes=True, roles=("clerk", "supervisor"),
                        audit_action="issue",
                        audits_itself=True, audit_subject="application",
-                       audit_detail=("reader", "batch", "readers"))
+                       audit_detail=("reader", "batch", "readers"),
+                       on_interrupt="application {application} may be left half-personalised;"
+                                    " run `mynacard issue {application} --reader {reader}`"
+                                    " again to resume it (no card or certificate is"
+                                    " duplicated)")
 
     activate = subparsers.add_parser(
         "activate", help="hand a card over and let the holder set the PINs",

@@ -28,13 +28,20 @@ from pki.errors import PkiError
 
 # -- ca ---------------------------------------------------------------------------------
 def _ca_init(args: argparse.Namespace) -> int:
+    from hsm.terminal import Progress
     from pki.ca import init_ca
     from pki.store import open_store
 
+    steps = Progress("key ceremony", total=3)  # on a terminal: which step it is on
+    steps.update(0, "opening the HSM token", force=True)
     with _key_manager(args, create=True) as km:
+        steps.update(1, "root and OCSP keys and certificates of every hierarchy", force=True)
         config = init_ca(km, _ca_dir(args), shards=args.shards, crl_base_url=args.crl_base_url,
                          ocsp_url=args.ocsp_url, attestation_master=args.card_key_attestation)
+    steps.update(2, "the certificate store", force=True)
     open_store(_db(args)).close()
+    steps.update(3, "done")
+    steps.done()
     fps = config.fingerprints()
     if args.json:
         _print_json({"ca_dir": str(config.directory), "shards": config.shards,
@@ -144,11 +151,14 @@ def _ca_issue_batch(args: argparse.Namespace) -> int:
         requests = [r for _line, r in batch.requests]
         if requests:
             ca = IssuingCA(key_source=km, ca=_ca_dir(args), store=store)
-        step = 1000  # progress on stderr per thousand; each chunk is its own call
+        from hsm.terminal import Progress
+
+        progress = Progress("issued", total=len(requests))
+        step = 250  # progress on a terminal per chunk; each chunk is its own call
         for start in range(0, len(requests), step):
             issued += ca.issue_many(requests[start:start + step], parallel=args.parallel)
-            if len(requests) > step:
-                print(f"issued {len(issued):,} of {len(requests):,}", file=sys.stderr)
+            progress.update(len(issued))
+        progress.done()
     rows = []
     for (line, r), c in zip(batch.requests, issued, strict=True):
         path = None
@@ -236,7 +246,7 @@ def register(subparsers: Any) -> None:
                     "center's operator hierarchy (operator IC cards), keys in the HSM token "
                     "under HOME/hsm, certificates in HOME/ca.",
         epilog=f"PINs are read from --pin-source (default env:{PIN_ENV}); a new token's SO "
-               f"PIN from --so-pin-source (default env:{SO_PIN_ENV}).\n\nExamples:\n"
+               f"PIN from --pin-source so=SPEC (default env:{SO_PIN_ENV}).\n\nExamples:\n"
                "  mynacard ca init --shards 16\n"
                "  mynacard ca issue --profile signing --public-key holder.pem \\\n"
                "      --identity id.json --holder-id R123 --card-expiry 2035-01-01 --out s.pem\n"
@@ -252,8 +262,12 @@ def register(subparsers: Any) -> None:
                                       "their SHA-256 fingerprints. Refuses to overwrite a CA.")
     _add_hsm_options(p)
     _add_db_option(p)
-    p.add_argument("--so-pin-source", default=f"env:{SO_PIN_ENV}", metavar="SPEC",
-                   help="SO PIN of a token to be created (env:NAME or file:PATH)")
+    from hsm.options import add_deprecated_alias, pin_source_action
+
+    pin_source_action(p).add_kind("so", "so_pin_source")  # type: ignore[union-attr]
+    add_deprecated_alias(p, "--so-pin-source", new="--pin-source so=SPEC",
+                         dest="so_pin_source", default=f"env:{SO_PIN_ENV}")
+    p.set_defaults(so_pin_source=f"env:{SO_PIN_ENV}")  # SO PIN of a token to be created
     p.add_argument("--shards", type=int, default=16, help="CRL shards per hierarchy (default 16)")
     p.add_argument("--crl-base-url", default="http://crl.mynacard.test/jpki", metavar="URL",
                    help="CRL base URL; shards are URL/<sign|auth>/shard-NNNN.crl")

@@ -119,9 +119,11 @@ def _add_hsm_options(p: argparse.ArgumentParser) -> None:
                    help="HSM token: a label of the home's SoftHSM2 token, or a pkcs11: URI "
                         "with module-path= for another module (default: HOME/config.toml, "
                         f"else {DEFAULT_TOKEN})")
-    p.add_argument("--pin-source", metavar="SPEC",
-                   help=f"where the token user PIN is read: env:NAME or file:PATH "
-                        f"(default: HOME/config.toml, else env:{PIN_ENV})")
+    from hsm.options import add_pin_source
+
+    add_pin_source(p, {"user": "pin_source"},
+                   help=f"where the token user PIN is read (default: HOME/config.toml,"
+                        f" else env:{PIN_ENV})")
 
 
 def _add_db_option(p: argparse.ArgumentParser) -> None:

@@ -28,9 +28,13 @@ def _crl_publish(args: argparse.Namespace) -> int:
         raise PkiError("no CRL folder: pass --out DIR (or run `mynacard center init`)")
     ca = load_ca(_ca_dir(args))
     with _key_manager(args) as km, open_store(_db(args)) as store:
+        from hsm.terminal import Progress
+
         pub = CrlPublisher(key_source=km, ca=ca, store=store,
                            validity=dt.timedelta(hours=args.validity_hours))
-        shards = pub.publish(args.out)
+        progress = Progress("CRL shards signed", total=len(ca.hierarchies) * ca.shards)
+        shards = pub.publish(args.out, progress=progress.add)
+        progress.done()
     if args.json:
         _print_json([{"hierarchy": s.hierarchy.value, "shard": s.shard, "path": str(s.path),
                       "crl_number": s.crl_number, "entries": s.entries} for s in shards])

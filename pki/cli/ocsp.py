@@ -325,7 +325,7 @@ def register(subparsers: Any) -> None:
     from pki.serving import add_serving_options
 
     add_serving_options(p, client_ca=False)
-    p.set_defaults(func=_guarded(_ocsp_serve), changes=False, roles="*")
+    p.set_defaults(func=_guarded(_ocsp_serve), changes=False, roles="*", serves=True)
 
     p = ocsp_sub.add_parser(
         "pregenerate", help="sign the OCSP responses that are due into the store",

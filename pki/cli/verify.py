@@ -273,7 +273,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--at", metavar="TIME", help="check validity at this ISO 8601 time")
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_login_options(p)
-    p.set_defaults(func=_guarded(_verify), changes=False, roles="*")
+    p.set_defaults(func=_guarded(_verify), changes=False, roles="*", exits=(4,))
 
     p = subparsers.add_parser(
         "verify-serve", formatter_class=_RAW,
@@ -299,7 +299,7 @@ def register(subparsers: Any) -> None:
     from pki.serving import add_serving_options
 
     add_serving_options(p, client_ca=False)
-    p.set_defaults(func=_guarded(_verify_serve), changes=False, roles="*")
+    p.set_defaults(func=_guarded(_verify_serve), changes=False, roles="*", serves=True)
 
     p = subparsers.add_parser(
         "login-challenge", formatter_class=_RAW,

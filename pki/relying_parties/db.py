@@ -79,8 +79,9 @@ class RpDatabase:
             try:
                 self.conn: Any = psycopg.connect(str(location), autocommit=True)
             except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to PostgreSQL: {exc}".splitlines()[0]) \
-                    from exc
+                from hsm.advice import database_unreachable
+
+                raise StoreError(database_unreachable(str(location), exc)) from exc
             if read_only:
                 self.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         else:

@@ -112,7 +112,9 @@ def connect(location: str | Path, *, read_only: bool) -> _Backend:
         try:
             pg = psycopg.connect(str(location), autocommit=True)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}".splitlines()[0]) from exc
+            from hsm.advice import database_unreachable
+
+            raise StoreError(database_unreachable(str(location), exc)) from exc
         if read_only:
             pg.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         return _PostgresBackend(pg)

@@ -100,7 +100,8 @@ def test_ingest_status_unmatched_process(db_url: str, backend: str, store_url: s
         assert AuditLog(db).verify().ok
 
 
-def test_plain_output_and_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_output_and_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     home.mkdir()
     person = resident()
@@ -111,10 +112,28 @@ def test_plain_output_and_progress(tmp_path: Path, capsys: pytest.CaptureFixture
     file.write_text("".join(line(notice("address_change", person.resident_code,
                                         nid=f"p-{i}")) + "\n" for i in range(1100)),
                     encoding="utf-8")
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     assert run(["notices", "ingest", str(file), "--operator", "clerk"], home) == 0
+    monkeypatch.undo()
     captured = capsys.readouterr()
     assert "accepted 1100" in captured.out and "applied 1100 notice(s)" in captured.out
-    assert "ingest: 500 line(s) read" in captured.err  # progress on stderr
+    # progress with counts and rate on stderr when it is a terminal, only then
+    assert "ingest: 500 (" in terminal.getvalue() and "lines read" in terminal.getvalue()
+    more = tmp_path / "more.jsonl"  # piped (not a terminal): no progress
+    more.write_text("".join(line(notice("address_change", person.resident_code,
+                                        nid=f"q-{i}")) + "\n" for i in range(600)),
+                    encoding="utf-8")
+    assert run(["notices", "ingest", str(more), "--operator", "clerk", "--no-process"],
+               home) == 0
+    assert "ingest:" not in capsys.readouterr().err
     assert run(["notices", "status", "--operator", "clerk"], home) == 0
     assert "applied: 1100" in capsys.readouterr().out
 
