@@ -15,8 +15,8 @@ from workflow_support import OPERATOR, PINS, actions, app_state, apply, pins, re
 from card import formats, images
 from card.common_ap import CommonClient
 from card.errors import PinBlocked, PinIncorrect
-from card.juki import JukiClient
 from card.jpki import CertKind, JpkiClient, Key
+from card.juki import JukiClient
 from card.surface import SurfaceClient
 from card.text import TextClient
 from card.transport import PcscTransport
