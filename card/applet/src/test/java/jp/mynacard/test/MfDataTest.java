@@ -64,6 +64,15 @@ class MfDataTest {
     }
 
     @Test
+    void theIsdAtItsSevenByteAidRestoresTheMfLevel() {
+        Card card = new Card();
+        card.select(Contract.AID_COMMON);
+        card.expect(0x6D00, "00CA004500");
+        card.ok("00A4040C07A0000001510000");  // myna-card's DEFAULT_DF, GP's default ISD AID
+        assertArrayEquals(Card.ascii(card.serial), card.ok("00CA004500"));
+    }
+
+    @Test
     void cardRecognitionDataIsGlobalPlatformTlv() {
         byte[] crd = Contract.CARD_RECOGNITION_DATA;
         assertEquals(0x66, crd[0]);
