@@ -49,3 +49,22 @@ class Response:
         """The data, or the status word's exception."""
         raise_for_status(self.sw)
         return self.data
+
+
+def extended_command(
+    cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
+) -> bytes:
+    """Encode an extended command APDU: `00 Lc(2)` before the data, `Le(2)` after it (or
+    `00 Le(2)` with no data); `le` 65536 is encoded as 0000. Only the card manager's large
+    MF objects need it (ISO/IEC 7816-4 5.1)."""
+    head = command(cla, ins, p1, p2)
+    if len(data) > 0xFFFF:
+        raise ValueError("extended APDUs carry at most 65535 data bytes")
+    out = head
+    if data:
+        out += b"\x00" + len(data).to_bytes(2, "big") + bytes(data)
+    if le is not None:
+        if not 1 <= le <= 0x10000:
+            raise ValueError("le must be 1..65536")
+        out += (b"" if data else b"\x00") + (le & 0xFFFF).to_bytes(2, "big")
+    return out

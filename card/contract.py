@@ -18,6 +18,7 @@ AID_JPKI = bytes.fromhex("D392F000260100000001")  # 公的個人認証AP
 AID_TEXT = bytes.fromhex("D3921000310001010408")  # 券面事項入力補助AP (card-info input support)
 AID_SURFACE = bytes.fromhex("D3921000310001010402")  # 券面AP (card surface)
 AID_JUKI = bytes.fromhex("D3921000310001010401")  # 住基AP (resident registry)
+AID_COMMON = bytes.fromhex("D3921000310001010100")  # 共通カードAP (common card application)
 # The card manager (GlobalPlatform ISD AID of the real card). Selected at power-on;
 # answers MF-level GET DATA, life cycle and issuer authentication. (Project design.)
 AID_CARD_MANAGER = bytes.fromhex("A000000151000000")
@@ -30,6 +31,7 @@ AREA_AIDS = {
     "text": AID_TEXT,
     "surface": AID_SURFACE,
     "juki": AID_JUKI,
+    "common": AID_COMMON,
     "municipal-library": AID_MUNICIPAL_LIBRARY,
 }
 
@@ -59,6 +61,13 @@ class Ins(IntEnum):
     SET_STATUS = 0xF0  # 80 F0 80 <state>                    (issuer, card manager)
     GET_RESPONSE = 0xC0
     ATTEST_KEY = 0x8A  # 80 8A 00 80|SFI 10 <challenge> 00 → AES-CMAC(card-auth key, ...)  (JPKI)
+    READ_RECORD = 0xB2  # 00 B2 <record> <SFI<<3 | 4> Le  (record EFs; 6981 on a transparent one)
+    UPDATE_RECORD = 0xDC  # 00 DC <record> <SFI<<3 | 4> Lc data  (issuer)
+    INTERNAL_AUTHENTICATE = 0x88  # 00 88 00 80|SFI Lc <DigestInfo> 00 (共通カードAP EF 0019)
+
+
+# READ/UPDATE RECORD P2: the low three bits 100 say "P1 is a record number"; SFI in bits 8-4.
+RECORD_P2_BY_NUMBER = 0x04
 
 
 # GENERATE_KEY P1 values (ISO 7816-8 style).
@@ -96,6 +105,7 @@ class SW(IntEnum):
     NO_CURRENT_EF = 0x6986
     INCORRECT_DATA = 0x6A80  # new PIN in the wrong format, bad data
     FILE_NOT_FOUND = 0x6A82  # unknown AID or EF
+    RECORD_NOT_FOUND = 0x6A83  # READ/UPDATE RECORD: no such record
     NOT_ENOUGH_SPACE = 0x6A84  # UPDATE BINARY past the file's end
     INCORRECT_P1P2 = 0x6A86
     DATA_NOT_FOUND = 0x6A88  # GET DATA tag absent, key not generated
@@ -119,7 +129,12 @@ class LifeCycle(IntEnum):
 
 
 class Tag(IntEnum):
+    ISSUER_ID = 0x0042  # 16-byte key reference of the issuer (PUT DATA by the issuer)
     CARD_SERIAL = 0x0045  # 15 ASCII digits, set at manufacture
+    CARD_RECOGNITION = 0x0066  # GlobalPlatform card recognition data (fixed)
+    INTERMEDIATE_KEY_ID = 0x00F7  # 16-byte ID of the key that signs CHAIN_LOWER
+    CHAIN_UPPER = 0x00F8  # CV certificate, root → intermediate (568 bytes, extended Le)
+    CHAIN_LOWER = 0x7F21  # CV certificate, intermediate → card key (568 bytes, extended Le)
     MUNICIPALITY_CODE = 0x00F0  # 5 ASCII digits (PUT DATA by the issuer)
     EXPIRY = 0x00F2  # 8 ASCII digits YYYYMMDD (PUT DATA by the issuer)
     CONTACT_ATR = 0x5F51  # the ATR without TS
@@ -134,7 +149,16 @@ class PinBit(IntEnum):
     JPKI_SIGN = 0x02
     TEXT = 0x04
     JUKI = 0x08
+    COMMON = 0x10  # the 共通カードAP's own copy of the resident-registry PIN
 
+
+KEY_ID_LENGTH = 16  # key IDs and key references
+CV_CERT_LENGTH = 568  # 7F21 82 02 33 { 5F4E 82 01 29 ..., 5F37 82 01 00 ... } with RSA-2048
+# GET DATA 0066: GlobalPlatform card recognition data 66 { 73 { GP OID, GP 2.2.1, card
+# identification scheme } }. No secure channel protocol is advertised: mynacard's issuer
+# authentication is its own (below).
+CARD_RECOGNITION_DATA = bytes.fromhex(
+    "6624" "7322" "06072A864886FC6B01" "600C060A2A864886FC6B02020201" "6309" "06072A864886FC6B03")
 
 # --- Issuer authentication (project design) -----------------------------------
 # card key  = AES-128-ECB(master key, serial(15 ASCII digits) || 0x80)
@@ -186,13 +210,14 @@ class FileSpec:
     size: int  # fixed size; unwritten bytes read as FF filler
     read: Access
     credentials: tuple[int, ...] = ()  # PIN FIDs any one of which opens the file
+    record_length: int = 0  # 0: transparent (READ BINARY); else fixed-length records
 
 
 @dataclass(frozen=True)
 class KeySpec:
     fid: int
     name: str
-    pin_fid: int
+    pin_fid: int  # 0: no PIN (answers INTERNAL AUTHENTICATE with no credential)
 
 
 @dataclass(frozen=True)
@@ -326,6 +351,27 @@ JUKI = AreaSpec(
     pins=(PinSpec(JUKI_PIN, "resident-registry PIN", 4, 4, "digits", 3, True, PinBit.JUKI),),
 )
 
+# 共通カードAP: a record EF (no credential), the key reference shared with the 住基AP, a key
+# that answers INTERNAL AUTHENTICATE with no credential, and its own resident-registry PIN.
+COMMON_CARD_INFO = 0x0001  # record 1: 01 1C serial(15) municipality(5) expiry(YYYYMMDD)
+COMMON_KEY_REFERENCE = 0x0002
+COMMON_AUTH_KEY = 0x0019
+COMMON_PIN = 0x001C
+COMMON_CARD_INFO_RECORD_LENGTH = 30
+
+COMMON = AreaSpec(
+    name="common",
+    aid=AID_COMMON,
+    files=(
+        FileSpec(COMMON_CARD_INFO, "card-info record", 30, Access.FREE,
+                 record_length=COMMON_CARD_INFO_RECORD_LENGTH),
+        FileSpec(COMMON_KEY_REFERENCE, "key reference", 16, Access.FREE),
+    ),
+    pins=(PinSpec(COMMON_PIN, "resident-registry PIN (common card copy)", 4, 4, "digits", 3,
+                  True, PinBit.COMMON),),
+    keys=(KeySpec(COMMON_AUTH_KEY, "internal-authentication key", 0),),
+)
+
 # Municipal free area example: a library card (own package, own issuer key).
 LIBRARY_NUMBER = 0x0001  # DF01 <len> <ASCII number>, FF filler
 LIBRARY_PIN = 0x0011
@@ -338,4 +384,4 @@ MUNICIPAL_LIBRARY = AreaSpec(
     pins=(PinSpec(LIBRARY_PIN, "library PIN", 4, 4, "digits", 3, True),),
 )
 
-AREAS: tuple[AreaSpec, ...] = (JPKI, TEXT, SURFACE, JUKI, MUNICIPAL_LIBRARY)
+AREAS: tuple[AreaSpec, ...] = (JPKI, TEXT, SURFACE, JUKI, COMMON, MUNICIPAL_LIBRARY)

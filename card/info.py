@@ -12,6 +12,7 @@ from typing import Any
 from cryptography import x509
 
 from card import contract
+from card.common_ap import CommonClient
 from card.contract import LifeCycle, Tag
 from card.errors import CardError, ConditionsNotSatisfied, SecurityStatusNotSatisfied
 from card.formats import CertAvailability
@@ -100,8 +101,19 @@ def card_info(transport: Transport | Channel) -> dict[str, Any]:
             pins.extend(_pin_entry(client, pin, state, status) for pin in area.pins)
     info["applications"] = applications
     info["pins"] = pins
+    info["card_info_record"] = _card_info_record(channel) if applications["common"] else None
     info["certificates"] = _certificates(JpkiClient(channel)) if applications["jpki"] else {}
     return info
+
+
+def _card_info_record(channel: Channel) -> dict[str, Any] | None:
+    """Record 1 of the 共通カードAP's EF 0001 (READ RECORD, no credential); None if unreadable."""
+    try:
+        record = CommonClient(channel).card_info()
+    except CardError:
+        return None
+    return {"serial": record.serial, "municipality_code": record.municipality_code,
+            "prefecture_code": record.prefecture_code, "expiry": record.expiry.isoformat()}
 
 
 def _certificates(jpki: JpkiClient) -> dict[str, Any]:
@@ -142,6 +154,12 @@ def format_info(info: dict[str, Any], reader: str | None = None) -> str:
     lines.append(f"life cycle:    {info.get('life_cycle') or '-'}")
     lines.append(f"municipality:  {info.get('municipality_code') or '-'}")
     lines.append(f"expiry:        {info.get('expiry') or '-'}")
+    record = info.get("card_info_record")
+    if record:
+        lines.append(f"card-info record (共通カードAP): serial {record['serial']}, "
+                     f"municipality {record['municipality_code']}, expiry {record['expiry']}")
+    else:
+        lines.append("card-info record (共通カードAP): -")
     lines.append("applications:")
     for name, present in info.get("applications", {}).items():
         lines.append(f"  {name:<18} {'present' if present else 'absent'}")

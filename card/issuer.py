@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from card import contract, formats, images
-from card.apdu import command
+from card.apdu import command, extended_command
 from card.attestation import ATTESTED_KEYS, KeyAttestation, KeyAttestor
 from card.contract import Ins, LifeCycle, PinBit, Tag
 from card.formats import CardIdentity, HolderPins, validate_pin
@@ -30,6 +30,20 @@ from card.jpki import rsa_public_key
 from card.session import WRITE_CHUNK, Channel, channel_for, select_ef_apdu
 from card.tlv import MalformedData
 from card.transport import Transport
+
+# The resident-registry PIN the holder chooses is stored twice, as two key references that
+# are set, reset and blocked on their own: 住基AP EF 001C and 共通カードAP EF 001C.
+JUKI_PIN_REFERENCES: tuple[tuple[contract.AreaSpec, int, PinBit], ...] = (
+    (contract.JUKI, contract.JUKI_PIN, PinBit.JUKI),
+    (contract.COMMON, contract.COMMON_PIN, PinBit.COMMON),
+)
+
+
+def pin_references(area: contract.AreaSpec, fid: int) -> list[tuple[contract.AreaSpec, int]]:
+    """Every key reference that holds the holder PIN `area`/`fid`: both copies of the
+    resident-registry PIN, otherwise the PIN itself."""
+    pairs = [(a, f) for a, f, _bit in JUKI_PIN_REFERENCES]
+    return pairs if (area, fid) in pairs else [(area, fid)]
 
 
 class IssuerAuthenticator(Protocol):
@@ -181,8 +195,10 @@ class IssuerClient:
         return serial
 
     def put_data(self, tag: int, data: bytes) -> None:
+        """PUT DATA on the card manager; an object over 255 bytes goes in the extended form."""
         self.channel.select_application(contract.AID_CARD_MANAGER)
-        self.channel.send(command(contract.CLA_ISO, Ins.PUT_DATA, tag >> 8, tag & 0xFF, data))
+        encode = command if len(data) <= 255 else extended_command
+        self.channel.send(encode(contract.CLA_ISO, Ins.PUT_DATA, tag >> 8, tag & 0xFF, data))
 
     def set_state(self, state: LifeCycle) -> None:
         self.channel.select_application(contract.AID_CARD_MANAGER)
@@ -198,6 +214,17 @@ class IssuerClient:
         self.channel.select_application(area.aid)
         self.channel.send(select_ef_apdu(fid))
 
+    def write_record(self, area: contract.AreaSpec, fid: int, number: int, data: bytes) -> None:
+        """UPDATE RECORD `number` of a record EF (the record's full length)."""
+        spec = area.file(fid)
+        if not spec.record_length:
+            raise ValueError(f"{spec.name} is not a record file")
+        if len(data) != spec.record_length:
+            raise ValueError(f"a record of {spec.name} is {spec.record_length} bytes")
+        self._select_ef(area, fid)
+        self.channel.send(command(contract.CLA_ISO, Ins.UPDATE_RECORD, number,
+                                  contract.RECORD_P2_BY_NUMBER, data))
+
     def write_file(self, area: contract.AreaSpec, fid: int, data: bytes) -> None:
         """Write `data` at the start of a data EF (the rest keeps its filler)."""
         spec = area.file(fid)
@@ -206,16 +233,19 @@ class IssuerClient:
         self._select_ef(area, fid)
         write_current_ef(self.channel, data)
 
-    def generate_key(self, key_fid: int) -> rsa.RSAPublicKey:
-        """Generate an RSA-2048 key pair on the card in a JPKI key EF; the public key."""
-        self._select_ef(contract.JPKI, key_fid)
+    def generate_key(self, key_fid: int,
+                     area: contract.AreaSpec = contract.JPKI) -> rsa.RSAPublicKey:
+        """Generate an RSA-2048 key pair on the card in a key EF (JPKI unless `area` says
+        otherwise); the public key."""
+        self._select_ef(area, key_fid)
         modulus = self.channel.send(
             command(contract.CLA_ISO, Ins.GENERATE_KEY, contract.GENERATE_P1_GENERATE, 0, le=256)
         )
         return rsa_public_key(modulus)
 
-    def read_public_key(self, key_fid: int) -> rsa.RSAPublicKey:
-        self._select_ef(contract.JPKI, key_fid)
+    def read_public_key(self, key_fid: int,
+                        area: contract.AreaSpec = contract.JPKI) -> rsa.RSAPublicKey:
+        self._select_ef(area, key_fid)
         modulus = self.channel.send(
             command(contract.CLA_ISO, Ins.GENERATE_KEY, contract.GENERATE_P1_READ_PUBLIC, 0,
                     le=256)
@@ -296,12 +326,18 @@ class IssuerClient:
         self.write_file(contract.TEXT, contract.TEXT_BASIC_FOUR, bf_file)
         self.write_file(contract.TEXT, contract.TEXT_INTEGRITY,
                         formats.integrity_record(mn_file, bf_file, integrity_signer))
+        text_cv = formats.text_cv_certificate(integrity_signer)
+        self.write_file(contract.TEXT, contract.TEXT_CV_CERT, text_cv)
+        self.write_file(contract.TEXT, contract.TEXT_AP_BASIC, formats.text_basic_file(text_cv))
         self.set_reference_data(contract.TEXT, contract.TEXT_CODE_A, profile.code_a)
         self.set_reference_data(contract.TEXT, contract.TEXT_CODE_B, profile.code_b)
 
-        # Resident registry.
+        # Resident registry and the common card application (共通カードAP): the card's
+        # internal-authentication key, its key reference in both, the card-info record,
+        # and the MF-level objects that certify the key.
         self.write_file(contract.JUKI, contract.JUKI_RESIDENT_CODE,
                         formats.resident_code_file(profile.resident_code))
+        self.personalise_common(serial, profile, integrity_signer)
 
         # JPKI: keys on the card, certificates from the CA.
         auth_pub, sign_pub, auth_cert, sign_cert = self.personalise_jpki(
@@ -361,6 +397,22 @@ class IssuerClient:
                                                        auth=auth_cert is not None))
         return auth_pub, sign_pub, auth_cert, sign_cert
 
+    def personalise_common(self, serial: str, profile: CardIdentity,
+                           signer: rsa.RSAPrivateKey) -> rsa.RSAPublicKey:
+        """共通カードAP and the MF level: generate the EF 0019 key, write its key reference
+        (住基AP and 共通カードAP EF 0002), the card-info record, and the MF objects (issuer ID,
+        key ID, the CV certificates 00F8 and 7F21, the latter certifying that key). The key."""
+        card_key = self.generate_key(contract.COMMON_AUTH_KEY, contract.COMMON)
+        reference = formats.key_reference(card_key)
+        self.write_file(contract.JUKI, contract.JUKI_KEY_REFERENCE, reference)
+        self.write_file(contract.COMMON, contract.COMMON_KEY_REFERENCE, reference)
+        self.write_record(contract.COMMON, contract.COMMON_CARD_INFO, 1,
+                          formats.card_info_record(serial, profile.municipality_code,
+                                                   profile.expiry))
+        for tag, value in formats.mf_objects(signer, card_key).by_tag().items():
+            self.put_data(tag, value)
+        return card_key
+
     def personalise_surface(self, profile: CardIdentity, card_key: rsa.RSAPublicKey | None,
                             signer: rsa.RSAPrivateKey) -> None:
         """Card surface: age record, card face and My Number image (rendered images, signed
@@ -397,7 +449,8 @@ class IssuerClient:
         if profile.with_signing_certificate and pins.jpki_sign is not None:
             self.set_reference_data(contract.JPKI, contract.JPKI_SIGN_PIN, pins.jpki_sign)
         self.set_reference_data(contract.TEXT, contract.TEXT_PIN, pins.text)
-        self.set_reference_data(contract.JUKI, contract.JUKI_PIN, pins.juki)
+        for area, fid, _bit in JUKI_PIN_REFERENCES:  # one holder PIN, two key references
+            self.set_reference_data(area, fid, pins.juki)
 
 
 def _check_holder_pins(profile: CardIdentity, pins: HolderPins) -> None:

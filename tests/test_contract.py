@@ -18,7 +18,7 @@ JAVA = Path(__file__).resolve().parents[1] / (
     "card/applet/src/main/java/jp/mynacard/common/Contract.java"
 )
 AREA_PREFIX = {"jpki": "JPKI", "text": "TEXT", "surface": "SURFACE", "juki": "JUKI",
-               "municipal-library": "LIBRARY"}
+               "common": "COMMON", "municipal-library": "LIBRARY"}
 CHARSET = {"digits": "PIN_CHARSET_DIGITS", "upper-alnum": "PIN_CHARSET_UPPER_ALNUM"}
 
 _DECL = re.compile(
@@ -88,7 +88,9 @@ def test_scalars_agree(java: dict[str, int | bytes | str]) -> None:
                  "SIGN_MAX_INPUT", "PIN_MAX_LENGTH", "ISSUER_CHALLENGE_LENGTH",
                  "ISSUER_AUTH_TRIES", "SERIAL_LENGTH", "KEY_ATTESTATION_LABEL",
                  "KEY_ATTESTATION_P1", "KEY_ATTESTATION_CHALLENGE_LENGTH",
-                 "KEY_ATTESTATION_MAC_LENGTH", "ISSUER_KEY_DOMAIN", "CARD_AUTH_KEY_DOMAIN"):
+                 "KEY_ATTESTATION_MAC_LENGTH", "ISSUER_KEY_DOMAIN", "CARD_AUTH_KEY_DOMAIN",
+                 "RECORD_P2_BY_NUMBER", "KEY_ID_LENGTH", "CV_CERT_LENGTH",
+                 "CARD_RECOGNITION_DATA", "COMMON_CARD_INFO_RECORD_LENGTH"):
         _expect(java, name, getattr(contract, name))
     for access in contract.Access:
         _expect(java, "ACCESS_" + access.name, int(access))

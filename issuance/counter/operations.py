@@ -21,7 +21,7 @@ from card.attestation import AttestationFailed
 from card.contract import LifeCycle, Tag
 from card.errors import CardError, PinBlocked, PinIncorrect
 from card.formats import BasicFour
-from card.issuer import IssuerClient
+from card.issuer import IssuerClient, pin_references
 from card.jpki import CertKind, JpkiClient, Key
 from card.session import area_client
 from card.text import TextClient
@@ -150,7 +150,9 @@ class Counter:
                 if spec.bit not in status.required:
                     raise Refused("C3", f"card {serial} has no {spec.title}")
                 client.authenticate(self._center().authenticator)
-                client.reset_pin(spec.area, spec.fid, new_pin)
+                # the juki PIN is two key references (住基AP, 共通カードAP): reset both
+                for area, fid in pin_references(spec.area, spec.fid):
+                    client.reset_pin(area, fid, new_pin)
                 tries = area_client(t, spec.area).tries_left(spec.fid) \
                     if client.life_cycle() == LifeCycle.ACTIVE else None
             self.progress(f"{spec.title} reset with issuer authentication"

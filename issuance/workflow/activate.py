@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from card.contract import LifeCycle
+from card.contract import LifeCycle, PinBit
 from card.errors import CardError
-from card.issuer import IssuerClient
+from card.issuer import JUKI_PIN_REFERENCES, IssuerClient
 from card.session import area_client
 from card.transport import PcscTransport, Transport
 from issuance.applications.rules import State
@@ -104,7 +104,10 @@ class Activator:
             self.progress(f"card {serial} handed over (application {app.id})")
 
         status = client.pin_status()
-        needed = required_kinds(status.required - status.set)
+        missing = set(status.required - status.set)
+        if PinBit.COMMON in missing:  # the 共通カードAP's copy of the resident-registry PIN
+            missing.add(PinBit.JUKI)
+        needed = required_kinds(frozenset(missing))
         values: dict[PinKind, str] = {}
         for kind in needed:
             try:
@@ -113,7 +116,10 @@ class Activator:
                 raise _refused("3.1", f"{PIN_KINDS[kind].title}: {exc}", app.id) from None
         for kind in needed:
             ref = PIN_KINDS[kind]
-            area_client(transport, ref.area).set_pin(ref.fid, values[kind])
+            targets = ([(area, fid) for area, fid, bit in JUKI_PIN_REFERENCES if bit in missing]
+                       if kind is PinKind.JUKI else [(ref.area, ref.fid)])
+            for area, fid in targets:  # the juki PIN is two key references on the card
+                area_client(transport, area).set_pin(fid, values[kind])
             self.progress(f"{ref.title} set by the holder")
         life = client.life_cycle()
         if life != LifeCycle.ACTIVE:

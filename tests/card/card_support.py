@@ -47,6 +47,7 @@ def credential_values(profile: CardIdentity = PROFILE, pins: HolderPins = PINS,
         ("surface", contract.SURFACE_CODE_B): profile.code_b,
         ("surface", contract.SURFACE_CODE_A): profile.code_a,
         ("juki", contract.JUKI_PIN): pins.juki,
+        ("common", contract.COMMON_PIN): pins.juki,  # one holder PIN, two key references
         ("municipal-library", contract.LIBRARY_PIN): library_pin,
     }
     every = {(area.name, pin.fid) for area in contract.AREAS for pin in area.pins}

@@ -57,6 +57,11 @@ def test_free_files_open_without_a_credential(card: Personalised) -> None:
         client = area_client(card.channel, area)
         client.select(force=True)
         client.select_ef(spec.fid)  # an unwritten free file answers FF filler
+        if spec.record_length:  # a record file: READ RECORD, and READ BINARY is refused
+            response = card.channel.transmit(bytes((0x00, 0xB2, 0x01, 0x04, 0x00)))
+            assert response.sw == 0x9000 and len(response.data) == spec.record_length
+            assert card.channel.transmit(bytes((0x00, 0xB0, 0x00, 0x00, 0x01))).sw == 0x6981
+            continue
         response = card.channel.transmit(bytes((0x00, 0xB0, 0x00, 0x00, 0x01)))
         assert response.sw == 0x9000, f"{area.name} {spec.fid:04X}: {response.sw:04X}"
 

@@ -36,6 +36,10 @@ def test_info_json_of_an_active_card(card: Personalised,
     assert info["life_cycle"] == "active"
     assert info["municipality_code"] == PROFILE.municipality_code
     assert info["applications"] == {area.name: True for area in contract.AREAS}
+    assert info["card_info_record"] == {  # 共通カードAP EF 0001 record 1, by READ RECORD
+        "serial": card.result.serial, "municipality_code": PROFILE.municipality_code,
+        "prefecture_code": PROFILE.municipality_code[:2], "expiry": PROFILE.expiry.isoformat()}
+    assert f"card-info record (共通カードAP): serial {card.result.serial}" in format_info(info)
     pins = {(p["area"], p["fid"]): p for p in info["pins"]}
     assert len(pins) == sum(len(area.pins) for area in contract.AREAS)
     for area in contract.AREAS:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from card import contract, images
+from card.common_ap import CommonClient
 from card.contract import LifeCycle, PinBit
 from card.errors import ConditionsNotSatisfied, SecurityStatusNotSatisfied
 from card.formats import CardFace, CertAvailability
@@ -193,6 +194,8 @@ def test_without_holder_pins_the_card_waits_for_the_holder(blank_card: str,
         text.set_pin(contract.TEXT_PIN, PINS.text)
         assert issuer.life_cycle() == LifeCycle.ISSUED
         JukiClient(transport).set_pin(contract.JUKI_PIN, PINS.juki)
+        assert issuer.life_cycle() == LifeCycle.ISSUED  # the juki PIN has a second copy
+        CommonClient(transport).set_pin(contract.COMMON_PIN, PINS.juki)
         assert issuer.life_cycle() == LifeCycle.ACTIVE
         text.verify_pin(PINS.text)
         assert text.my_number() == PROFILE.my_number

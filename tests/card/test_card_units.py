@@ -69,7 +69,7 @@ def test_host_authenticator() -> None:
 
 
 def test_pin_status() -> None:
-    status = PinStatus.from_bytes(bytes((0x0F, 0x05)))
+    status = PinStatus.from_bytes(bytes((0x1F, 0x05)))
     assert status.required == set(contract.PinBit)
     assert status.set == {contract.PinBit.JPKI_AUTH, contract.PinBit.TEXT}
 

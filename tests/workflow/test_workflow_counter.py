@@ -13,8 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from workflow_support import OPERATOR, PINS, actions, app_state, apply, pins, resident
 
 from card import formats, images
+from card.common_ap import CommonClient
 from card.errors import PinBlocked, PinIncorrect
 from card.jpki import CertKind, JpkiClient, Key
+from card.juki import JukiClient
 from card.surface import SurfaceClient
 from card.text import TextClient
 from card.transport import PcscTransport
@@ -73,6 +75,32 @@ def test_blocked_signing_password_is_reset_at_the_counter_and_works(
     assert entry[-1].detail["identity_check"] == "passport TK1234567"
     assert "NEWPW77" not in str(entry[-1].detail)
     assert entry[-1].subject == app
+
+
+@pytest.mark.blocks_pins
+def test_juki_pin_is_set_and_reset_in_both_key_references(db: Database, center: Center,
+                                                          blank_card: str) -> None:
+    """Activation set the holder's juki PIN in the 住基AP and the 共通カードAP; each copy
+    blocks on its own; the counter reset gives both the new value and full tries."""
+    active_card(db, center, blank_card)
+    with PcscTransport(blank_card) as t:
+        common, juki = CommonClient(t), JukiClient(t)
+        common.verify_pin(PINS[PinKind.JUKI])
+        juki.verify_pin(PINS[PinKind.JUKI])
+        for client in (common, juki):
+            for _ in range(3):
+                with pytest.raises((PinIncorrect, PinBlocked)):
+                    client.verify(client.area.pins[0].fid, "0000")
+            with pytest.raises(PinBlocked):
+                client.verify(client.area.pins[0].fid, PINS[PinKind.JUKI])
+    result = Counter(db, operator=OPERATOR, center=center).reset_pin(
+        blank_card, PinKind.JUKI, identity_check="passport TK7654321", new_pin="8642")
+    assert result.detail["tries_left"] == 3
+    with PcscTransport(blank_card) as t:
+        for client in (CommonClient(t), JukiClient(t)):
+            fid = client.area.pins[0].fid
+            assert client.tries_left(fid) == 3
+            client.verify(fid, "8642")
 
 
 @pytest.mark.blocks_pins

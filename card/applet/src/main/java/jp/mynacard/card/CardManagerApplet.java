@@ -3,17 +3,20 @@ package jp.mynacard.card;
 import javacard.framework.APDU;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import jp.mynacard.common.ApduUtil;
 import jp.mynacard.common.Contract;
 import jp.mynacard.common.SafeApplet;
+import javacardx.apdu.ExtendedLength;
 
 /**
  * The card manager (ISD AID), selected at power-on: MF-level GET DATA, PUT DATA and
- * SET STATUS, issuer authentication. Install parameters: serial (15 ASCII digits) ||
+ * SET STATUS, issuer authentication. An object longer than 256 bytes (the two CV
+ * certificates) answers only an extended Le; a short one gives 6700, as on the real card. Install parameters: serial (15 ASCII digits) ||
  * card key (16 bytes) || card-authentication key (16 bytes, for key attestation).
  */
-public final class CardManagerApplet extends SafeApplet {
+public final class CardManagerApplet extends SafeApplet implements ExtendedLength {
     private CardManagerApplet(byte[] b, short off) {
         CardState.ensure();
         if (!ApduUtil.isDigits(b, off, Contract.SERIAL_LENGTH)) {
@@ -89,7 +92,24 @@ public final class CardManagerApplet extends SafeApplet {
     private void getData(APDU apdu, byte[] buf) {
         short tag = Util.getShort(buf, ISO7816.OFFSET_P1);
         short len;
+        boolean extended = ApduUtil.isExtended(apdu);
         switch (tag) {
+            case Contract.TAG_ISSUER_ID:
+                len = mfObject(CardState.M_ISSUER_ID, buf);
+                break;
+            case Contract.TAG_INTERMEDIATE_KEY_ID:
+                len = mfObject(CardState.M_INTERMEDIATE_KEY_ID, buf);
+                break;
+            case Contract.TAG_CHAIN_UPPER:
+                len = mfObject(CardState.M_CHAIN_UPPER, buf);
+                break;
+            case Contract.TAG_CHAIN_LOWER:
+                len = mfObject(CardState.M_CHAIN_LOWER, buf);
+                break;
+            case Contract.TAG_CARD_RECOGNITION:
+                len = Util.arrayCopyNonAtomic(Contract.CARD_RECOGNITION_DATA, (short) 0, buf,
+                        (short) 0, (short) Contract.CARD_RECOGNITION_DATA.length);
+                break;
             case Contract.TAG_CARD_SERIAL:
                 len = Util.arrayCopyNonAtomic(CardState.serial, (short) 0, buf, (short) 0,
                         Contract.SERIAL_LENGTH);
@@ -125,17 +145,49 @@ public final class CardManagerApplet extends SafeApplet {
                 ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
                 return;
         }
+        if (len > 256 && !extended) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
         short le = apdu.setOutgoing();
-        if (le > 0 && le < len) {
+        if (le > 0 && le < len && len <= 256) {
             ISOException.throwIt((short) (0x6C00 | len));
         }
         apdu.setOutgoingLength(len);
         apdu.sendBytes((short) 0, len);
     }
 
+    /**
+     * Copies MF object i to the buffer; 6A88 when never written, 6700 when it does not fit
+     * the buffer (a CV certificate asked for with a short APDU).
+     */
+    private short mfObject(short i, byte[] buf) {
+        short len = CardState.mfLengths[i];
+        if (len == 0) {
+            ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
+        }
+        if (len > ApduUtil.usableLength(buf)) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        return Util.arrayCopyNonAtomic(CardState.mfObjects[i], (short) 0, buf, (short) 0, len);
+    }
+
     private void putData(byte[] buf, short lc) {
         CardState.requirePersonalisation();
         short tag = Util.getShort(buf, ISO7816.OFFSET_P1);
+        short object = -1;
+        if (tag == Contract.TAG_ISSUER_ID) {
+            object = CardState.M_ISSUER_ID;
+        } else if (tag == Contract.TAG_INTERMEDIATE_KEY_ID) {
+            object = CardState.M_INTERMEDIATE_KEY_ID;
+        } else if (tag == Contract.TAG_CHAIN_UPPER) {
+            object = CardState.M_CHAIN_UPPER;
+        } else if (tag == Contract.TAG_CHAIN_LOWER) {
+            object = CardState.M_CHAIN_LOWER;
+        }
+        if (object >= 0) {
+            putObject(object, buf, lc);
+            return;
+        }
         byte[] target;
         short flag;
         if (tag == Contract.TAG_MUNICIPALITY_CODE) {
@@ -156,6 +208,22 @@ public final class CardManagerApplet extends SafeApplet {
         }
         Util.arrayCopy(buf, ISO7816.OFFSET_CDATA, target, (short) 0, lc);
         CardState.state[flag] = 1;
+    }
+
+    /** A key ID is exactly 16 bytes; a CV certificate 1..568 bytes starting 7F21. */
+    private void putObject(short i, byte[] buf, short lc) {
+        byte[] target = CardState.mfObjects[i];
+        boolean keyId = i == CardState.M_ISSUER_ID || i == CardState.M_INTERMEDIATE_KEY_ID;
+        if (keyId ? lc != Contract.KEY_ID_LENGTH : (lc < 4 || lc > (short) target.length)) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (!keyId && Util.getShort(buf, ISO7816.OFFSET_CDATA) != Contract.TAG_CHAIN_LOWER) {
+            ISOException.throwIt(Contract.SW_INCORRECT_DATA);
+        }
+        JCSystem.beginTransaction();
+        Util.arrayCopy(buf, ISO7816.OFFSET_CDATA, target, (short) 0, lc);
+        CardState.mfLengths[i] = lc;
+        JCSystem.commitTransaction();
     }
 
     private void setStatus(byte[] buf, short lc) {

@@ -28,6 +28,13 @@ final class CardState {
     static byte[] serial;
     static byte[] municipality;
     static byte[] expiry;
+    /** MF-level objects the issuer writes (PUT DATA): issuer ID, key ID, the two CV certs. */
+    static final short M_ISSUER_ID = 0;
+    static final short M_INTERMEDIATE_KEY_ID = 1;
+    static final short M_CHAIN_UPPER = 2;
+    static final short M_CHAIN_LOWER = 3;
+    static byte[][] mfObjects;
+    static short[] mfLengths;
     static IssuerAuth issuer;
     static KeyAttestation attestation;
 
@@ -42,6 +49,12 @@ final class CardState {
         Util.arrayFillNonAtomic(serial, (short) 0, Contract.SERIAL_LENGTH, (byte) '0');
         municipality = new byte[Contract.MUNICIPALITY_CODE_LENGTH];
         expiry = new byte[Contract.EXPIRY_LENGTH];
+        mfObjects = new byte[4][];
+        mfObjects[M_ISSUER_ID] = new byte[Contract.KEY_ID_LENGTH];
+        mfObjects[M_INTERMEDIATE_KEY_ID] = new byte[Contract.KEY_ID_LENGTH];
+        mfObjects[M_CHAIN_UPPER] = new byte[Contract.CV_CERT_LENGTH];
+        mfObjects[M_CHAIN_LOWER] = new byte[Contract.CV_CERT_LENGTH];
+        mfLengths = new short[4];
         issuer = new IssuerAuth();
         attestation = new KeyAttestation(serial);
     }
@@ -97,6 +110,7 @@ final class CardState {
         }
         if (lc == Contract.LIFE_CYCLE_PERSONALISED && target == Contract.LIFE_CYCLE_ISSUED) {
             byte required = (byte) (Contract.PIN_BIT_TEXT | Contract.PIN_BIT_JUKI
+                    | Contract.PIN_BIT_COMMON
                     | (state[S_KEYS] & (Contract.PIN_BIT_JPKI_AUTH | Contract.PIN_BIT_JPKI_SIGN)));
             JCSystem.beginTransaction();
             state[S_REQUIRED] = required;

@@ -11,7 +11,9 @@ import javacardx.crypto.Cipher;
 /**
  * An application area with a flat file system of data EFs, PIN EFs and RSA key EFs:
  * SELECT, READ BINARY, UPDATE BINARY, VERIFY, CHANGE REFERENCE DATA / CHANGE KEY,
- * RESET RETRY COUNTER, GENERATE, SIGN, GET CHALLENGE, EXTERNAL AUTHENTICATE.
+ * RESET RETRY COUNTER, GENERATE, SIGN, GET CHALLENGE, EXTERNAL AUTHENTICATE, READ RECORD /
+ * UPDATE RECORD (record EFs; a transparent EF answers 6981) and INTERNAL AUTHENTICATE (a key
+ * without a PIN signs with no credential; a key behind a PIN answers 6982).
  * Subclasses declare their files and say which life-cycle state allows what.
  * Extended-length APDUs are taken: READ BINARY with an extended Le returns the whole rest of
  * the file, an extended Lc reaches the handler as if short, GET CHALLENGE refuses it (6985).
@@ -150,6 +152,14 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
             case Contract.INS_GENERATE_KEY:
             case Contract.INS_GET_CHALLENGE:
             case Contract.INS_EXTERNAL_AUTHENTICATE:
+            case Contract.INS_READ_RECORD:
+            case Contract.INS_UPDATE_RECORD:
+                break;
+            case Contract.INS_INTERNAL_AUTHENTICATE:
+                if (buf[ISO7816.OFFSET_CLA] != Contract.CLA_ISO) {  // an ISO command only
+                    other(apdu, ins, lc);
+                    return;
+                }
                 break;
             case Contract.INS_ATTEST_KEY:
                 if (attestation() == null) {
@@ -192,6 +202,15 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
                 return;
             case Contract.INS_ATTEST_KEY:
                 attestKey(apdu, buf, lc);
+                return;
+            case Contract.INS_READ_RECORD:
+                readRecord(apdu, buf, lc);
+                return;
+            case Contract.INS_UPDATE_RECORD:
+                updateRecord(buf, lc);
+                return;
+            case Contract.INS_INTERNAL_AUTHENTICATE:
+                internalAuthenticate(apdu, buf, lc);
                 return;
             default: // INS_EXTERNAL_AUTHENTICATE
                 ApduUtil.externalAuthenticate(apdu, lc, issuer());
@@ -303,7 +322,60 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
             offset = Util.getShort(buf, ISO7816.OFFSET_P1);
         }
         requireKind(KIND_DATA);
+        if (files[ram[R_FOUND_INDEX]].isRecordFile()) {
+            ISOException.throwIt(Contract.SW_COMMAND_INCOMPATIBLE);
+        }
         return offset;
+    }
+
+    /**
+     * Resolves READ/UPDATE RECORD P1-P2 to a record EF: P2 = SFI<<3 | 100 (SFI 0 = the current
+     * EF), P1 = the record number. Returns the offset of the record in the file.
+     */
+    private short recordTarget(byte[] buf) {
+        byte p2 = buf[ISO7816.OFFSET_P2];
+        if ((p2 & 0x07) != Contract.RECORD_P2_BY_NUMBER) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        byte sfi = (byte) ((p2 >> 3) & 0x1F);
+        if (sfi == 0) {
+            current();
+        } else {
+            bySfi(sfi);
+            makeFoundCurrent();
+        }
+        requireKind(KIND_DATA);
+        ElementaryFile f = files[ram[R_FOUND_INDEX]];
+        if (!f.isRecordFile()) {
+            ISOException.throwIt(Contract.SW_COMMAND_INCOMPATIBLE);
+        }
+        short record = (short) (buf[ISO7816.OFFSET_P1] & 0xFF);
+        if (record == 0 || record > f.records()) {
+            ISOException.throwIt(Contract.SW_RECORD_NOT_FOUND);
+        }
+        return (short) ((short) (record - 1) * f.recordLength);
+    }
+
+    private void readRecord(APDU apdu, byte[] buf, short lc) {
+        requireHolderState();
+        ApduUtil.requireNoData(lc);
+        short offset = recordTarget(buf);
+        ElementaryFile f = files[ram[R_FOUND_INDEX]];
+        if (f.access != Contract.ACCESS_FREE && !verified(f.credentials)) {
+            ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        f.read(offset, buf, (short) 0, f.recordLength);
+        ApduUtil.send(apdu, f.recordLength);
+    }
+
+    private void updateRecord(byte[] buf, short lc) {
+        short offset = recordTarget(buf);
+        ElementaryFile f = files[ram[R_FOUND_INDEX]];
+        requireIssuerWrite(f.fid);
+        if (lc != f.recordLength) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        f.write(offset, buf, ISO7816.OFFSET_CDATA, lc);
     }
 
     private void requireHolderState() {
@@ -512,6 +584,37 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
         ApduUtil.send(apdu, n);
     }
 
+    /**
+     * INTERNAL AUTHENTICATE 00 88 00 80|SFI Lc DigestInfo 00: PKCS#1 v1.5 with a key that needs
+     * no credential (共通カードAP EF 0019); a key behind a PIN answers 6982, as on the real card.
+     */
+    private void internalAuthenticate(APDU apdu, byte[] buf, short lc) {
+        requireHolderState();
+        if (buf[ISO7816.OFFSET_P1] != 0) {
+            ISOException.throwIt(Contract.SW_INCORRECT_P1P2);
+        }
+        byReference(buf[ISO7816.OFFSET_P2]);
+        requireKind(KIND_KEY);
+        RsaKeySlot key = keys[ram[R_FOUND_INDEX]];
+        if (key.pinMask != 0) {
+            ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        signWith(apdu, buf, lc, key);
+    }
+
+    private void signWith(APDU apdu, byte[] buf, short lc, RsaKeySlot key) {
+        if (!key.isGenerated()) {
+            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        if (lc < 1 || lc > Contract.SIGN_MAX_INPUT) {
+            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        Util.arrayCopyNonAtomic(buf, ISO7816.OFFSET_CDATA, scratch, (short) 0, lc);
+        short n = key.sign(scratch, (short) 0, lc, buf, (short) 0);
+        Util.arrayFillNonAtomic(scratch, (short) 0, lc, (byte) 0);
+        ApduUtil.send(apdu, n);
+    }
+
     private void sign(APDU apdu, byte[] buf, short lc) {
         requireHolderState();
         if (buf[ISO7816.OFFSET_P1] != Contract.SIGN_P1_PKCS1_V15) {
@@ -523,15 +626,6 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
         if (!verified(key.pinMask)) {
             ISOException.throwIt(Contract.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
-        if (!key.isGenerated()) {
-            ISOException.throwIt(Contract.SW_CONDITIONS_NOT_SATISFIED);
-        }
-        if (lc < 1 || lc > Contract.SIGN_MAX_INPUT) {
-            ISOException.throwIt(Contract.SW_WRONG_LENGTH);
-        }
-        Util.arrayCopyNonAtomic(buf, ISO7816.OFFSET_CDATA, scratch, (short) 0, lc);
-        short n = key.sign(scratch, (short) 0, lc, buf, (short) 0);
-        Util.arrayFillNonAtomic(scratch, (short) 0, lc, (byte) 0);
-        ApduUtil.send(apdu, n);
+        signWith(apdu, buf, lc, key);
     }
 }

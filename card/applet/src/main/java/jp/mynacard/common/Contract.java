@@ -29,6 +29,9 @@ public final class Contract {
         (byte) 0xD3, (byte) 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02};
     public static final byte[] AID_JUKI = {
         (byte) 0xD3, (byte) 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01};
+    /** 共通カードAP (common card application). */
+    public static final byte[] AID_COMMON = {
+        (byte) 0xD3, (byte) 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00};
     public static final byte[] AID_CARD_MANAGER = {
         (byte) 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00};
     public static final byte[] AID_MUNICIPAL_LIBRARY = {
@@ -58,6 +61,12 @@ public final class Contract {
     public static final byte INS_SET_STATUS = (byte) 0xF0;
     public static final byte INS_GET_RESPONSE = (byte) 0xC0;
     public static final byte INS_ATTEST_KEY = (byte) 0x8A;
+    public static final byte INS_READ_RECORD = (byte) 0xB2;
+    public static final byte INS_UPDATE_RECORD = (byte) 0xDC;
+    public static final byte INS_INTERNAL_AUTHENTICATE = (byte) 0x88;
+
+    /** READ/UPDATE RECORD P2: low 3 bits 100 = "P1 is a record number"; high 5 bits = SFI. */
+    public static final byte RECORD_P2_BY_NUMBER = (byte) 0x04;
 
     public static final byte GENERATE_P1_GENERATE = (byte) 0x80;
     public static final byte GENERATE_P1_READ_PUBLIC = (byte) 0x81;
@@ -90,6 +99,7 @@ public final class Contract {
     public static final short SW_NO_CURRENT_EF = (short) 0x6986;
     public static final short SW_INCORRECT_DATA = (short) 0x6A80;
     public static final short SW_FILE_NOT_FOUND = (short) 0x6A82;
+    public static final short SW_RECORD_NOT_FOUND = (short) 0x6A83;
     public static final short SW_NOT_ENOUGH_SPACE = (short) 0x6A84;
     public static final short SW_INCORRECT_P1P2 = (short) 0x6A86;
     public static final short SW_DATA_NOT_FOUND = (short) 0x6A88;
@@ -105,7 +115,12 @@ public final class Contract {
     public static final byte LIFE_CYCLE_TERMINATED = 0x05;
 
     // --- GET DATA / PUT DATA tags ------------------------------------------------------
+    public static final short TAG_ISSUER_ID = (short) 0x0042;
     public static final short TAG_CARD_SERIAL = (short) 0x0045;
+    public static final short TAG_CARD_RECOGNITION = (short) 0x0066;
+    public static final short TAG_INTERMEDIATE_KEY_ID = (short) 0x00F7;
+    public static final short TAG_CHAIN_UPPER = (short) 0x00F8;
+    public static final short TAG_CHAIN_LOWER = (short) 0x7F21;
     public static final short TAG_MUNICIPALITY_CODE = (short) 0x00F0;
     public static final short TAG_EXPIRY = (short) 0x00F2;
     public static final short TAG_CONTACT_ATR = (short) 0x5F51;
@@ -113,11 +128,23 @@ public final class Contract {
     public static final short TAG_PIN_STATUS = (short) 0xDF72;
     public static final short MUNICIPALITY_CODE_LENGTH = 5;
     public static final short EXPIRY_LENGTH = 8;
+    /** Key IDs and key references: 16 bytes. */
+    public static final short KEY_ID_LENGTH = 16;
+    /** A card-verifiable certificate with an RSA-2048 key: 7F21 82 02 33 ... (568 bytes). */
+    public static final short CV_CERT_LENGTH = 568;
+    /** GET DATA 0066: GlobalPlatform card recognition data (GP 2.2.1, no SCP advertised). */
+    public static final byte[] CARD_RECOGNITION_DATA = {
+        0x66, 0x24, 0x73, 0x22,
+        0x06, 0x07, 0x2A, (byte) 0x86, 0x48, (byte) 0x86, (byte) 0xFC, 0x6B, 0x01,
+        0x60, 0x0C, 0x06, 0x0A, 0x2A, (byte) 0x86, 0x48, (byte) 0x86, (byte) 0xFC, 0x6B, 0x02,
+        0x02, 0x02, 0x01,
+        0x63, 0x09, 0x06, 0x07, 0x2A, (byte) 0x86, 0x48, (byte) 0x86, (byte) 0xFC, 0x6B, 0x03};
 
     public static final byte PIN_BIT_JPKI_AUTH = 0x01;
     public static final byte PIN_BIT_JPKI_SIGN = 0x02;
     public static final byte PIN_BIT_TEXT = 0x04;
     public static final byte PIN_BIT_JUKI = 0x08;
+    public static final byte PIN_BIT_COMMON = 0x10;
 
     // --- Issuer authentication -------------------------------------------------------------
     public static final short ISSUER_CHALLENGE_LENGTH = 16;
@@ -235,6 +262,20 @@ public final class Contract {
     public static final byte PIN_MAX_JUKI_PIN = 4;
     public static final byte PIN_TRIES_JUKI_PIN = 3;
     public static final byte PIN_CHARSET_JUKI_PIN = PIN_CHARSET_DIGITS;
+
+    // 共通カードAP (common)
+    public static final short FID_COMMON_CARD_INFO = 0x0001;
+    public static final short FID_COMMON_KEY_REFERENCE = 0x0002;
+    public static final short FID_COMMON_AUTH_KEY = 0x0019;
+    public static final short FID_COMMON_PIN = 0x001C;
+    public static final short SIZE_COMMON_CARD_INFO = 30;
+    public static final short SIZE_COMMON_KEY_REFERENCE = 16;
+    /** EF 0001 holds one record of 30 bytes: 01 1C + 28 ASCII digits. */
+    public static final short COMMON_CARD_INFO_RECORD_LENGTH = 30;
+    public static final byte PIN_MIN_COMMON_PIN = 4;
+    public static final byte PIN_MAX_COMMON_PIN = 4;
+    public static final byte PIN_TRIES_COMMON_PIN = 3;
+    public static final byte PIN_CHARSET_COMMON_PIN = PIN_CHARSET_DIGITS;
 
     // Municipal library card
     public static final short FID_LIBRARY_NUMBER = 0x0001;

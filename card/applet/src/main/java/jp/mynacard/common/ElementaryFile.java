@@ -2,7 +2,10 @@ package jp.mynacard.common;
 
 import javacard.framework.Util;
 
-/** A transparent EF of fixed size; bytes never written read as FF filler. */
+/**
+ * An EF of fixed size: transparent (READ/UPDATE BINARY) or, with a record length, a
+ * linear-fixed record file (READ/UPDATE RECORD). Bytes never written read as FF filler.
+ */
 public final class ElementaryFile {
     public final short fid;
     public final short size;
@@ -10,15 +13,32 @@ public final class ElementaryFile {
     public final byte access;
     /** Bit i set: the applet's PIN number i opens the file for reading. */
     public final byte credentials;
+    /** 0 for a transparent EF, else the length of every record. */
+    public final short recordLength;
     private final byte[] data;
 
     public ElementaryFile(short fid, short size, byte access, byte credentials) {
+        this(fid, size, access, credentials, (short) 0);
+    }
+
+    public ElementaryFile(short fid, short size, byte access, byte credentials,
+                          short recordLength) {
         this.fid = fid;
+        this.recordLength = recordLength;
         this.size = size;
         this.access = access;
         this.credentials = credentials;
         data = new byte[size];
         Util.arrayFillNonAtomic(data, (short) 0, size, (byte) 0xFF);
+    }
+
+    public boolean isRecordFile() {
+        return recordLength != 0;
+    }
+
+    /** The number of records of a record file. */
+    public short records() {
+        return recordLength == 0 ? 0 : (short) (size / recordLength);
     }
 
     /** Copies len bytes from offset; the caller has checked the range. */

@@ -50,6 +50,7 @@ public final class CardImage {
     public static final String TEXT_CLASS = "jp.mynacard.card.TextApplet";
     public static final String SURFACE_CLASS = "jp.mynacard.card.SurfaceApplet";
     public static final String JUKI_CLASS = "jp.mynacard.card.JukiApplet";
+    public static final String COMMON_CLASS = "jp.mynacard.card.CommonApplet";
     public static final String LIBRARY_CLASS = "jp.mynacard.municipal.LibraryApplet";
 
     private static byte[] range(int start) {
@@ -62,7 +63,7 @@ public final class CardImage {
 
     /**
      * Installs the card manager (params serial || card key || card-authentication key), the
-     * four areas and the municipal library applet (params serial || municipal key), then
+     * five areas (JPKI, text, surface, 住基, 共通カードAP) and the municipal library applet (params serial || municipal key), then
      * selects the card manager.
      */
     public static void install(CardSimulator sim, String serial15, byte[] cardKey16,
@@ -81,6 +82,7 @@ public final class CardImage {
         install(sim, loader, TEXT_CLASS, Contract.AID_TEXT, new byte[0]);
         install(sim, loader, SURFACE_CLASS, Contract.AID_SURFACE, new byte[0]);
         install(sim, loader, JUKI_CLASS, Contract.AID_JUKI, new byte[0]);
+        install(sim, loader, COMMON_CLASS, Contract.AID_COMMON, new byte[0]);
         install(sim, loader, LIBRARY_CLASS, Contract.AID_MUNICIPAL_LIBRARY,
                 concat(serial, municipalKey16));
         afterReset(sim);

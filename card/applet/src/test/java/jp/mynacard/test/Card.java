@@ -24,6 +24,9 @@ final class Card {
     static final String LIBRARY_PIN = "4321";
     static final String RESIDENT_CODE = "80012345670";
     static final String RESIDENT_CODE_FILE = "DF010B" + hex(ascii(RESIDENT_CODE));
+    /** The 16-byte key reference of 住基AP and 共通カードAP EF 0002 (a test value). */
+    static final String KEY_REFERENCE = hex(ascii("6000019")) + "A1B2" + hex(ascii("001"))
+            + "00000000";
 
     private static final AtomicInteger SERIALS = new AtomicInteger(1);
 
@@ -213,6 +216,15 @@ final class Card {
         setPinOk(Contract.FID_SURFACE_CODE_B, CODE_B);
         select(Contract.AID_JUKI);
         update(Contract.FID_JUKI_RESIDENT_CODE, RESIDENT_CODE_FILE);
+        update(Contract.FID_JUKI_KEY_REFERENCE, KEY_REFERENCE);
+        select(Contract.AID_COMMON);
+        selectEf(Contract.FID_COMMON_CARD_INFO);
+        ok("00DC0104" + lc(cardInfoRecord()));
+        update(Contract.FID_COMMON_KEY_REFERENCE, KEY_REFERENCE);
+        if (authKey) {
+            selectEf(Contract.FID_COMMON_AUTH_KEY);
+            assertEquals(256, ok("0047800000").length);
+        }
         select(Contract.AID_CARD_MANAGER);
         ok("80F08002");
         ok("80F08003");
@@ -231,6 +243,13 @@ final class Card {
         setPinOk(Contract.FID_TEXT_PIN, TEXT_PIN);
         select(Contract.AID_JUKI);
         setPinOk(Contract.FID_JUKI_PIN, JUKI_PIN);
+        select(Contract.AID_COMMON);
+        setPinOk(Contract.FID_COMMON_PIN, JUKI_PIN);
+    }
+
+    /** 共通カードAP EF 0001 record 1: 01 1C serial(15) municipality(5) expiry(8). */
+    byte[] cardInfoRecord() {
+        return unhex("011C" + hex(ascii(serial + "13101" + "20351231")));
     }
 
     /** A fresh card personalised and activated by the holder; the card is reset afterwards. */

@@ -21,7 +21,7 @@ class FuzzTest {
         switch (sw) {
             case 0x9000: case 0x6700: case 0x6882: case 0x6981: case 0x6982: case 0x6983:
             case 0x6984: case 0x6985: case 0x6986: case 0x6A80: case 0x6A82: case 0x6A84:
-            case 0x6A86: case 0x6A88: case 0x6B00: case 0x6D00: case 0x6E00:
+            case 0x6A83: case 0x6A86: case 0x6A88: case 0x6B00: case 0x6D00: case 0x6E00:
                 return true;
             default:
                 return (sw & 0xFFF0) == 0x63C0 || (sw & 0xFF00) == 0x6C00;
@@ -154,8 +154,19 @@ class FuzzTest {
         stillWorks(card, Contract.AID_JUKI, Contract.FID_JUKI_KEY_REFERENCE,
                 Contract.FID_JUKI_PIN, Card.JUKI_PIN);
 
+        String commonVerify = "00200080" + lc(ascii(Card.JUKI_PIN));
+        fuzz(card, Contract.AID_COMMON, concat(common(commonVerify, "0002"), new String[] {
+            "00A4020C02001C", commonVerify, "00A4020C020001", "00B2010400", "00B2010C00",
+            "00B2020C00", "00DC0104" + lc(card.cardInfoRecord()), "00880099" + "20"
+                + "55".repeat(32) + "00", "00A4020C020019", "0088008003010203",
+            "80320080" + lc(ascii("12A4")),
+        }), 6);
+        stillWorks(card, Contract.AID_COMMON, Contract.FID_COMMON_KEY_REFERENCE,
+                Contract.FID_COMMON_PIN, Card.JUKI_PIN);
+
         fuzz(card, Contract.AID_CARD_MANAGER, new String[] {
             "00CA004500", "00CADF7100", "00CADF7200", "00CA5F5100", "00CA00F000", "0084000010",
+            "00CA004200", "00CA006600", "00CA00F8000000", "00CA7F2100", "00CA00F700",
             "80F08003", "00DA00F0053133313031", "00A4040C" + lc(Contract.AID_TEXT),
         }, 5);
         card.reset();

@@ -38,8 +38,9 @@ class GenericTest {
                 card.ok("00CA5F5100"));
         byte[] pins = card.ok("00CADF7200");
         assertEquals(2, pins.length);
-        assertEquals(Contract.PIN_BIT_TEXT | Contract.PIN_BIT_JUKI, pins[0]);
-        assertEquals(0x0F, pins[1]);
+        assertEquals(Contract.PIN_BIT_TEXT | Contract.PIN_BIT_JUKI | Contract.PIN_BIT_COMMON,
+                pins[0]);
+        assertEquals(0x1F, pins[1]);
         card.expect(0x6A88, "00CA004200");
         card.expect(0x6A88, "00CA7F2100");
         Card blank = new Card();

@@ -125,7 +125,7 @@ class LifeCycleTest {
         Card card = new Card();
         card.personalise(true, true);
         assertEquals(Contract.LIFE_CYCLE_ISSUED, card.lifeCycle());
-        assertArrayEquals(new byte[] {0x0F, 0x00}, pinStatus(card));
+        assertArrayEquals(new byte[] {0x1F, 0x00}, pinStatus(card));
         // personalisation after issue
         card.expect(0x6985, "00DA00F005" + hex(ascii("13101")));
         card.expect(0x6985, "80F08002");
@@ -145,7 +145,7 @@ class LifeCycleTest {
         card.expect(0x6A80, "002C0280" + lc(ascii("12A4")));
         card.ok("002C0280" + lc(ascii(Card.TEXT_PIN)));
         card.expect(0x6982, "002C0280" + lc(ascii("9999")));
-        assertArrayEquals(new byte[] {0x0F, Contract.PIN_BIT_TEXT}, pinStatus(card));
+        assertArrayEquals(new byte[] {0x1F, Contract.PIN_BIT_TEXT}, pinStatus(card));
         card.select(Contract.AID_JPKI);
         card.setPinOk(Contract.FID_JPKI_AUTH_PIN, Card.AUTH_PIN);
         card.selectEf(Contract.FID_JPKI_SIGN_PIN);
@@ -154,8 +154,12 @@ class LifeCycleTest {
         assertEquals(Contract.LIFE_CYCLE_ISSUED, card.lifeCycle());
         card.select(Contract.AID_JUKI);
         card.setPinOk(Contract.FID_JUKI_PIN, Card.JUKI_PIN);
+        // the 共通カードAP's copy of the resident-registry PIN is its own key reference
+        assertEquals(Contract.LIFE_CYCLE_ISSUED, card.lifeCycle());
+        card.select(Contract.AID_COMMON);
+        card.setPinOk(Contract.FID_COMMON_PIN, Card.JUKI_PIN);
         assertEquals(Contract.LIFE_CYCLE_ACTIVE, card.lifeCycle());
-        assertArrayEquals(new byte[] {0x0F, 0x0F}, pinStatus(card));
+        assertArrayEquals(new byte[] {0x1F, 0x1F}, pinStatus(card));
         // active: holder ops work, the holder cannot set a PIN again
         card.select(Contract.AID_JUKI);
         card.selectEf(Contract.FID_JUKI_PIN);
@@ -169,13 +173,15 @@ class LifeCycleTest {
     void requiredPinsFollowTheKeys() {
         Card card = new Card();
         card.personalise(false, false);
-        assertArrayEquals(new byte[] {Contract.PIN_BIT_TEXT | Contract.PIN_BIT_JUKI, 0},
-                pinStatus(card));
+        assertArrayEquals(new byte[] {Contract.PIN_BIT_TEXT | Contract.PIN_BIT_JUKI
+                | Contract.PIN_BIT_COMMON, 0}, pinStatus(card));
         card.select(Contract.AID_TEXT);
         card.setPinOk(Contract.FID_TEXT_PIN, Card.TEXT_PIN);
         assertEquals(Contract.LIFE_CYCLE_ISSUED, card.lifeCycle());
         card.select(Contract.AID_JUKI);
         card.setPinOk(Contract.FID_JUKI_PIN, Card.JUKI_PIN);
+        card.select(Contract.AID_COMMON);
+        card.setPinOk(Contract.FID_COMMON_PIN, Card.JUKI_PIN);
         assertEquals(Contract.LIFE_CYCLE_ACTIVE, card.lifeCycle());
         // JPKI PINs never set: VERIFY says 6985; setting them now needs the issuer
         card.reset();
@@ -194,6 +200,8 @@ class LifeCycleTest {
         card.setPinOk(Contract.FID_TEXT_PIN, Card.TEXT_PIN);
         card.select(Contract.AID_JUKI);
         card.setPinOk(Contract.FID_JUKI_PIN, Card.JUKI_PIN);
+        card.select(Contract.AID_COMMON);
+        card.setPinOk(Contract.FID_COMMON_PIN, Card.JUKI_PIN);
         card.select(Contract.AID_CARD_MANAGER);
         card.ok("80F08002");
         assertEquals(Contract.LIFE_CYCLE_PERSONALISED, card.lifeCycle());
