@@ -247,7 +247,8 @@ def issue_operator_card(db: Database, center: Any, operator: str, transport: Tra
         expiry = cert.not_valid_after_utc.astimezone(dt.timezone(dt.timedelta(hours=9))).date()
         client.put_data(Tag.EXPIRY, yyyymmdd(expiry))
         client.set_reference_data(contract.JPKI, contract.JPKI_AUTH_PIN, pin)
-        for area, fid in ((contract.TEXT, contract.TEXT_PIN), (contract.JUKI, contract.JUKI_PIN)):
+        for area, fid in ((contract.TEXT, contract.TEXT_PIN), (contract.JUKI, contract.JUKI_PIN),
+                          (contract.COMMON, contract.COMMON_PIN)):
             client.set_reference_data(area, fid, _throwaway_pin(area, fid))
         client.set_state(LifeCycle.PERSONALISED)
         client.set_state(LifeCycle.ISSUED)
