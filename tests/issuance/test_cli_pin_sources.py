@@ -84,7 +84,7 @@ def test_kinds_route_each_source_and_old_spellings_warn(
     assert "--so-pin-source" not in helps and "fd:N" in helps
     pins = [a for a in command_tree(parser)["hsm init"]._actions
             if isinstance(a, PinSourceOption)]
-    assert list(pins[0].kinds) == ["user", "so", "second-officer"]
+    assert list(pins[0].kinds) == ["user", "so", "second-officer", "second-card"]
 
 
 def test_one_grammar_fd_and_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
