@@ -36,6 +36,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from pki.errors import ProfileError
 from pki.identity import Identity, nth_birthday_after
+from pki.substitutes import substituted_identity
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
@@ -417,9 +418,13 @@ class _HolderCertificateBuilder:
         return self._with(public_key=key)
 
     def identity(self, identity: Identity) -> Self:
-        """The holder's basic four facts (the birth date sets the validity)."""
+        """The holder's basic four facts (the birth date sets the validity). A character
+        JIS X 0208 cannot show is replaced and flagged in the substitute-flag otherNames
+        (`pki.substitutes`; the issuer may have done it already with the holder's
+        choices)."""
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a pki.identity.Identity")
+        identity = substituted_identity(identity)
         check_identity_fits(identity)
         return self._with(identity=identity)
 

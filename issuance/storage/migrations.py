@@ -23,6 +23,13 @@ operator -- roles (comma-separated: clerk, supervisor, ca-officer, auditor), the
 password hash, consecutive failed logins, locked and disabled flags. `audit_log.role`: the
 role(s) the acting operator held (NULL in entries from before; "development" when the
 command ran in development mode on a claimed identity).
+
+Version 4: the counter's records (`issuance.records`). `identity_checks`: each identity
+document the clerk saw at intake or at hand-over (rule 4.3) -- its kind and a digest of its
+reference, never the reference -- for the holder or the legal representative.
+`legal_representatives`: the 法定代理人 who came with a minor or an adult ward (name,
+relation) and set the PINs. `character_substitutions`: a resident's choice of the
+character that replaces one JIS X 0208 cannot show (代替文字), asked for at the counter.
 """
 
 from __future__ import annotations
@@ -155,10 +162,43 @@ _V3 = (
     "ALTER TABLE audit_log ADD COLUMN role TEXT",
 )
 
+_V4 = (
+    """CREATE TABLE identity_checks (
+        application_id TEXT NOT NULL REFERENCES applications (id),
+        step           TEXT NOT NULL CHECK (step IN ('intake', 'handover')),
+        person         TEXT NOT NULL CHECK (person IN ('holder', 'representative')),
+        position       INTEGER NOT NULL CHECK (position IN (1, 2)),
+        document_kind  TEXT NOT NULL,
+        reference_digest TEXT NOT NULL,
+        operator       TEXT NOT NULL,
+        checked_at     TEXT NOT NULL,
+        PRIMARY KEY (application_id, step, person, position)
+    )""",
+    """CREATE TABLE legal_representatives (
+        application_id TEXT NOT NULL REFERENCES applications (id),
+        step           TEXT NOT NULL CHECK (step IN ('intake', 'handover')),
+        name           TEXT NOT NULL,
+        relation       TEXT NOT NULL,
+        operator       TEXT NOT NULL,
+        recorded_at    TEXT NOT NULL,
+        PRIMARY KEY (application_id, step)
+    )""",
+    """CREATE TABLE character_substitutions (
+        resident_code TEXT NOT NULL REFERENCES residents (resident_code),
+        original      TEXT NOT NULL,
+        replacement   TEXT NOT NULL,
+        operator      TEXT NOT NULL,
+        requested_at  TEXT NOT NULL,
+        PRIMARY KEY (resident_code, original)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
     Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
     Migration(3, "enrolled operators; the acting role in the audit log", _V3, _V3),
+    Migration(4, "counter records: identity checks, legal representatives, substitutes",
+              _V4, _V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
