@@ -140,9 +140,9 @@ def daily_report(tx: Transaction, day: date, store: ReadOnlyStore | None = None
     if _table_exists(tx, "notices"):
         total = tx.query_one("SELECT COUNT(*) AS n FROM notices WHERE state = 'unmatched'")
         unmatched = int(total["n"]) if total else 0
-        row = tx.query_one("SELECT COUNT(*) AS n FROM notices WHERE state = 'unmatched'"
-                           " AND received_at >= ? AND received_at < ?", (start, end))
-        received = int(row["n"]) if row else 0
+        today = tx.query_one("SELECT COUNT(*) AS n FROM notices WHERE state = 'unmatched'"
+                             " AND received_at >= ? AND received_at < ?", (start, end))
+        received = int(today["n"]) if today else 0
     return DailyReport(day, counts["applications"], len(issued_apps), len(lead),
                        counts["handed_over"], counts["activated"], dict(revoked), source,
                        unmatched, received, sorted(lead))

@@ -110,7 +110,7 @@ def render(letters: Sequence[Letter], *, title: str) -> bytes:
     """The letters as one PDF, one page each."""
     _fonts()
     out = io.BytesIO()
-    c = canvas.Canvas(out, pagesize=A4, invariant=True)
+    c = canvas.Canvas(out, pagesize=A4, invariant=True, pageCompression=0)
     c.setTitle(title)
     c.setAuthor(ISSUER)
     for letter in letters:
