@@ -106,3 +106,25 @@ def pages(data: bytes) -> int:
 def rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     with db.transaction() as tx:
         return tx.query(sql, params)
+
+
+_KEY: Any = None
+
+
+def certificate(serial: int, not_after: datetime, *, cn: str = "holder") -> Any:
+    """A throwaway certificate with this serial and notAfter (one key for all)."""
+    global _KEY
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    if _KEY is None:
+        _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(_KEY.public_key()).serial_number(serial)
+            .not_valid_before(not_after - timedelta(days=1000)).not_valid_after(not_after)
+            .sign(_KEY, hashes.SHA256()))
