@@ -96,6 +96,14 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "operator list": [],
         "operator disable": ["nobody"],
         "operator passwd": ["nobody", "--password-source", "env:AUDIT_T_NONE"],
+        "applications list": [],
+        "applications show": ["APP-none"],
+        "applications notice": ["APP-none", "--out", str(tmp / "notice.pdf")],
+        "cards list": [],
+        "cards show": ["100000000000001"],
+        "registry update": [APP, "--address", "東京都港区"],
+        "report daily": [],
+        "report expiring": ["--within", "1d"],
     }
 
 
