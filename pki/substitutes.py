@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pki.identity import Identity
 

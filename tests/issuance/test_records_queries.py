@@ -17,7 +17,7 @@ from issuance.records import queries
 from issuance.records.table import width
 from issuance.registry.model import ResidentStatus
 from issuance.registry.store import ResidentStore
-from issuance.storage import Database, open_database
+from issuance.storage import Database
 
 DAY1, DAY2, DAY3 = date(2026, 11, 2), date(2026, 11, 10), date(2026, 11, 20)
 

@@ -19,7 +19,7 @@ from records_support import Cli, rows
 from issuance.personalisation.profile import identity_of
 from issuance.records.substitutions import substitutions_of
 from issuance.registry.store import ResidentStore
-from issuance.storage import Database, open_database
+from issuance.storage import open_database
 from pki.identity import Identity
 from pki.profiles import (
     OID_ADDRESS,

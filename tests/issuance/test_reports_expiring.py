@@ -17,7 +17,6 @@ from records_support import OPERATOR, Cli, at, certificate, pages, pdf_text, per
 
 from issuance.applications.intake import take_application
 from issuance.applications.rules import ApplicationRequest
-from issuance.registry.model import ResidentStatus
 from issuance.registry.store import ResidentStore
 from issuance.reports.expiring import by_holder, csv_text, expiring
 from issuance.storage import Database, open_database
