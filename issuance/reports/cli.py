@@ -192,6 +192,9 @@ def _expiring(args: argparse.Namespace, clock: Clock) -> int:
     try:
         if args.csv is not None:
             write_file(args.csv, csv_text(notices))
+        if args.pdf is not None and not notices:
+            print(f"mynacard: no holder to write to: {args.pdf} not created", file=sys.stderr)
+            args.pdf = None  # a PDF without pages is no document
         if args.pdf is not None:
             write_file(args.pdf, render(letters(notices, today=today),
                                         title="有効期限のお知らせ"))

@@ -150,8 +150,10 @@ class Activator:
                            app.id)
         now = self.clock()
         with self.db.transaction() as tx:
-            set_by = ("legal_representative" if identity is not None
-                      and identity.representative is not None else "holder")
+            represented = tx.query_one(
+                "SELECT name FROM legal_representatives WHERE application_id = ?"
+                " AND step = 'handover'", (app.id,)) is not None
+            set_by = "legal_representative" if represented else "holder"
             transition(tx, app.id, State.ACTIVATED, operator=self.operator, action="activate",
                        at=now, detail={"card_serial": serial,
                                        "pins_set": [k.value for k in needed],

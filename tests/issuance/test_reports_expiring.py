@@ -136,6 +136,10 @@ def test_report_expiring_writes_letters_and_csv(cli: Cli, holders: dict[str, str
     assert code == 1 and "exists" in err  # never overwritten
     code, out, _ = cli("report", "expiring", "--within", "50d")
     assert code == 0 and "2 item(s) of 1 holder(s)" in out
+    empty = tmp_path / "out" / "none.pdf"
+    code, out, err = cli("report", "expiring", "--within", "1d", "--pdf", str(empty), "--json")
+    assert code == 0 and json.loads(out)["pdf"] is None and not empty.exists()
+    assert "not created" in err
     for bad in ("-1d", "1y", "900d"):
         with pytest.raises(SystemExit):
             cli("report", "expiring", "--within", bad)
