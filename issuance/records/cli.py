@@ -84,9 +84,12 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
         description="Write the hand-over notice of a personalised card: what to bring, who "
         "comes along (the legal representative of a minor under 15 or an adult ward), the "
         "card and its certificates. The file is created 0600 and never overwritten.",
-        epilog="Example:\n  mynacard applications notice APP-0123456789ABCDEF0123 "
-        "--out notice.pdf --operator alice")
-    notice.add_argument("application", metavar="APPLICATION")
+        epilog="Examples:\n  mynacard applications notice APP-0123456789ABCDEF0123 "
+        "--out notice.pdf --operator alice\n"
+        "  mynacard applications notice --all-ready --out notices.pdf --operator alice")
+    notice.add_argument("application", nargs="?", metavar="APPLICATION")
+    notice.add_argument("--all-ready", action="store_true",
+                        help="one letter for every personalised application, in one PDF")
     notice.add_argument("--out", type=Path, required=True, metavar="FILE.pdf")
     add_common_options(notice)
     notice.set_defaults(func=guarded(lambda a: _notice(a, clock)), changes=True,
@@ -241,17 +244,29 @@ def _notice(args: argparse.Namespace, clock: Clock) -> int:
 
     if operator_or_none(args) is None:
         return EXIT_USAGE
+    if bool(args.application) == bool(args.all_ready):
+        fail("give one APPLICATION or --all-ready")
+        return EXIT_USAGE
+    today = japan_date(clock())
     with _open(args) as db:
         _ready(db)
         try:
             with db.transaction() as tx:
-                letter = handover_letter(tx, args.application.strip(),
-                                         today=japan_date(clock()))
+                if args.all_ready:
+                    ready = queries.list_applications(
+                        tx, queries.Filter(state="personalised", limit=queries.MAX_ROWS))
+                    ids = sorted(r.id for r in ready)
+                else:
+                    ids = [args.application.strip()]
+                letters = [handover_letter(tx, i, today=today) for i in ids]
         except NoticeRefused as exc:
             fail(f"refused (rule {exc.rule}): {exc}")
             return EXIT_REFUSED
+    if not letters:
+        fail("no personalised application waits for its notice; nothing written")
+        return EXIT_REFUSED
     try:
-        write_file(args.out, render([letter], title="個人番号カード交付通知書"))
+        write_file(args.out, render(letters, title="個人番号カード交付通知書"))
     except OutputExists as exc:
         fail(str(exc))
         return EXIT_REFUSED
@@ -259,7 +274,7 @@ def _notice(args: argparse.Namespace, clock: Clock) -> int:
         fail(f"{args.out}: {exc.strerror or exc}")
         return EXIT_ERROR
     if args.json:
-        emit_json({"application_id": args.application, "out": str(args.out)})
+        emit_json({"applications": ids, "out": str(args.out)})
     else:
-        print(f"hand-over notice for {args.application} written to {args.out}")
+        print(f"hand-over notice(s) for {len(ids)} application(s) written to {args.out}")
     return EXIT_OK

@@ -164,6 +164,11 @@ def test_the_hand_over_notice(cli: Cli, db_url: str, tmp_path: Path) -> None:
     assert any("法定代理人" in line for line in text)  # an 11-year-old comes with one
     code, _, err = cli("applications", "notice", app, "--out", str(out_file))
     assert code == 1 and "exists" in err
+    every = tmp_path / "every.pdf"
+    code, out, _ = cli("applications", "notice", "--all-ready", "--out", str(every), "--json")
+    assert code == 0 and json.loads(out)["applications"] == [app] and pages(every.read_bytes()) == 1
+    code, _, err = cli("applications", "notice", "--all-ready", app, "--out", str(every))
+    assert code == 2
     with open_database(db_url) as db, db.transaction() as tx:  # the notice changes nothing
         assert tx.query_one("SELECT state FROM applications WHERE id = ?",
                             (app,)) == {"state": "personalised"}
