@@ -9,7 +9,9 @@ both a ValueError and a PkiError) for values that break a rule.
 Signing certificate subjectAltName: one otherName per fact, type-id under
 1.2.392.200149.8.5.5, each value a DER UTF8String (encodings in `pki.identity`):
 .1 name, .2 name substitute flags, .3 sex code, .4 birth date (YYYYMMDD), .5 address,
-.6 address substitute flags.
+.6 address substitute flags. The name and the address are JIS X 0208 text: any other
+character is replaced (代替文字) and its flag set by `pki.substitutes` when the identity is
+given to a builder.
 
 Validity (jpki-rules 1.5, 1.6): notBefore is the issuance time; notAfter is 23:59:59 JST
 on the earliest of the 5th birthday after the issuance date (6th when the certificate is
