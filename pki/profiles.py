@@ -9,7 +9,9 @@ both a ValueError and a PkiError) for values that break a rule.
 Signing certificate subjectAltName: one otherName per fact, type-id under
 1.2.392.200149.8.5.5, each value a DER UTF8String (encodings in `pki.identity`):
 .1 name, .2 name substitute flags, .3 sex code, .4 birth date (YYYYMMDD), .5 address,
-.6 address substitute flags.
+.6 address substitute flags. The name and the address are JIS X 0208 text: any other
+character is replaced (代替文字) and its flag set by `pki.substitutes` when the identity is
+given to a builder.
 
 Validity (jpki-rules 1.5, 1.6): notBefore is the issuance time; notAfter is 23:59:59 JST
 on the earliest of the 5th birthday after the issuance date (6th when the certificate is
@@ -36,6 +38,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from pki.errors import ProfileError
 from pki.identity import Identity, nth_birthday_after
+from pki.substitutes import substituted_identity
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
@@ -435,9 +438,13 @@ class _HolderCertificateBuilder:
         return self._with(public_key=key)
 
     def identity(self, identity: Identity) -> Self:
-        """The holder's basic four facts (the birth date sets the validity)."""
+        """The holder's basic four facts (the birth date sets the validity). A character
+        JIS X 0208 cannot show is replaced and flagged in the substitute-flag otherNames
+        (`pki.substitutes`; the issuer may have done it already with the holder's
+        choices)."""
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a pki.identity.Identity")
+        identity = substituted_identity(identity)
         check_identity_fits(identity)
         return self._with(identity=identity)
 

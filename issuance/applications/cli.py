@@ -25,6 +25,7 @@ from issuance.audit.cli_support import (
     open_store,
     operator_or_none,
 )
+from issuance.records.identity_options import add_identity_options, identity_from_args
 from issuance.registry.dates import utc_now
 
 Clock = Callable[[], datetime]
@@ -49,6 +50,8 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
         "duplicate applications and any card already issued; each refusal names its rule. "
         "--express without a reason looks for one that applies.\n\n" + REASONS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example:\n  mynacard apply --resident-code 12345678903 "
+        "--identity-document passport:TK1234567 --operator alice",
     )
     parser.add_argument("--resident-code", required=True, metavar="CODE")
     parser.add_argument("--express", nargs="?", const="", default=None, metavar="REASON",
@@ -63,6 +66,7 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
                         help="the applicant's face photo (any image Pillow reads; kept as the "
                         "card's JPEG 2000). Without it a portrait is drawn; none under 1 "
                         "(rule 4.5)")
+    add_identity_options(parser)
     add_common_options(parser)
     parser.set_defaults(func=guarded(lambda a: _apply(a, clock)), changes=True,
                         roles=("clerk", "supervisor"),
@@ -97,7 +101,8 @@ def _apply(args: argparse.Namespace, clock: Clock) -> int:
         signing_certificate=not args.no_signing_certificate,
     )
     with open_store(args) as db:
-        result = take_application(db, request, operator=operator, clock=clock)
+        result = take_application(db, request, operator=operator, clock=clock,
+                                  identity=identity_from_args(args))
         if (photo is not None and result.application is not None
                 and not result.application.photo_less):
             put_photo(db, result.application.id, photo)

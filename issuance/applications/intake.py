@@ -19,7 +19,13 @@ from issuance.applications.rules import (
 )
 from issuance.applications.store import Application, applications_of, insert_application
 from issuance.audit.log import append_entry
-from issuance.registry.dates import japan_date, utc_now
+from issuance.records.identity_documents import (
+    DocumentError,
+    IdentityCheck,
+    check_for_person,
+    record_check,
+)
+from issuance.registry.dates import age_on, japan_date, utc_now
 from issuance.registry.store import get_resident
 from issuance.storage import Database, IntegrityViolation
 
@@ -58,8 +64,14 @@ def take_application(
     operator: str,
     clock: Clock = utc_now,
     new_id: Callable[[], str] = new_application_id,
+    identity: IdentityCheck | DocumentError | None = None,
 ) -> IntakeResult:
-    """Decide on `request`; store it if accepted; audit either way."""
+    """Decide on `request`; store it if accepted; audit either way.
+
+    `identity`: the documents the clerk saw (rule 4.3), recorded with the application and
+    in the audit entry as kinds and digests; a DocumentError (the counter's input did not
+    make a valid check) or a minor or an adult ward without a legal representative is
+    refused with rule 4.3."""
     now = clock()
     today = japan_date(now)
     stamp = now.astimezone(UTC).isoformat()
@@ -69,17 +81,31 @@ def take_application(
             resident = get_resident(tx, request.resident_code)
             existing = [a.as_existing() for a in applications_of(tx, request.resident_code)]
             try:
+                if isinstance(identity, DocumentError):
+                    raise refuse(identity.rule, str(identity))
                 decision = decide(request, resident, today, existing)
+                if identity is not None and resident is not None:
+                    try:
+                        check_for_person(identity,
+                                         age=age_on(resident.birth_date, today),
+                                         adult_ward=resident.adult_ward)
+                    except DocumentError as exc:
+                        raise refuse(exc.rule, str(exc)) from None
             except IntakeRefused as exc:
                 _audit_refusal(tx, operator, request, exc.refusal, now)
                 return IntakeResult(None, None, exc.refusal)
             application = insert_application(
                 tx, application_id=new_id(), decision=decision, operator=operator, now=stamp
             )
+            detail = {"application_id": application.id, **decision.to_json()}
+            if identity is not None:
+                record_check(tx, application.id, "intake", identity, operator=operator,
+                             now=stamp)
+                detail.update(identity.audit_detail(application.id))
             append_entry(
                 tx, operator=operator, action="application.apply",
                 subject=request.resident_code, outcome="accepted",
-                detail={"application_id": application.id, **decision.to_json()}, at=now,
+                detail=detail, at=now,
             )
             return IntakeResult(application, decision, None)
     except IntegrityViolation:

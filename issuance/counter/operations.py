@@ -34,6 +34,7 @@ from issuance.applications.store import Application, applications_of, get_applic
 from issuance.audit.log import append_entry
 from issuance.personalisation.pins import PIN_KINDS, PinKind, check_pin
 from issuance.personalisation.profile import identity_of
+from issuance.records.substitutions import substitutions_of
 from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.store import get_resident
 from issuance.storage import Database
@@ -286,8 +287,11 @@ class Counter:
             self._refuse_unattested(client, app, card_serial, str(exc))
         auth = next((c for c in current if c.kind == "user_authentication"), None)
         auth_after = center.store.get(auth.serial).not_after if auth else None
+        with self.db.transaction() as tx:
+            substitutions = substitutions_of(tx, resident.resident_code)
         issued = center.ca.issue_signing(
-            public_key=public, identity=identity_of(resident), holder_id=resident.resident_code,
+            public_key=public, identity=identity_of(resident, substitutions),
+            holder_id=resident.resident_code,
             card_expiry=expiry, adult_ward=resident.adult_ward,
             user_certificate_not_after=auth_after, replaces=old_sign.serial,
             evidence=ca_evidence(proof))

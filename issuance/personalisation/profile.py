@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from card import images
@@ -10,6 +11,7 @@ from issuance.applications.rules import card_expiry, is_photo_less
 from issuance.applications.store import Application
 from issuance.registry.model import Resident
 from pki.identity import Identity
+from pki.substitutes import substituted_identity
 
 
 def municipality5(code: str) -> str:
@@ -20,10 +22,14 @@ def municipality5(code: str) -> str:
     return code[:5]
 
 
-def identity_of(resident: Resident) -> Identity:
-    """The basic four facts as the signing certificate carries them."""
-    return Identity(name=resident.name, birth_date=resident.birth_date, sex=int(resident.sex),
-                    address=resident.address)
+def identity_of(resident: Resident, substitutions: Mapping[str, str] | None = None
+                ) -> Identity:
+    """The basic four facts as the signing certificate carries them: a character JIS X
+    0208 cannot show replaced (the holder's choice in `substitutions`, else the standard
+    form or 〓) and flagged (`pki.substitutes`)."""
+    return substituted_identity(
+        Identity(name=resident.name, birth_date=resident.birth_date, sex=int(resident.sex),
+                 address=resident.address), substitutions)
 
 
 def card_identity(resident: Resident, application: Application, *, issued_on: date,

@@ -57,7 +57,8 @@ COLUMNS_HELP = (
 
 
 def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
-    """Add `registry load`, `registry generate`, `registry show` and `registry schema`."""
+    """Add `registry load`, `registry generate`, `registry show`, `registry update` and
+    `registry schema`."""
     parser = subparsers.add_parser(
         "registry", help="the registry view: load, generate and show residents",
         description="The registry view (本人確認情報 and 附票 entries).\n\n" + COLUMNS_HELP,
@@ -105,6 +106,30 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     show.add_argument("resident_code", metavar="RESIDENT_CODE")
     add_common_options(show)
     show.set_defaults(func=guarded(lambda a: _show(a, clock)), changes=False, roles="*")
+
+    update = sub.add_parser(
+        "update", help="a move or a substitute-character choice entered at the counter",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Change one resident's record at the counter: the new address after a "
+        "move (転居/転入; the signing certificate carries the address, so it lapses: rule 2a, "
+        "and `mynacard card update` writes a new one), the kana reading, or the holder's "
+        "choice of the character that replaces one JIS X 0208 cannot show on the "
+        "certificate (代替文字, ORIGINAL=REPLACEMENT; used for certificates issued from now "
+        "on). Audited with what changed, never the address itself.",
+        epilog="Examples:\n"
+        "  mynacard registry update 12345678903 --address '東京都千代田区千代田２－２' "
+        "--operator alice\n"
+        "  mynacard registry update 12345678903 --substitute 髙=〓 --operator alice")
+    update.add_argument("resident_code", metavar="RESIDENT_CODE")
+    update.add_argument("--address", metavar="TEXT", help="the new address")
+    update.add_argument("--name-kana", metavar="KANA", help="the kana reading of the name")
+    update.add_argument("--substitute", action="append", default=[],
+                        metavar="ORIGINAL=REPLACEMENT",
+                        help="the character the certificate shows for one JIS X 0208 lacks")
+    add_common_options(update)
+    update.set_defaults(func=guarded(lambda a: _update(a, clock)), changes=True,
+                        roles=("clerk", "supervisor"), audit_action="registry.update",
+                        audits_itself=True, audit_subject="resident_code")
 
     schema = sub.add_parser("schema", help="print the published JSON Schema of a row")
     add_common_options(schema, json_output=False)
@@ -221,4 +246,32 @@ def _show(args: argparse.Namespace, clock: Clock) -> int:
         for key, value in row.items():
             if value is not None:
                 print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def _update(args: argparse.Namespace, clock: Clock) -> int:
+    from issuance.records.moves import ChangeRefused, update_resident
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    substitutions: list[tuple[str, str]] = []
+    for text in args.substitute:
+        original, sep, replacement = text.partition("=")
+        substitutions.append((original.strip(), replacement.strip()) if sep else (text, ""))
+    with open_store(args) as db:
+        try:
+            change = update_resident(db, args.resident_code.strip(), operator=operator,
+                                     address=args.address, name_kana=args.name_kana,
+                                     substitutions=substitutions, now=clock())
+        except ChangeRefused as exc:
+            fail(f"refused{f' (rule {exc.rule})' if exc.rule else ''}: {exc}")
+            return EXIT_REFUSED
+    if args.json:
+        emit_json(change)
+    else:
+        print(f"resident {change['resident_code']}: changed {', '.join(change['changed'])}")
+        if change["signing_certificate_lapses"]:
+            print("  the signing certificate carries the old address and lapses (rule 2a); "
+                  "`mynacard card update` at the counter writes a new one")
     return EXIT_OK

@@ -28,6 +28,13 @@ Version 4: operator IC cards. `operator_cards`: one row per card issued to an op
 the card serial, the operator, the operator certificate (serial in hex and SHA-256
 fingerprint, by which a card login's session is bound), its notAfter, and the state
 (active, revoked); at most one active card per operator (a partial unique index).
+
+Version 5: the counter's records (`issuance.records`). `identity_checks`: each identity
+document the clerk saw at intake or at hand-over (rule 4.3) -- its kind and a digest of its
+reference, never the reference -- for the holder or the legal representative.
+`legal_representatives`: the 法定代理人 who came with a minor or an adult ward (name,
+relation) and set the PINs. `character_substitutions`: a resident's choice of the
+character that replaces one JIS X 0208 cannot show (代替文字), asked for at the counter.
 """
 
 from __future__ import annotations
@@ -176,11 +183,44 @@ _V4 = (
     " WHERE state = 'active'",
 )
 
+_V5 = (
+    """CREATE TABLE identity_checks (
+        application_id TEXT NOT NULL REFERENCES applications (id),
+        step           TEXT NOT NULL CHECK (step IN ('intake', 'handover')),
+        person         TEXT NOT NULL CHECK (person IN ('holder', 'representative')),
+        position       INTEGER NOT NULL CHECK (position IN (1, 2)),
+        document_kind  TEXT NOT NULL,
+        reference_digest TEXT NOT NULL,
+        operator       TEXT NOT NULL,
+        checked_at     TEXT NOT NULL,
+        PRIMARY KEY (application_id, step, person, position)
+    )""",
+    """CREATE TABLE legal_representatives (
+        application_id TEXT NOT NULL REFERENCES applications (id),
+        step           TEXT NOT NULL CHECK (step IN ('intake', 'handover')),
+        name           TEXT NOT NULL,
+        relation       TEXT NOT NULL,
+        operator       TEXT NOT NULL,
+        recorded_at    TEXT NOT NULL,
+        PRIMARY KEY (application_id, step)
+    )""",
+    """CREATE TABLE character_substitutions (
+        resident_code TEXT NOT NULL REFERENCES residents (resident_code),
+        original      TEXT NOT NULL,
+        replacement   TEXT NOT NULL,
+        operator      TEXT NOT NULL,
+        requested_at  TEXT NOT NULL,
+        PRIMARY KEY (resident_code, original)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
     Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
     Migration(3, "enrolled operators; the acting role in the audit log", _V3, _V3),
     Migration(4, "operator IC cards", _V4, _V4),
+    Migration(5, "counter records: identity checks, legal representatives, substitutes",
+              _V5, _V5),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

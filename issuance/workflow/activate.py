@@ -24,7 +24,14 @@ from issuance.applications.rules import State
 from issuance.applications.store import get_application
 from issuance.audit.log import append_entry
 from issuance.personalisation.pins import PIN_KINDS, PinKind, check_pin, required_kinds
-from issuance.registry.dates import utc_now
+from issuance.records.identity_documents import (
+    DocumentError,
+    IdentityCheck,
+    check_for_person,
+    record_check,
+)
+from issuance.registry.dates import age_on, japan_date, utc_now
+from issuance.registry.store import get_resident
 from issuance.storage import Database
 from issuance.workflow import records
 from issuance.workflow.machine import Refused, stamp, transition
@@ -57,12 +64,18 @@ class Activator:
         migrate_workflow(db)
 
     def activate(self, reader: str, pins: PinSupplier, *,
-                 transport: Transport | None = None) -> ActivationResult:
+                 transport: Transport | None = None,
+                 identity: IdentityCheck | DocumentError | None = None) -> ActivationResult:
+        """`identity`: the documents seen at hand-over (rule 4.3), recorded with the
+        hand-over as kinds and digests; a minor under 15 or an adult ward needs the legal
+        representative, who then sets the PINs."""
         try:
+            if isinstance(identity, DocumentError):
+                raise _refused(identity.rule, str(identity), reader)
             if transport is not None:
-                return self._activate(transport, pins)
+                return self._activate(transport, pins, identity)
             with PcscTransport(reader) as pcsc:
-                return self._activate(pcsc, pins)
+                return self._activate(pcsc, pins, identity)
         except Refused as exc:
             with self.db.transaction() as tx:
                 append_entry(tx, operator=self.operator, action="activate",
@@ -78,7 +91,8 @@ class Activator:
                              at=self.clock())
             raise
 
-    def _activate(self, transport: Transport, pins: PinSupplier) -> ActivationResult:
+    def _activate(self, transport: Transport, pins: PinSupplier,
+                  identity: IdentityCheck | None = None) -> ActivationResult:
         client = IssuerClient(transport)
         serial = client.serial()
         life = client.life_cycle()
@@ -97,10 +111,25 @@ class Activator:
         if life not in (LifeCycle.ISSUED, LifeCycle.ACTIVE):
             raise _refused("W2", f"card {serial} is {life.name.lower()}; only an issued card "
                                  "is handed over", app.id)
-        if app.state is State.PERSONALISED:
+        if identity is not None:
             with self.db.transaction() as tx:
+                resident = get_resident(tx, app.resident_code)
+            if resident is not None:
+                try:
+                    check_for_person(identity, adult_ward=resident.adult_ward,
+                                     age=age_on(resident.birth_date,
+                                                japan_date(self.clock())))
+                except DocumentError as exc:
+                    raise _refused(exc.rule, str(exc), app.id) from None
+        if app.state is State.PERSONALISED:
+            detail: dict[str, Any] = {"card_serial": serial}
+            with self.db.transaction() as tx:
+                if identity is not None:
+                    record_check(tx, app.id, "handover", identity, operator=self.operator,
+                                 now=stamp(self.clock()))
+                    detail.update(identity.audit_detail(app.id))
                 transition(tx, app.id, State.HANDED_OVER, operator=self.operator,
-                           action="handover", at=self.clock(), detail={"card_serial": serial})
+                           action="handover", at=self.clock(), detail=detail)
             self.progress(f"card {serial} handed over (application {app.id})")
 
         status = client.pin_status()
@@ -127,9 +156,14 @@ class Activator:
                            app.id)
         now = self.clock()
         with self.db.transaction() as tx:
+            represented = tx.query_one(
+                "SELECT name FROM legal_representatives WHERE application_id = ?"
+                " AND step = 'handover'", (app.id,)) is not None
+            set_by = "legal_representative" if represented else "holder"
             transition(tx, app.id, State.ACTIVATED, operator=self.operator, action="activate",
                        at=now, detail={"card_serial": serial,
-                                       "pins_set": [k.value for k in needed]})
+                                       "pins_set": [k.value for k in needed],
+                                       "pins_set_by": set_by})
             records.put_card(tx, serial, app.id, "active", now=stamp(now))
         self.progress(f"card {serial} active; application {app.id} activated")
         return ActivationResult(app.id, serial, [k.value for k in needed], "active")

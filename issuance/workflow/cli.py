@@ -37,6 +37,7 @@ from issuance.audit.cli_support import (
 from issuance.audit.log import AuditLog
 from issuance.errors import IssuanceError
 from issuance.personalisation.pins import PIN_KINDS, PinKind, check_pin, holder_pins
+from issuance.records.identity_options import add_identity_options, identity_from_args
 from pki.errors import PkiError
 
 PIN_SOURCE_HELP = ("KIND=SPEC: where the holder's PIN of KIND (auth, sign, text, juki) is "
@@ -207,11 +208,13 @@ def register(subparsers: Any) -> None:
         epilog="PIN formats (rule 3.1): signing password 6-16 of A-Z and 0-9 with at least "
         "one letter and one digit; the others 4 digits.\n\nExample:\n"
         "  mynacard activate --reader 'Virtual PCD 00 00' --operator alice \\\n"
+        "      --identity-document driving-licence:123456789012 \\\n"
         "      --pin-source auth=env:AUTH_PIN --pin-source sign=env:SIGN_PW \\\n"
         "      --pin-source text=env:TEXT_PIN --pin-source juki=env:JUKI_PIN")
     activate.add_argument("--reader", required=True, metavar="NAME")
     activate.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
                           help=PIN_SOURCE_HELP)
+    add_identity_options(activate)
     add_common_options(activate)
     activate.set_defaults(func=command(_activate), changes=True, roles=("clerk", "supervisor"),
                           audit_action="activate",
@@ -379,7 +382,7 @@ def _activate(args: argparse.Namespace) -> int:
     with open_store(args) as db:
         try:
             result = Activator(db, operator=operator, progress=progress).activate(
-                args.reader, pin_supplier(sources))
+                args.reader, pin_supplier(sources), identity=identity_from_args(args))
         except Refused as exc:
             fail(f"refused (rule {exc.rule}): {exc.message}")
             return EXIT_REFUSED

@@ -60,6 +60,7 @@ from issuance.applications.rules import State
 from issuance.applications.store import Application, get_application
 from issuance.audit.log import append_entry
 from issuance.personalisation import StepTransport, card_identity, identity_of
+from issuance.records.substitutions import substitutions_of
 from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.model import Resident, ResidentStatus
 from issuance.registry.store import get_resident
@@ -298,6 +299,8 @@ class Issuer:
     def _certifier(self, app: Application, resident: Resident, card_serial: str,
                    expiry: Any, issued: dict[str, int]) -> Any:
         ca = self.center.ca
+        with self.db.transaction() as tx:
+            substitutions = substitutions_of(tx, resident.resident_code)
         sign_root = ca.config.hierarchies[_hier("sign")].root_cert
         auth_root = ca.config.hierarchies[_hier("auth")].root_cert
 
@@ -314,7 +317,7 @@ class Issuer:
                         attest, serial=card_serial, key_fid=fid, public_key=pub))
             self.progress("the card proved its keys were generated on it (attestation "
                           "checked in the HSM)")
-            identity = identity_of(resident)
+            identity = identity_of(resident, substitutions)
             auth_cert = sign_cert = None
             if auth_pub is not None:
                 auth = ca.issue_user_authentication(public_key=auth_pub, identity=identity,

@@ -218,6 +218,24 @@ class ReadOnlyStore(ResponseReads, CrlReads):
     def count(self) -> int:
         return int(self._fetchone("SELECT COUNT(*) FROM certificates")[0])
 
+    def expiring(self, start: dt.datetime, end: dt.datetime) -> list[CertificateRecord]:
+        """Good certificates whose notAfter lies in [start, end): the expiry notices
+        (jpki-rules 1.7) are written from these."""
+        rows = self._fetchall(
+            f"SELECT {_COLUMNS} FROM certificates WHERE status = 'good'"
+            " AND not_after >= ? AND not_after < ? ORDER BY not_after, serial",
+            (epoch(start), epoch(end)))
+        return [_record(r) for r in rows]
+
+    def revoked_between(self, start: dt.datetime, end: dt.datetime) -> list[CertificateRecord]:
+        """Certificates revoked or held in [start, end): the daily report counts them by
+        reason."""
+        rows = self._fetchall(
+            f"SELECT {_COLUMNS} FROM certificates WHERE status <> 'good'"
+            " AND revoked_at >= ? AND revoked_at < ? ORDER BY revoked_at, serial",
+            (epoch(start), epoch(end)))
+        return [_record(r) for r in rows]
+
 
 class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
     """The read-write store; migrates the schema on open."""

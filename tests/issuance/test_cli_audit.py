@@ -103,6 +103,14 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
                                 "--pin-source", "env:AUDIT_T_NONE"],
         "operator revoke-card": ["nobody"],
         "operator cards": ["nobody"],
+        "applications list": [],
+        "applications show": ["APP-none"],
+        "applications notice": ["APP-none", "--out", str(tmp / "notice.pdf")],
+        "cards list": [],
+        "cards show": ["100000000000001"],
+        "registry update": [APP, "--address", "東京都港区"],
+        "report daily": [],
+        "report expiring": ["--within", "1d"],
     }
 
 
