@@ -105,8 +105,12 @@ def register(subparsers: Any) -> None:
     reissue = card.add_parser(
         "reissue", help="apply for a new card after a loss (express reason 3)",
         description="Take a new application for a resident whose card was reported lost: "
-        "express issuance under rule 4.8(3), within 30 days of the loss report.")
+        "express issuance under rule 4.8(3) (4.8(11) with --stolen), within 30 days of the "
+        "loss report. Certificates still on hold from a report by phone are revoked first "
+        "(keyCompromise): a hold is never released.")
     reissue.add_argument("--resident-code", required=True, metavar="CODE")
+    reissue.add_argument("--stolen", action="store_true",
+                         help="the card was stolen (盗難): express reason 4.8(11)")
     add_common_options(reissue)
     reissue.set_defaults(func=command(_reissue), changes=True, roles=("clerk", "supervisor"),
                          audit_action="card.reissue",
@@ -216,9 +220,12 @@ def _reissue(args: argparse.Namespace) -> int:
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
-    with open_store(args) as db:
+    from issuance.workflow.center import Center
+
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
         try:
-            result = _counter(args, db, operator).reissue(args.resident_code)
+            result = _counter(args, db, operator, center).reissue(args.resident_code,
+                                                                  stolen=args.stolen)
         except Refused as exc:
             return _refused(exc, args)
     if args.json:
@@ -227,5 +234,6 @@ def _reissue(args: argparse.Namespace) -> int:
         print(f"refused: {result.refusal}", file=sys.stderr)
     else:
         assert result.application is not None
-        print(f"application {result.application.id} accepted (express, rule 4.8(3))")
+        rule = "4.8(11)" if args.stolen else "4.8(3)"
+        print(f"application {result.application.id} accepted (express, rule {rule})")
     return EXIT_OK if result.accepted else EXIT_REFUSED

@@ -60,6 +60,7 @@ from issuance.applications.rules import State
 from issuance.applications.store import Application, get_application
 from issuance.audit.log import append_entry
 from issuance.personalisation import StepTransport, card_identity, identity_of
+from issuance.personalisation.pins import PIN_KINDS, missing_certificate_pins
 from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.model import Resident, ResidentStatus
 from issuance.registry.store import get_resident
@@ -160,6 +161,15 @@ class Issuer:
         if holder_pins is not None and app.express_reason is None:
             raise Refused("W6", "holder PINs are set at issuance only for express issuance "
                                 "(特急発行); others set them at the counter (`mynacard activate`)")
+        if holder_pins is not None:
+            with_auth = certificates and app.user_certificate
+            missing = missing_certificate_pins(holder_pins, auth=with_auth,
+                                               sign=with_auth and app.signing_certificate)
+            if missing:
+                raise Refused("3.7", "the card carries the certificate(s) of "
+                              + ", ".join(PIN_KINDS[k].title for k in missing)
+                              + ": the holder gives that PIN too (--pin-source "
+                              + " ".join(f"{k.value}=…" for k in missing) + ")")
         transport = StepTransport(raw, self.on_step)
         client = IssuerClient(transport)
         serial = client.serial()
