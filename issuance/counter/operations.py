@@ -288,6 +288,9 @@ class Counter:
             records.add_certificate(tx, issued.serial, application_id=app.id,
                                     card_serial=card_serial, kind="signing", now=stamp(now))
             records.set_certificate_status(tx, old_sign.serial, "replaced", now=stamp(now))
+            records.link_certificates(tx, old_sign.serial, issued.serial, kind="signing",
+                                      resident_code=resident.resident_code,
+                                      reason="card_update", now=stamp(now))
         self.on_step("new_signing_recorded")
         self.progress(f"new signing key generated on the card; certificate {issued.serial:x} "
                       "issued and linked to the old one")

@@ -23,6 +23,11 @@ operator -- roles (comma-separated: clerk, supervisor, ca-officer, auditor), the
 password hash, consecutive failed logins, locked and disabled flags. `audit_log.role`: the
 role(s) the acting operator held (NULL in entries from before; "development" when the
 command ran in development mode on a claimed identity).
+
+Version 4: `certificate_links`, 証明書新旧紐付け (rule 5.7): each certificate a renewal, a
+reissue onto the card or a card update replaced, linked to its successor (old serial ->
+new serial, the kind, the holder's resident code, why, when). A chain of renewals is a
+chain of rows; a relying party keeps one user across them.
 """
 
 from __future__ import annotations
@@ -155,10 +160,23 @@ _V3 = (
     "ALTER TABLE audit_log ADD COLUMN role TEXT",
 )
 
+_V4 = (
+    """CREATE TABLE certificate_links (
+        old_serial    TEXT PRIMARY KEY,
+        new_serial    TEXT NOT NULL UNIQUE,
+        kind          TEXT NOT NULL CHECK (kind IN ('signing', 'user_authentication')),
+        resident_code TEXT NOT NULL,
+        reason        TEXT NOT NULL CHECK (reason IN ('renewal', 'reissue', 'card_update')),
+        linked_at     TEXT NOT NULL
+    )""",
+    "CREATE INDEX certificate_links_resident ON certificate_links (resident_code)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
     Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
     Migration(3, "enrolled operators; the acting role in the audit log", _V3, _V3),
+    Migration(4, "certificate links old -> new (証明書新旧紐付け)", _V4, _V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
