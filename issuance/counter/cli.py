@@ -117,6 +117,154 @@ def register(subparsers: Any) -> None:
                          audits_itself=True, audit_subject="resident_code")
 
 
+    _register_life(subparsers, card)
+
+
+def _register_life(subparsers: Any, card: Any) -> None:
+    """`renew`, `card certify|found|return|revoke-certificates`,
+    `application cancel|refuse` (issuance/counter/life.py)."""
+    renew = subparsers.add_parser(
+        "renew", help="renew the card's certificates (from 3 months before expiry)",
+        description="Renew the certificates of the card in the reader (rule 1.7: from three "
+        "months before the earliest one expires): the card generates new keys and proves "
+        "them (key attestation), the CA certifies them (to the 6th birthday when renewed in "
+        "those months, rules 1.5/1.6), the old certificates are revoked as superseded and "
+        "linked to the new ones. The holder enters the certificates' PINs.")
+    _reader_pins(renew)
+    renew.set_defaults(func=command(_life_reader("renew")), changes=True,
+                       roles=("clerk", "supervisor"), audit_action="certificates.renew",
+                       audits_itself=True, audit_subject="reader")
+    certify = card.add_parser(
+        "certify", help="issue certificates again onto the card the holder has",
+        description="Issue new certificates onto the card in the reader without a new card: "
+        "after a revocation request, or for an emigrant (the signing certificate from the "
+        "附票 facts, rule 1.4). New keys on the card, attested; the previous certificates are "
+        "linked to the new ones (and revoked as superseded if still current).")
+    _reader_pins(certify)
+    certify.set_defaults(func=command(_life_reader("certify")), changes=True,
+                         roles=("clerk", "supervisor"), audit_action="certificates.issue",
+                         audits_itself=True, audit_subject="reader")
+    found = card.add_parser(
+        "found", help="a card reported lost is back: new certificates",
+        description="A card reported lost was found (rule 2a): certificates still on hold are "
+        "revoked (a hold is never released), new certificates are issued on new keys, and "
+        "the card is the holder's again.")
+    _reader_pins(found)
+    found.set_defaults(func=command(_life_reader("card_found")), changes=True,
+                       roles=("clerk", "supervisor"), audit_action="card.found",
+                       audits_itself=True, audit_subject="reader")
+    for name, method, action, text in (
+            ("return", "return_card", "card.return",
+             "the holder returns the card (返納): certificates revoked, card returned"),
+            ("revoke-certificates", "revoke_certificates", "certificates.revoke",
+             "the holder's revocation request (失効申請): both certificates revoked")):
+        cmd = card.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        who = cmd.add_mutually_exclusive_group(required=True)
+        who.add_argument("--application", metavar="APP")
+        who.add_argument("--resident-code", metavar="CODE")
+        cmd.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+        add_common_options(cmd)
+        cmd.set_defaults(func=command(_life_holder(method)), changes=True,
+                         roles=("clerk", "supervisor"), audit_action=action,
+                         audits_itself=True, audit_subject="application")
+    application = subparsers.add_parser(
+        "application", help="end an application before its card is handed over")
+    app_sub = application.add_subparsers(title="application commands", metavar="COMMAND")
+    for name, refuse, text in (
+            ("cancel", False, "the applicant withdraws: the application is cancelled (a card "
+                              "already personalised is abolished, its certificates revoked)"),
+            ("refuse", True, "the center refuses an application applied or registered "
+                             "(e.g. a photo or form found wanting)")):
+        cmd = app_sub.add_parser(name, help=text.split(":")[0].split(" (")[0],
+                                 description=text[0].upper() + text[1:] + ".")
+        cmd.add_argument("application", metavar="APP")
+        cmd.add_argument("--reason", required=True, metavar="TEXT", help="why (audited)")
+        add_common_options(cmd)
+        cmd.set_defaults(func=command(_life_cancel(refuse)), changes=True,
+                         roles=("clerk", "supervisor"),
+                         audit_action="application.refuse" if refuse else "application.cancel",
+                         audits_itself=True, audit_subject="application")
+
+
+def _reader_pins(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reader", required=True, metavar="NAME")
+    parser.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    parser.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
+                        help=PIN_SOURCE_HELP + " (auth and sign are used)")
+    add_common_options(parser)
+
+
+def _life(db: Any, operator: str, center: Any) -> Any:
+    from issuance.counter.life import CardLife
+
+    return CardLife(db, operator=operator, center=center, progress=Progress())
+
+
+def _life_reader(method: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from issuance.workflow.center import Center
+        from issuance.workflow.machine import Refused
+
+        operator = operator_or_none(args)
+        if operator is None:
+            return EXIT_USAGE
+        supply = pin_supplier(parse_pin_sources(args.pin_source))
+        args.reader = resolve_reader(args.reader)
+        with open_store(args) as db, Center.open(Path(args.home)) as center:
+            try:
+                result = getattr(_life(db, operator, center), method)(
+                    args.reader, identity_check=args.identity_checked, pins=supply)
+            except Refused as exc:
+                return _refused(exc, args)
+        issued = ", ".join(f"{k.replace('_', '-')} {v}"
+                           for k, v in result.detail.get("issued", {}).items())
+        return _done(result, args, f"card {result.card_serial}: new certificates: "
+                                   f"{issued or 'none'}")
+
+    return run
+
+
+def _life_holder(method: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from issuance.workflow.center import Center
+        from issuance.workflow.machine import Refused
+
+        operator = operator_or_none(args)
+        if operator is None:
+            return EXIT_USAGE
+        with open_store(args) as db, Center.open(Path(args.home)) as center:
+            try:
+                result = getattr(_life(db, operator, center), method)(
+                    application_id=args.application, resident_code=args.resident_code,
+                    identity_check=args.identity_checked)
+            except Refused as exc:
+                return _refused(exc, args)
+        return _done(result, args, f"application {result.application_id}: certificates "
+                                   f"revoked: {', '.join(result.detail['revoked']) or 'none'}")
+
+    return run
+
+
+def _life_cancel(refuse: bool) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from issuance.workflow.center import Center
+        from issuance.workflow.machine import Refused
+
+        operator = operator_or_none(args)
+        if operator is None:
+            return EXIT_USAGE
+        with open_store(args) as db, Center.open(Path(args.home)) as center:
+            try:
+                result = _life(db, operator, center).cancel(args.application, why=args.reason,
+                                                            refuse=refuse)
+            except Refused as exc:
+                return _refused(exc, args)
+        return _done(result, args, f"application {result.application_id} "
+                                   f"{'refused' if refuse else 'cancelled'}")
+
+    return run
+
+
 def _counter(args: argparse.Namespace, db: Any, operator: str, center: Any = None) -> Any:
     from issuance.counter.operations import Counter
 
