@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ def register(subparsers: Any) -> None:
 
 
     _register_life(subparsers, card)
+    _register_emigrate(subparsers)
 
 
 def _register_life(subparsers: Any, card: Any) -> None:
@@ -184,6 +186,63 @@ def _register_life(subparsers: Any, card: Any) -> None:
                          roles=("clerk", "supervisor"),
                          audit_action="application.refuse" if refuse else "application.cancel",
                          audits_itself=True, audit_subject="application")
+
+
+def _register_emigrate(subparsers: Any) -> None:
+    emigrate = subparsers.add_parser(
+        "emigrate", help="the holder leaves Japan: continued use, or the card lapses",
+        description="Record an emigration (国外転出) at the window. With --continued-use "
+        "(Japanese nationals, from 2024-05-27): the 附票 entry is recorded, the signing "
+        "certificate lapses on the emigration date, the user-authentication certificate "
+        "and the card stay, and the change is written to the card in --reader (the "
+        "holder's card-info PIN: --pin-source text=SPEC). A new signing certificate on the "
+        "附票 facts follows with `mynacard card certify`. Without it, or for a foreign "
+        "national (rule 6.6), both certificates are revoked and the card lapses.")
+    emigrate.add_argument("--resident-code", required=True, metavar="CODE")
+    emigrate.add_argument("--date", required=True, type=date.fromisoformat,
+                          metavar="YYYY-MM-DD", help="the emigration date")
+    emigrate.add_argument("--continued-use", action="store_true",
+                          help="continued use of the card abroad (継続利用)")
+    emigrate.add_argument("--address-abroad", metavar="TEXT",
+                          help="the address abroad, as the 附票 records it")
+    emigrate.add_argument("--fuhyo-municipality", metavar="CODE",
+                          help="the municipality keeping the 附票 (default: the last one)")
+    emigrate.add_argument("--reader", metavar="NAME", help="the card (continued use)")
+    emigrate.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    emigrate.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
+                          help=PIN_SOURCE_HELP + " (text is used)")
+    add_common_options(emigrate)
+    emigrate.set_defaults(func=command(_emigrate), changes=True,
+                          roles=("clerk", "supervisor"), audit_action="card.emigrate",
+                          audits_itself=True, audit_subject="resident_code")
+
+
+def _emigrate(args: argparse.Namespace) -> int:
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    text_pin = None
+    if args.continued_use:
+        if not args.reader:
+            fail("--continued-use writes the change to the card: --reader NAME")
+            return EXIT_USAGE
+        args.reader = resolve_reader(args.reader)
+        text_pin = pin_supplier(parse_pin_sources(args.pin_source))(PinKind.TEXT)
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
+        try:
+            result = _life(db, operator, center).emigrate(
+                resident_code=args.resident_code, on=args.date,
+                continued_use=args.continued_use, identity_check=args.identity_checked,
+                address_abroad=args.address_abroad, fuhyo_municipality=args.fuhyo_municipality,
+                reader=args.reader, text_pin=text_pin)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, f"resident {args.resident_code} emigrated on {args.date}: "
+                               + ("continued use" if args.continued_use else "card lapsed")
+                               + f"; revoked: {', '.join(result.detail['revoked']) or 'none'}")
 
 
 def _reader_pins(parser: argparse.ArgumentParser) -> None:

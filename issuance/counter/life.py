@@ -14,8 +14,8 @@ certificate store and in `certificate_links`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from cryptography import x509
@@ -34,11 +34,12 @@ from issuance.applications.rules import (
 )
 from issuance.applications.store import Application, applications_of, get_application
 from issuance.counter.operations import Counter, CounterResult, _check_reference, _open, _verify
+from issuance.notices.rules import CONTINUED_USE_START, JST
 from issuance.personalisation.pins import PinKind
 from issuance.personalisation.profile import identity_of
 from issuance.registry.dates import japan_date
-from issuance.registry.model import Resident
-from issuance.registry.store import get_resident
+from issuance.registry.model import FuhyoEntry, Nationality, Resident, ResidentStatus
+from issuance.registry.store import get_resident, put_residents
 from issuance.workflow import records
 from issuance.workflow.center import ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
@@ -380,6 +381,86 @@ class CardLife(Counter):
             for cert in certs:
                 records.set_certificate_status(tx, cert.serial, "revoked", now=stamp(now))
         return done
+
+    # -- emigration (国外転出) ---------------------------------------------------------------
+    def emigrate(self, *, resident_code: str, on: date, continued_use: bool,
+                 identity_check: str | None, address_abroad: str | None = None,
+                 fuhyo_municipality: str | None = None, reader: str | None = None,
+                 text_pin: str | None = None, transport: Transport | None = None
+                 ) -> CounterResult:
+        """The holder leaves Japan on `on` (rules 2a, 6.6, 6.7).
+
+        With continued use (継続利用; Japanese nationals, from 2024-05-27): the 附票 entry
+        is recorded, the signing certificate lapses on the emigration date
+        (cessationOfOperation as of that day), the user-authentication certificate and
+        the card stay, and the change (記載事項変更) is written to the card in `reader`
+        with the holder's card-info PIN: the address of the text area, the card face and
+        the integrity record become the 附票 address. A new signing certificate on the
+        附票 facts is then issued with `mynacard card certify`.
+        Without continued use, or for a foreign national (6.6): both certificates are
+        revoked as of the emigration date and the card lapses (application abolished)."""
+        def run() -> CounterResult:
+            ref = _check_reference(identity_check)
+            app = self._in_hand(None, resident_code)
+            resident = self._resident(app)
+            foreign = resident.nationality is Nationality.FOREIGN
+            if continued_use and foreign:
+                raise _refused("6.6", app.id, "continued use needs Japanese nationality (a "
+                                              "附票 entry): a foreign national's card lapses on "
+                                              "emigration (emigrate without --continued-use)")
+            if continued_use and on < CONTINUED_USE_START:
+                raise _refused("2a", app.id, f"continued use exists from "
+                                             f"{CONTINUED_USE_START}; an emigration on {on} "
+                                             "lapses the card")
+            if continued_use and (reader is None or text_pin is None):
+                raise _refused("C12", app.id, "continued use writes the change to the card: "
+                                              "the card in --reader and the holder's "
+                                              "card-info input support PIN are needed")
+            at = datetime.combine(on, time(0), JST).astimezone(UTC)
+            entry = None
+            if not foreign:
+                entry = FuhyoEntry(fuhyo_municipality or resident.municipality_code,
+                                   (address_abroad or "").strip() or None, continued_use)
+            moved = replace(resident, status=ResidentStatus.EMIGRATED, status_date=on,
+                            fuhyo=entry)
+            store = self._center().store
+            with self.db.transaction() as tx:
+                certs = records.certificates_of(tx, app.id, "current")
+            targets = [c for c in certs if c.kind == SIGNING or not continued_use]
+            revoked = [c.serial_hex for c in targets
+                       if store.revoke(c.serial, reason=x509.ReasonFlags.cessation_of_operation,
+                                       cause=f"emigration on {on} ({app.id})", at=at)]
+            now = self.clock()
+            with self.db.transaction() as tx:
+                put_residents(tx, [moved])
+                for cert in targets:
+                    records.set_certificate_status(tx, cert.serial, "revoked", now=stamp(now))
+                card = records.live_card_of(tx, app.id)
+                card_serial = card.serial if card else None
+                detail: dict[str, Any] = {
+                    "card_serial": card_serial, "identity_check": ref,
+                    "emigration_date": on.isoformat(), "continued_use": continued_use,
+                    "fuhyo_municipality": entry.municipality_code if entry else None,
+                    "revoked": revoked}
+                if not continued_use:
+                    transition(tx, app.id, State.ABOLISHED, operator=self.operator,
+                               action="card.emigrate", at=now,
+                               detail={**detail, "card": "lapsed"})
+                    if card is not None:
+                        records.put_card(tx, card.serial, app.id, "abolished",
+                                         now=stamp(now), note=f"lapsed on emigration {on}")
+            if continued_use:
+                assert reader is not None and text_pin is not None
+                written = self.update_card(reader, identity_check=ref, text_pin=text_pin,
+                                           sign_password=None, transport=transport)
+                detail["card_changed"] = written.detail["changed"]
+                self._audit("card.emigrate", app.id, "ok", detail)
+            self.progress(f"resident {resident_code} emigrated on {on}: "
+                          + ("continued use; signing certificate lapsed, the card records the "
+                             "附票 address" if continued_use else "the card lapsed"))
+            return CounterResult("card.emigrate", app.id, card_serial, detail)
+
+        return self._guard("card.emigrate", resident_code, run)
 
     # -- an application that ends before its card is handed over -------------------------
     def cancel(self, application_id: str, *, why: str, refuse: bool = False) -> CounterResult:

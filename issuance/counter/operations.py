@@ -186,7 +186,8 @@ class Counter:
                 if old_sign is not None and sign_password is None:
                     raise Refused("C4", "the card has a signing certificate: the holder's "
                                         "signing password is needed to replace its key")
-                new = BasicFour(name=resident.name, address=resident.address,
+                # an emigrant's card shows the 附票 address (rule 1.4, `identity_of`)
+                new = BasicFour(name=resident.name, address=identity_of(resident).address,
                                 birth_date=resident.birth_date, sex=str(int(resident.sex)))
                 text = TextClient(t)
                 _verify(lambda: text.verify_pin(text_pin), "card-info input support PIN")
