@@ -5,8 +5,9 @@ are loaded, an emulated blank card is started, an adult applies, the card is
 personalised, handed over and activated with the holder's PINs, a document is signed
 with the card, and a relying party verifies the signature by asking the center's OCSP
 responder. Second act: a death notice arrives from 住基ネット, the notice run revokes the
-holder's certificates, and the same signature now verifies as revoked (exit 1). Every step runs the real `mynacard` command as a separate process; the
-emulator and the responder are always shut down. Exit status 0 only when every step
+holder's certificates, and the same signature now verifies as revoked (exit 1). Every
+step runs the real `mynacard` command as a separate process; the emulator and the
+responder are always shut down. Exit status 0 only when every step
 worked.
 """
 
