@@ -120,6 +120,7 @@ def register(subparsers: Any) -> None:
 
     _register_life(subparsers, card)
     _register_emigrate(subparsers)
+    _register_changes(card)
 
 
 def _register_life(subparsers: Any, card: Any) -> None:
@@ -243,6 +244,67 @@ def _emigrate(args: argparse.Namespace) -> int:
     return _done(result, args, f"resident {args.resident_code} emigrated on {args.date}: "
                                + ("continued use" if args.continued_use else "card lapsed")
                                + f"; revoked: {', '.join(result.detail['revoked']) or 'none'}")
+
+
+def _register_changes(card: Any) -> None:
+    number = card.add_parser(
+        "number-changed", help="the My Number or resident code changed: the card lapses",
+        description="The My Number or the 住民票コード changed: the card lapses (rule "
+        "4.8(6)): both certificates revoked, the card and its application abolished. A new "
+        "card follows with `mynacard apply --express number_changed --event-date D`.")
+    number.add_argument("--resident-code", required=True, metavar="CODE")
+    number.add_argument("--my-number", metavar="NUMBER", help="the new My Number, recorded")
+    number.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    add_common_options(number)
+    number.set_defaults(func=command(_number_changed), changes=True,
+                        roles=("clerk", "supervisor"), audit_action="card.number_changed",
+                        audits_itself=True, audit_subject="resident_code")
+    stay = card.add_parser(
+        "extend-stay", help="a foreign resident's period of stay was renewed",
+        description="Record a renewed period of stay: the card's validity follows it (rule "
+        "4.4), up to the 10th/5th birthday.")
+    stay.add_argument("--resident-code", required=True, metavar="CODE")
+    stay.add_argument("--until", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD")
+    stay.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    add_common_options(stay)
+    stay.set_defaults(func=command(_extend_stay), changes=True,
+                      roles=("clerk", "supervisor"), audit_action="card.extend_stay",
+                      audits_itself=True, audit_subject="resident_code")
+
+
+def _number_changed(args: argparse.Namespace) -> int:
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
+        try:
+            result = _life(db, operator, center).number_changed(
+                resident_code=args.resident_code, identity_check=args.identity_checked,
+                new_my_number=args.my_number)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, f"application {result.application_id}: the card lapsed; "
+                               f"revoked: {', '.join(result.detail['revoked']) or 'none'}")
+
+
+def _extend_stay(args: argparse.Namespace) -> int:
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        try:
+            result = _life(db, operator, None).extend_stay(
+                resident_code=args.resident_code, until=args.until,
+                identity_check=args.identity_checked)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, f"application {result.application_id}: card valid to "
+                               f"{result.detail['card_expiry']}")
 
 
 def _reader_pins(parser: argparse.ArgumentParser) -> None:

@@ -30,6 +30,7 @@ from issuance.applications.rules import (
     CARD_IN_HAND,
     IN_PROGRESS,
     State,
+    card_expiry,
     signing_certificate_refusal,
 )
 from issuance.applications.store import Application, applications_of, get_application
@@ -37,6 +38,7 @@ from issuance.counter.operations import Counter, CounterResult, _check_reference
 from issuance.notices.rules import CONTINUED_USE_START, JST
 from issuance.personalisation.pins import PinKind
 from issuance.personalisation.profile import identity_of
+from issuance.registry.checkdigits import is_valid_my_number
 from issuance.registry.dates import japan_date
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, ResidentStatus
 from issuance.registry.store import get_resident, put_residents
@@ -461,6 +463,74 @@ class CardLife(Counter):
             return CounterResult("card.emigrate", app.id, card_serial, detail)
 
         return self._guard("card.emigrate", resident_code, run)
+
+    # -- a changed number, a longer stay ---------------------------------------------------
+    def number_changed(self, *, resident_code: str, identity_check: str | None,
+                       new_my_number: str | None = None) -> CounterResult:
+        """The My Number (or the 住民票コード) changed: the card lapses (rule 4.8(6)): both
+        certificates revoked (cessationOfOperation), the card and its application
+        abolished; the new My Number is recorded. A new card follows under express reason
+        4.8(6) within 30 days."""
+        def run() -> CounterResult:
+            ref = _check_reference(identity_check)
+            app = self._in_hand(None, resident_code)
+            resident = self._resident(app)
+            if new_my_number is not None and (not is_valid_my_number(new_my_number)
+                                              or new_my_number == resident.my_number):
+                raise _refused("4.8(6)", app.id, "the new My Number is not a valid 12-digit "
+                                                 "number different from the old one")
+            revoked = self._revoke_current(app, "the card lapsed: number changed")
+            now = self.clock()
+            with self.db.transaction() as tx:
+                if new_my_number is not None:
+                    put_residents(tx, [replace(resident, my_number=new_my_number)])
+                card = records.live_card_of(tx, app.id)
+                card_serial = card.serial if card else None
+                detail: dict[str, Any] = {"card_serial": card_serial, "identity_check": ref,
+                                          "revoked": revoked, "card": "lapsed",
+                                          "new_my_number_recorded": new_my_number is not None}
+                transition(tx, app.id, State.ABOLISHED, operator=self.operator,
+                           action="card.number_changed", at=now, detail=detail)
+                if card is not None:
+                    records.put_card(tx, card.serial, app.id, "abolished", now=stamp(now),
+                                     note="lapsed: My Number or resident code changed")
+            return CounterResult("card.number_changed", app.id, card_serial, detail)
+
+        return self._guard("card.number_changed", resident_code, run)
+
+    def extend_stay(self, *, resident_code: str, until: date,
+                    identity_check: str | None) -> CounterResult:
+        """A foreign resident's period of stay was renewed: the registry records the new
+        end and the card's validity follows it (rule 4.4: the card ends no later than
+        the stay, and no later than its 10th/5th birthday)."""
+        def run() -> CounterResult:
+            ref = _check_reference(identity_check)
+            app = self._in_hand(None, resident_code)
+            resident = self._resident(app)
+            if resident.nationality is not Nationality.FOREIGN or \
+                    resident.residence_expiry is None:
+                raise _refused("4.4", app.id, "only a foreign resident with a period of stay "
+                                              "has a card capped at its end")
+            if until <= resident.residence_expiry:
+                raise _refused("4.4", app.id, f"the new end of stay {until} is not after the "
+                                              f"recorded one {resident.residence_expiry}")
+            expiry = card_expiry(resident.birth_date, app.applied_on, app.applied_on,
+                                 residence_expiry=until)
+            now = self.clock()
+            with self.db.transaction() as tx:
+                put_residents(tx, [replace(resident, residence_expiry=until)])
+                tx.execute("UPDATE applications SET card_expiry = ?, updated_at = ?"
+                           " WHERE id = ?", (expiry.isoformat(), stamp(now), app.id))
+                card = records.live_card_of(tx, app.id)
+            card_serial = card.serial if card else None
+            detail: dict[str, Any] = {"card_serial": card_serial, "identity_check": ref,
+                                      "old_card_expiry": app.card_expiry.isoformat(),
+                                      "card_expiry": expiry.isoformat(),
+                                      "residence_expiry": until.isoformat()}
+            self._audit("card.extend_stay", app.id, "ok", detail)
+            return CounterResult("card.extend_stay", app.id, card_serial, detail)
+
+        return self._guard("card.extend_stay", resident_code, run)
 
     # -- an application that ends before its card is handed over -------------------------
     def cancel(self, application_id: str, *, why: str, refuse: bool = False) -> CounterResult:

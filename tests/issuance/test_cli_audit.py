@@ -48,6 +48,8 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "renew": ["--reader", "no reader", "--pin-source", "auth=env:AUDIT_T_NONE"],
         "application cancel": ["APP-none", "--reason", "walk"],
         "emigrate": ["--resident-code", APP, "--date", "2026-01-01"],
+        "card number-changed": ["--resident-code", APP],
+        "card extend-stay": ["--resident-code", APP, "--until", "2030-01-01"],
         "application refuse": ["APP-none", "--reason", "walk"],
         "pin reset": ["--reader", "no reader", "--pin", "auth", "--keep-value"],
         "emulator": [],
