@@ -257,7 +257,7 @@ def _register_changes(card: Any) -> None:
     number.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
     add_common_options(number)
     number.set_defaults(func=command(_number_changed), changes=True,
-                        roles=("clerk", "supervisor"), audit_action="card.number_changed",
+                        roles=("clerk", "supervisor"), audit_action="card.number-changed",
                         audits_itself=True, audit_subject="resident_code")
     stay = card.add_parser(
         "extend-stay", help="a foreign resident's period of stay was renewed",
@@ -268,7 +268,7 @@ def _register_changes(card: Any) -> None:
     stay.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
     add_common_options(stay)
     stay.set_defaults(func=command(_extend_stay), changes=True,
-                      roles=("clerk", "supervisor"), audit_action="card.extend_stay",
+                      roles=("clerk", "supervisor"), audit_action="card.extend-stay",
                       audits_itself=True, audit_subject="resident_code")
 
 
