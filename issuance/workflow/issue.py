@@ -34,14 +34,11 @@ Resuming (run the same command again) after a crash anywhere:
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn
 
 from cryptography import x509
@@ -69,6 +66,7 @@ from issuance.workflow import records
 from issuance.workflow.center import Center, ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
 from issuance.workflow.migrations import migrate_workflow
+from issuance.workflow.ownership import owner_alive, run_id
 from issuance.workflow.records import Job
 from pki.errors import PkiError
 from pki.profiles import Hierarchy
@@ -507,40 +505,6 @@ class Issuer:
             append_entry(tx, operator=self.operator, action="issue", subject=application_id,
                          outcome="refused", detail={"rule": exc.rule, "reason": exc.message},
                          at=self.clock())
-
-
-LEASE = timedelta(minutes=10)  # a run on another host is presumed alive this long
-
-
-def run_id() -> str:
-    """Who runs a job: host, process and thread."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def owner_alive(owner: str, updated_at: str, now: datetime) -> bool:
-    """Whether the run that last wrote a job may still be running."""
-    if not owner or owner == run_id():
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text, _, _thread = rest.partition(":")
-    if host != socket.gethostname():
-        try:
-            return now - datetime.fromisoformat(updated_at) < LEASE
-        except ValueError:
-            return False
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return True  # another worker thread of this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _with(job: Job, **changes: Any) -> Job:
