@@ -240,6 +240,11 @@ def check_existing_card(
     for app in existing:
         if app.state not in CARD_IN_HAND or app.card_expiry < on:
             continue
+        if express is ExpressReason.ARRIVAL_FROM_ABROAD:
+            raise refuse("4.11", f"the card of application {app.id} is still valid (kept "
+                                 "abroad through continued use): coming back is the domestic "
+                                 "procedure (`mynacard card update` after the move-in), not "
+                                 "express issuance")
         if express in REPLACING_REASONS:
             continue
         if app.card_expiry - on <= RENEWAL_WINDOW:

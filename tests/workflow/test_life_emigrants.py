@@ -110,3 +110,39 @@ def test_a_renewed_stay_extends_the_card_and_a_new_number_lapses_it(
     assert len(lapsed.detail["revoked"]) == 2 and app_state(db, app) == "abolished"
     person = ResidentStore(db).get(code)
     assert person is not None and person.my_number == new_number
+
+
+def test_coming_back_with_a_continued_use_card_is_the_domestic_procedure(
+        db: Database, center: Center, blank_card: str) -> None:
+    from card.text import TextClient
+    from card.transport import PcscTransport
+    from issuance.applications.express import ExpressReason
+    from issuance.applications.intake import take_application
+    from issuance.applications.rules import ApplicationRequest
+    from issuance.personalisation.pins import PinKind
+
+    app, code = _active(db, center, blank_card)
+    life = CardLife(db, operator=OPERATOR, center=center)
+    life.emigrate(resident_code=code, on=date.today(), continued_use=True,
+                  identity_check="passport 5", address_abroad="カナダ トロント",
+                  reader=blank_card, text_pin=PINS[PinKind.TEXT])
+    away = ResidentStore(db).get(code)
+    assert away is not None and away.fuhyo is not None and away.fuhyo.continued_use
+    home = "北海道札幌市中央区北1条西2丁目"
+    ResidentStore(db).put(dataclasses.replace(away, status=ResidentStatus.RESIDENT,
+                                              status_date=date.today(), address=home))
+    refused = take_application(db, ApplicationRequest(
+        resident_code=code, express=ExpressReason.ARRIVAL_FROM_ABROAD,
+        event_date=date.today()), operator=OPERATOR)
+    assert refused.refusal is not None and refused.refusal.rule == "4.11"
+    back = life.update_card(blank_card, identity_check="passport 5",
+                            text_pin=PINS[PinKind.TEXT], sign_password=None)
+    assert back.detail["changed"] == ["address"]
+    with PcscTransport(blank_card) as t:
+        text = TextClient(t)
+        text.verify_pin(PINS[PinKind.TEXT])
+        assert text.basic_four().address == home
+    issued = life.certify(blank_card, identity_check="passport 5", pins=PINS.__getitem__)
+    cert = center.store.get(int(issued.detail["issued"]["signing"], 16)).certificate()
+    assert identity_from_certificate(cert).address == home
+    assert app_state(db, app) == "activated"
