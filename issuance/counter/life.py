@@ -8,7 +8,9 @@ Each is one command with one audit entry (a refusal too), naming its rule. New
 certificates are always on new keys the card generates and proves its own (key
 attestation, as at issue); the certificate they replace is revoked (superseded, or
 earlier for its own reason) and linked to the new one (証明書新旧紐付け, rule 5.7) in the
-certificate store and in `certificate_links`.
+certificate store and in `certificate_links`. Run again after an interruption, a renewal
+or a re-issue revokes (unspecified: 交付前に破棄) a successor the interrupted run had the
+CA issue but never recorded, and issues again.
 """
 
 from __future__ import annotations
@@ -199,6 +201,9 @@ class CardLife(Counter):
         for kind in kinds:
             spec = KINDS[kind]
             old = previous.get(kind)
+            if old is not None:  # a successor an interrupted run issued, never recorded
+                self._revoke_unrecorded_successor(app.id, old.serial,
+                                                  self.clock().replace(microsecond=0))
             old_record = store.get(old.serial) if old else None
             jpki.verify_pin(spec.key, values[kind])
             public = client.generate_key(spec.key_fid)
@@ -221,6 +226,7 @@ class CardLife(Counter):
                     holder_id=resident.resident_code, card_expiry=expiry,
                     adult_ward=resident.adult_ward, user_certificate_not_after=auth_after,
                     renewing=renewing, replaces=replaces, evidence=ca_evidence(proof))
+            self.on_step(f"{kind}_issued")
             now = self.clock()
             with self.db.transaction() as tx:
                 records.add_certificate(tx, made.serial, application_id=app.id,

@@ -132,3 +132,29 @@ def test_cancel_and_refuse_an_application(db: Database, center: Center,
     with pytest.raises(Refused) as err:
         life.cancel(app, why="again")
     assert err.value.rule == "C11"
+
+
+def test_an_interrupted_reissue_revokes_the_orphan_and_issues_again(
+        db: Database, center: Center, blank_card: str) -> None:
+    app, _ = active_card(db, center, blank_card)
+    CardLife(db, operator=OPERATOR, center=center).revoke_certificates(
+        application_id=app, identity_check="ref")
+    with db.transaction() as tx:
+        old_sign = next(c for c in records.certificates_of(tx, app) if c.kind == "signing")
+
+    def stop(step: str) -> None:
+        if step == "signing_issued":
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        CardLife(db, operator=OPERATOR, center=center, on_step=stop).certify(
+            blank_card, identity_check="ref", pins=PINS.__getitem__)
+    orphan = center.store.get(old_sign.serial).successor
+    assert orphan is not None
+    again = CardLife(db, operator=OPERATOR, center=center).certify(
+        blank_card, identity_check="ref", pins=PINS.__getitem__)
+    new_sign = int(again.detail["issued"]["signing"], 16)
+    rec = center.store.get(orphan)
+    assert rec.status.value == "revoked" and rec.reason == x509.ReasonFlags.unspecified
+    assert new_sign != orphan and center.store.get(new_sign).status.value == "good"
+    signs_with_new_key(blank_card, new_sign)
