@@ -444,7 +444,7 @@ class IssuerClient:
     def set_holder_pins(self, profile: CardIdentity, pins: HolderPins) -> None:
         """Set the holder PINs the card will require (express issuance)."""
         _check_holder_pins(profile, pins)
-        if profile.with_auth_certificate:
+        if profile.with_auth_certificate and pins.jpki_auth is not None:
             self.set_reference_data(contract.JPKI, contract.JPKI_AUTH_PIN, pins.jpki_auth)
         if profile.with_signing_certificate and pins.jpki_sign is not None:
             self.set_reference_data(contract.JPKI, contract.JPKI_SIGN_PIN, pins.jpki_sign)
@@ -456,7 +456,10 @@ class IssuerClient:
 def _check_holder_pins(profile: CardIdentity, pins: HolderPins) -> None:
     if not isinstance(pins, HolderPins):
         raise TypeError("holder_pins must be a HolderPins")
-    validate_pin(contract.JPKI.pin(contract.JPKI_AUTH_PIN), pins.jpki_auth)
+    if profile.with_auth_certificate:  # without certificates: no JPKI PIN (rule 3.7)
+        if pins.jpki_auth is None:
+            raise ValueError("a card with a user-authentication certificate needs its PIN")
+        validate_pin(contract.JPKI.pin(contract.JPKI_AUTH_PIN), pins.jpki_auth)
     validate_pin(contract.TEXT.pin(contract.TEXT_PIN), pins.text)
     validate_pin(contract.JUKI.pin(contract.JUKI_PIN), pins.juki)
     if profile.with_signing_certificate:

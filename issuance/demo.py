@@ -4,8 +4,10 @@ An issuance center is set up (SoftHSM2 token, JPKI CA, issuer keys), synthetic r
 are loaded, an emulated blank card is started, an adult applies, the card is
 personalised, handed over and activated with the holder's PINs, a document is signed
 with the card, and a relying party verifies the signature by asking the center's OCSP
-responder. Every step runs the real `mynacard` command as a separate process; the
-emulator and the responder are always shut down. Exit status 0 only when every step
+responder. Second act: a death notice arrives from 住基ネット, the notice run revokes the
+holder's certificates, and the same signature now verifies as revoked (exit 1). Every
+step runs the real `mynacard` command as a separate process; the emulator and the
+responder are always shut down. Exit status 0 only when every step
 worked.
 """
 
@@ -99,6 +101,18 @@ def _wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> No
         except OSError:
             time.sleep(0.1)
     raise StepFailed("the OCSP responder did not start")
+
+
+def _notice_summary(report: dict[str, Any]) -> str:
+    """What the notice run did, from its JSON report (whatever its exact shape)."""
+    keys = ("accepted", "applied", "processed", "revoked", "certificates_revoked")
+    found = {k: report[k] for k in keys if k in report and not isinstance(report[k], dict)}
+    for value in report.values():
+        if isinstance(value, dict):
+            found.update({k: value[k] for k in keys if k in value
+                          and not isinstance(value[k], (dict, list))})
+    return ", ".join(f"{k} {v if not isinstance(v, list) else len(v)}"
+                     for k, v in found.items()) or "applied"
 
 
 def _adult(residents: Path) -> dict[str, Any]:
@@ -245,6 +259,29 @@ def run(home: Path, *, pkcs11_uri: str | None = None, pin_source: str | None = N
             raise StepFailed("the signature was not checked by OCSP:\n" + "\n".join(lines))
         return lines
 
+    def death() -> list[str]:
+        notice = home / "notices.jsonl"
+        today = date.today().isoformat()
+        notice.write_text(json.dumps({
+            "id": "DEMO-DEATH-1", "source": "juki", "kind": "death",
+            "resident_code": state["resident"]["resident_code"], "effective_date": today},
+            ensure_ascii=False) + "\n", encoding="utf-8")
+        out = demo.mynacard("notices", "ingest", str(notice), "--json").stdout
+        report = json.loads(out)
+        return [f"death notice from 住基ネット for {state['resident']['resident_code']} "
+                f"({today}): {_notice_summary(report)}"]
+
+    def verify_revoked() -> list[str]:
+        doc = state["doc"]
+        proc = demo.mynacard("verify", "--cms", str(doc) + ".p7s", "--data", str(doc),
+                             check=False)
+        lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+        if proc.returncode != 1 or not lines or not lines[0].startswith("INVALID"):
+            raise StepFailed(f"exit {proc.returncode}:\n" + "\n".join(lines))
+        if not any(line.startswith("revocation: revoked by ocsp") for line in lines):
+            raise StepFailed("the revocation was not reported by OCSP:\n" + "\n".join(lines))
+        return lines[:3] + [f"exit {proc.returncode}: the relying party refuses the signature"]
+
     def audit() -> list[str]:
         out = demo.mynacard("audit", "verify").stdout.strip()
         return out.splitlines()[:2]
@@ -259,6 +296,8 @@ def run(home: Path, *, pkcs11_uri: str | None = None, pin_source: str | None = N
         ("Sign a document with the card's signing key", sign),
         ("Start the center's OCSP responder", ocsp),
         ("Verify the signature as a relying party, by OCSP", verify),
+        ("Second act: a death notice arrives from 住基ネット", death),
+        ("Verify the same signature again: revoked", verify_revoked),
         ("Check the keyed, hash-chained audit log", audit),
     ]
     demo.total = len(steps)

@@ -50,7 +50,7 @@ class BasicFour:
 class HolderPins:
     """PINs set at the counter when the holder is present (express issuance)."""
 
-    jpki_auth: str
+    jpki_auth: str | None  # needed only with a user-authentication certificate (rule 3.7)
     text: str
     juki: str
     jpki_sign: str | None = None  # needed only with a signing certificate

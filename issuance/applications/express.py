@@ -1,8 +1,14 @@
-"""The nine express-issuance (特急発行) reasons and their deadlines (reference rule 4.8).
+"""The express-issuance (特急発行) reasons and their deadlines (rule 4.8).
+
+Rule 4.8 lists nine reasons (1)–(9); the MIC express slides list two more the municipal
+pages do not name on their own: a card that lapsed through the office's fault
+(役所起因のカード失効) and a stolen card (盗難, listed with damage, not with loss).
+mynacard numbers those 4.8(10) and 4.8(11), after the nine, so the numbers printed so
+far keep their meaning.
 
 Each reason applies to the first card after its event and only until its deadline:
 (1) under 1 year old — until the day before the first birthday (the event is the birth);
-(2)–(9) — within 30 days of the event. Counting follows 民法 §140 (初日不算入): the
+(2)–(11) — within 30 days of the event. Counting follows 民法 §140 (初日不算入): the
 event day is day 0, so the last day is the event date + 30 days.
 """
 
@@ -28,10 +34,12 @@ class ExpressReason(StrEnum):
     CARD_DAMAGED = "card_damaged"
     RECORD_FIELD_FULL = "record_field_full"
     RELEASED_FROM_PRISON = "released_from_prison"
+    OFFICE_CAUSED_LAPSE = "office_caused_lapse"
+    CARD_STOLEN = "card_stolen"
 
     @property
     def number(self) -> int:
-        """The item number in reference rule 4.8."""
+        """The item number in rule 4.8 (10 and 11: the MIC express slides' own items)."""
         return list(ExpressReason).index(self) + 1
 
     @property
@@ -61,6 +69,9 @@ _EVENTS: dict[ExpressReason, str] = {
     ExpressReason.CARD_DAMAGED: "card burnt, badly damaged or chip failure",
     ExpressReason.RECORD_FIELD_FULL: "the change that could not be recorded (追記欄満欄)",
     ExpressReason.RELEASED_FROM_PRISON: "obtaining identity documents after release",
+    ExpressReason.OFFICE_CAUSED_LAPSE: "the card lapsed through the office's fault "
+                                       "(役所起因のカード失効)",
+    ExpressReason.CARD_STOLEN: "盗難 (theft) reported",
 }
 
 

@@ -12,14 +12,15 @@ intake checks the public rules leave implicit carry mynacard's own numbers I1–
 |       | ref. 1.4, 6.6); a foreign resident's period of stay has not ended          |
 | I4    | no other application is in progress (duplicate check) |
 | I5    | no valid card is already issued, unless it is lost, replaced under express |
-|       | reason 4.8(3), (6), (7) or (8), or expires within 3 months (ref. 1.7)      |
+|       | reason 4.8(3), (6), (7), (8), (10) or (11), or expires within 3 months     |
+|       | (ref. 1.7)                                                                 |
 | 4.4   | validity: to the 10th birthday after issuance if 18 or over on the         |
 |       | application date (20 up to 2022-03-31), else the 5th; capped at a foreign  |
 |       | resident's end of stay                                                     |
 | 4.5   | photo-less card for anyone under 1 on the application date (from 2024-12-02) |
 | 1.9   | no signing certificate for holders under 15 or adult wards |
 | 4.6   | express issuance exists from 2024-12-02 |
-| 4.8   | express: one of the nine reasons, first card after the event, in time      |
+| 4.8   | express: one of the eleven reasons, first card after the event, in time    |
 | 4.11  | emigrants (附票 holders) do not use express issuance |
 """
 
@@ -62,12 +63,15 @@ class State(StrEnum):
 
 IN_PROGRESS = frozenset({State.APPLIED, State.REGISTERED, State.PERSONALISED})
 CARD_IN_HAND = frozenset({State.HANDED_OVER, State.ACTIVATED})
-CARD_PRODUCED = CARD_IN_HAND | {State.LOST, State.RETURNED, State.ABOLISHED}
+ENDED = frozenset({State.LOST, State.RETURNED, State.ABOLISHED})
+CARD_PRODUCED = CARD_IN_HAND | ENDED
 REPLACING_REASONS = frozenset({
     ExpressReason.CARD_LOST,
     ExpressReason.NUMBER_CHANGED,
     ExpressReason.CARD_DAMAGED,
     ExpressReason.RECORD_FIELD_FULL,
+    ExpressReason.OFFICE_CAUSED_LAPSE,
+    ExpressReason.CARD_STOLEN,
 })
 
 
@@ -104,6 +108,7 @@ class ExistingApplication:
     state: State
     applied_on: date
     card_expiry: date
+    ended_on: date | None = None  # the day (in Japan) it became lost, returned or abolished
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,11 @@ def check_existing_card(
     for app in existing:
         if app.state not in CARD_IN_HAND or app.card_expiry < on:
             continue
+        if express is ExpressReason.ARRIVAL_FROM_ABROAD:
+            raise refuse("4.11", f"the card of application {app.id} is still valid (kept "
+                                 "abroad through continued use): coming back is the domestic "
+                                 "procedure (`mynacard card update` after the move-in), not "
+                                 "express issuance")
         if express in REPLACING_REASONS:
             continue
         if app.card_expiry - on <= RENEWAL_WINDOW:
@@ -290,6 +300,8 @@ def check_express(
             f"deadline passed: {reason.event} on {event}, last day {last_day}",
         )
     for app in existing:
+        if app.state in ENDED and app.ended_on == event and app.applied_on <= event:
+            continue  # the card the event ended (lost, returned) is not a card after it
         if app.state in CARD_PRODUCED and app.applied_on >= event:
             raise refuse(
                 reason.rule, f"not the first card after the event (application {app.id})"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from issuance.applications.express import ExpressReason
-from issuance.applications.rules import ExistingApplication, IntakeDecision, State
+from issuance.applications.rules import ENDED, ExistingApplication, IntakeDecision, State
+from issuance.registry.dates import japan_date
 from issuance.storage import Transaction
 
 
@@ -51,7 +52,11 @@ class Application:
         }
 
     def as_existing(self) -> ExistingApplication:
-        return ExistingApplication(self.id, self.state, self.applied_on, self.card_expiry)
+        ended = None
+        if self.state in ENDED:
+            ended = japan_date(datetime.fromisoformat(self.updated_at))
+        return ExistingApplication(self.id, self.state, self.applied_on, self.card_expiry,
+                                   ended)
 
 
 def _d(value: str | None) -> date | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +107,284 @@ def register(subparsers: Any) -> None:
     reissue = card.add_parser(
         "reissue", help="apply for a new card after a loss (express reason 3)",
         description="Take a new application for a resident whose card was reported lost: "
-        "express issuance under rule 4.8(3), within 30 days of the loss report.")
+        "express issuance under rule 4.8(3) (4.8(11) with --stolen), within 30 days of the "
+        "loss report. Certificates still on hold from a report by phone are revoked first "
+        "(keyCompromise): a hold is never released.")
     reissue.add_argument("--resident-code", required=True, metavar="CODE")
+    reissue.add_argument("--stolen", action="store_true",
+                         help="the card was stolen (盗難): express reason 4.8(11)")
     add_common_options(reissue)
     reissue.set_defaults(func=command(_reissue), changes=True, roles=("clerk", "supervisor"),
                          audit_action="card.reissue",
                          audits_itself=True, audit_subject="resident_code")
+
+
+    _register_life(subparsers, card)
+    _register_emigrate(subparsers)
+    _register_changes(card)
+
+
+def _register_life(subparsers: Any, card: Any) -> None:
+    """`renew`, `card certify|found|return|revoke-certificates`,
+    `application cancel|refuse` (issuance/counter/life.py)."""
+    renew = subparsers.add_parser(
+        "renew", help="renew the card's certificates (from 3 months before expiry)",
+        description="Renew the certificates of the card in the reader (rule 1.7: from three "
+        "months before the earliest one expires): the card generates new keys and proves "
+        "them (key attestation), the CA certifies them (to the 6th birthday when renewed in "
+        "those months, rules 1.5/1.6), the old certificates are revoked as superseded and "
+        "linked to the new ones. The holder enters the certificates' PINs.")
+    _reader_pins(renew)
+    renew.set_defaults(func=command(_life_reader("renew")), changes=True,
+                       roles=("clerk", "supervisor"), audit_action="certificates.renew",
+                       audits_itself=True, audit_subject="reader")
+    certify = card.add_parser(
+        "certify", help="issue certificates again onto the card the holder has",
+        description="Issue new certificates onto the card in the reader without a new card: "
+        "after a revocation request, or for an emigrant (the signing certificate from the "
+        "附票 facts, rule 1.4). New keys on the card, attested; the previous certificates are "
+        "linked to the new ones (and revoked as superseded if still current).")
+    _reader_pins(certify)
+    certify.set_defaults(func=command(_life_reader("certify")), changes=True,
+                         roles=("clerk", "supervisor"), audit_action="certificates.issue",
+                         audits_itself=True, audit_subject="reader")
+    found = card.add_parser(
+        "found", help="a card reported lost is back: new certificates",
+        description="A card reported lost was found (rule 2a): certificates still on hold are "
+        "revoked (a hold is never released), new certificates are issued on new keys, and "
+        "the card is the holder's again.")
+    _reader_pins(found)
+    found.set_defaults(func=command(_life_reader("card_found")), changes=True,
+                       roles=("clerk", "supervisor"), audit_action="card.found",
+                       audits_itself=True, audit_subject="reader")
+    for name, method, action, text in (
+            ("return", "return_card", "card.return",
+             "the holder returns the card (返納): certificates revoked, card returned"),
+            ("revoke-certificates", "revoke_certificates", "certificates.revoke",
+             "the holder's revocation request (失効申請): both certificates revoked")):
+        cmd = card.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        who = cmd.add_mutually_exclusive_group(required=True)
+        who.add_argument("--application", metavar="APP")
+        who.add_argument("--resident-code", metavar="CODE")
+        cmd.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+        add_common_options(cmd)
+        cmd.set_defaults(func=command(_life_holder(method)), changes=True,
+                         roles=("clerk", "supervisor"), audit_action=action,
+                         audits_itself=True, audit_subject="application")
+    application = subparsers.add_parser(
+        "application", help="end an application before its card is handed over")
+    app_sub = application.add_subparsers(title="application commands", metavar="COMMAND")
+    for name, refuse, text in (
+            ("cancel", False, "the applicant withdraws: the application is cancelled (a card "
+                              "already personalised is abolished, its certificates revoked)"),
+            ("refuse", True, "the center refuses an application applied or registered "
+                             "(e.g. a photo or form found wanting)")):
+        cmd = app_sub.add_parser(name, help=text.split(":")[0].split(" (")[0],
+                                 description=text[0].upper() + text[1:] + ".")
+        cmd.add_argument("application", metavar="APP")
+        cmd.add_argument("--reason", required=True, metavar="TEXT", help="why (audited)")
+        add_common_options(cmd)
+        cmd.set_defaults(func=command(_life_cancel(refuse)), changes=True,
+                         roles=("clerk", "supervisor"),
+                         audit_action="application.refuse" if refuse else "application.cancel",
+                         audits_itself=True, audit_subject="application")
+
+
+def _register_emigrate(subparsers: Any) -> None:
+    emigrate = subparsers.add_parser(
+        "emigrate", help="the holder leaves Japan: continued use, or the card lapses",
+        description="Record an emigration (国外転出) at the window. With --continued-use "
+        "(Japanese nationals, from 2024-05-27): the 附票 entry is recorded, the signing "
+        "certificate lapses on the emigration date, the user-authentication certificate "
+        "and the card stay, and the change is written to the card in --reader (the "
+        "holder's card-info PIN: --pin-source text=SPEC). A new signing certificate on the "
+        "附票 facts follows with `mynacard card certify`. Without it, or for a foreign "
+        "national (rule 6.6), both certificates are revoked and the card lapses.")
+    emigrate.add_argument("--resident-code", required=True, metavar="CODE")
+    emigrate.add_argument("--date", required=True, type=date.fromisoformat,
+                          metavar="YYYY-MM-DD", help="the emigration date")
+    emigrate.add_argument("--continued-use", action="store_true",
+                          help="continued use of the card abroad (継続利用)")
+    emigrate.add_argument("--address-abroad", metavar="TEXT",
+                          help="the address abroad, as the 附票 records it")
+    emigrate.add_argument("--fuhyo-municipality", metavar="CODE",
+                          help="the municipality keeping the 附票 (default: the last one)")
+    emigrate.add_argument("--reader", metavar="NAME", help="the card (continued use)")
+    emigrate.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    emigrate.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
+                          help=PIN_SOURCE_HELP + " (text is used)")
+    add_common_options(emigrate)
+    emigrate.set_defaults(func=command(_emigrate), changes=True,
+                          roles=("clerk", "supervisor"), audit_action="card.emigrate",
+                          audits_itself=True, audit_subject="resident_code")
+
+
+def _emigrate(args: argparse.Namespace) -> int:
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    text_pin = None
+    if args.continued_use:
+        if not args.reader:
+            fail("--continued-use writes the change to the card: --reader NAME")
+            return EXIT_USAGE
+        args.reader = resolve_reader(args.reader)
+        text_pin = pin_supplier(parse_pin_sources(args.pin_source))(PinKind.TEXT)
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
+        try:
+            result = _life(db, operator, center).emigrate(
+                resident_code=args.resident_code, on=args.date,
+                continued_use=args.continued_use, identity_check=args.identity_checked,
+                address_abroad=args.address_abroad, fuhyo_municipality=args.fuhyo_municipality,
+                reader=args.reader, text_pin=text_pin)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, f"resident {args.resident_code} emigrated on {args.date}: "
+                               + ("continued use" if args.continued_use else "card lapsed")
+                               + f"; revoked: {', '.join(result.detail['revoked']) or 'none'}")
+
+
+def _register_changes(card: Any) -> None:
+    number = card.add_parser(
+        "number-changed", help="the My Number or resident code changed: the card lapses",
+        description="The My Number or the 住民票コード changed: the card lapses (rule "
+        "4.8(6)): both certificates revoked, the card and its application abolished. A new "
+        "card follows with `mynacard apply --express number_changed --event-date D`.")
+    number.add_argument("--resident-code", required=True, metavar="CODE")
+    number.add_argument("--my-number", metavar="NUMBER", help="the new My Number, recorded")
+    number.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    add_common_options(number)
+    number.set_defaults(func=command(_number_changed), changes=True,
+                        roles=("clerk", "supervisor"), audit_action="card.number-changed",
+                        audits_itself=True, audit_subject="resident_code")
+    stay = card.add_parser(
+        "extend-stay", help="a foreign resident's period of stay was renewed",
+        description="Record a renewed period of stay: the card's validity follows it (rule "
+        "4.4), up to the 10th/5th birthday.")
+    stay.add_argument("--resident-code", required=True, metavar="CODE")
+    stay.add_argument("--until", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD")
+    stay.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    add_common_options(stay)
+    stay.set_defaults(func=command(_extend_stay), changes=True,
+                      roles=("clerk", "supervisor"), audit_action="card.extend-stay",
+                      audits_itself=True, audit_subject="resident_code")
+
+
+def _number_changed(args: argparse.Namespace) -> int:
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
+        try:
+            result = _life(db, operator, center).number_changed(
+                resident_code=args.resident_code, identity_check=args.identity_checked,
+                new_my_number=args.my_number)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, f"application {result.application_id}: the card lapsed; "
+                               f"revoked: {', '.join(result.detail['revoked']) or 'none'}")
+
+
+def _extend_stay(args: argparse.Namespace) -> int:
+    from issuance.workflow.machine import Refused
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        try:
+            result = _life(db, operator, None).extend_stay(
+                resident_code=args.resident_code, until=args.until,
+                identity_check=args.identity_checked)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, f"application {result.application_id}: card valid to "
+                               f"{result.detail['card_expiry']}")
+
+
+def _reader_pins(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reader", required=True, metavar="NAME")
+    parser.add_argument("--identity-checked", metavar="REF", help=IDENTITY_HELP)
+    parser.add_argument("--pin-source", action="append", metavar="KIND=SPEC",
+                        help=PIN_SOURCE_HELP + " (auth and sign are used)")
+    add_common_options(parser)
+
+
+def _life(db: Any, operator: str, center: Any) -> Any:
+    from issuance.counter.life import CardLife
+
+    return CardLife(db, operator=operator, center=center, progress=Progress())
+
+
+def _life_reader(method: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from issuance.workflow.center import Center
+        from issuance.workflow.machine import Refused
+
+        operator = operator_or_none(args)
+        if operator is None:
+            return EXIT_USAGE
+        supply = pin_supplier(parse_pin_sources(args.pin_source))
+        args.reader = resolve_reader(args.reader)
+        with open_store(args) as db, Center.open(Path(args.home)) as center:
+            try:
+                result = getattr(_life(db, operator, center), method)(
+                    args.reader, identity_check=args.identity_checked, pins=supply)
+            except Refused as exc:
+                return _refused(exc, args)
+        issued = ", ".join(f"{k.replace('_', '-')} {v}"
+                           for k, v in result.detail.get("issued", {}).items())
+        return _done(result, args, f"card {result.card_serial}: new certificates: "
+                                   f"{issued or 'none'}")
+
+    return run
+
+
+def _life_holder(method: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from issuance.workflow.center import Center
+        from issuance.workflow.machine import Refused
+
+        operator = operator_or_none(args)
+        if operator is None:
+            return EXIT_USAGE
+        with open_store(args) as db, Center.open(Path(args.home)) as center:
+            try:
+                result = getattr(_life(db, operator, center), method)(
+                    application_id=args.application, resident_code=args.resident_code,
+                    identity_check=args.identity_checked)
+            except Refused as exc:
+                return _refused(exc, args)
+        return _done(result, args, f"application {result.application_id}: certificates "
+                                   f"revoked: {', '.join(result.detail['revoked']) or 'none'}")
+
+    return run
+
+
+def _life_cancel(refuse: bool) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from issuance.workflow.center import Center
+        from issuance.workflow.machine import Refused
+
+        operator = operator_or_none(args)
+        if operator is None:
+            return EXIT_USAGE
+        with open_store(args) as db, Center.open(Path(args.home)) as center:
+            try:
+                result = _life(db, operator, center).cancel(args.application, why=args.reason,
+                                                            refuse=refuse)
+            except Refused as exc:
+                return _refused(exc, args)
+        return _done(result, args, f"application {result.application_id} "
+                                   f"{'refused' if refuse else 'cancelled'}")
+
+    return run
 
 
 def _counter(args: argparse.Namespace, db: Any, operator: str, center: Any = None) -> Any:
@@ -217,9 +490,12 @@ def _reissue(args: argparse.Namespace) -> int:
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
-    with open_store(args) as db:
+    from issuance.workflow.center import Center
+
+    with open_store(args) as db, Center.open(Path(args.home)) as center:
         try:
-            result = _counter(args, db, operator).reissue(args.resident_code)
+            result = _counter(args, db, operator, center).reissue(args.resident_code,
+                                                                  stolen=args.stolen)
         except Refused as exc:
             return _refused(exc, args)
     if args.json:
@@ -228,5 +504,6 @@ def _reissue(args: argparse.Namespace) -> int:
         print(f"refused: {result.refusal}", file=sys.stderr)
     else:
         assert result.application is not None
-        print(f"application {result.application.id} accepted (express, rule 4.8(3))")
+        rule = "4.8(11)" if args.stolen else "4.8(3)"
+        print(f"application {result.application.id} accepted (express, rule {rule})")
     return EXIT_OK if result.accepted else EXIT_REFUSED

@@ -195,7 +195,8 @@ class Counter:
                 if old_sign is not None and sign_password is None:
                     raise Refused("C4", "the card has a signing certificate: the holder's "
                                         "signing password is needed to replace its key")
-                new = BasicFour(name=resident.name, address=resident.address,
+                # an emigrant's card shows the 附票 address (rule 1.4, `identity_of`)
+                new = BasicFour(name=resident.name, address=identity_of(resident).address,
                                 birth_date=resident.birth_date, sex=str(int(resident.sex)))
                 text = TextClient(t)
                 _verify(lambda: text.verify_pin(text_pin), "card-info input support PIN")
@@ -300,6 +301,9 @@ class Counter:
             records.add_certificate(tx, issued.serial, application_id=app.id,
                                     card_serial=card_serial, kind="signing", now=stamp(now))
             records.set_certificate_status(tx, old_sign.serial, "replaced", now=stamp(now))
+            records.link_certificates(tx, old_sign.serial, issued.serial, kind="signing",
+                                      resident_code=resident.resident_code,
+                                      reason="card_update", now=stamp(now))
         self.on_step("new_signing_recorded")
         self.progress(f"new signing key generated on the card; certificate {issued.serial:x} "
                       "issued and linked to the old one")
@@ -344,15 +348,38 @@ class Counter:
                     resident_code: str | None = None, hold: bool = False,
                     identity_check: str | None = None) -> CounterResult:
         """A lost card: its certificates held (一時保留, a report by phone) or revoked
-        (keyCompromise), the application and the card marked lost, in one step."""
+        (keyCompromise), the application and the card marked lost, in one step.
+
+        The window's loss report (紛失届) after a phone hold revokes the held certificates
+        (hold → revoked, keyCompromise): a hold is never released (rule 2a)."""
         subject = application_id or resident_code or "?"
 
         def run() -> CounterResult:
             center = self._center()
-            app = self._holder_application(application_id, resident_code)
+            app = self._holder_application(application_id, resident_code, lost=True)
             with self.db.transaction() as tx:
                 certs = records.certificates_of(tx, app.id, "current")
-                card = records.live_card_of(tx, app.id)
+                card = records.live_card_of(tx, app.id) if app.state is not State.LOST \
+                    else next(iter(c for c in records.cards_of(tx, app.id)
+                                   if c.state == "lost"), None)
+            card_serial = card.serial if card else None
+            if app.state is State.LOST:
+                held = self._held(certs)
+                if hold or not held:
+                    exc = Refused("W1", f"application {app.id} is lost already"
+                                        + (" and its certificates are on hold" if held else
+                                           ": no certificate left to revoke"))
+                    exc.subject = app.id  # type: ignore[attr-defined]
+                    raise exc
+                changed = self._revoke_held(app, held, "loss report at the window")
+                detail: dict[str, Any] = {
+                    "card_serial": card_serial, "certificates": [c.serial_hex for c in held],
+                    "changed": changed, "hold": False, "after_hold": True,
+                    "identity_check": (identity_check or "").strip() or None}
+                self._audit("card.report_loss", app.id, "ok", detail)
+                self.progress(f"application {app.id}: {len(changed)} held certificate(s) "
+                              "revoked (keyCompromise)")
+                return CounterResult("card.report_loss", app.id, card_serial, detail)
             now = self.clock().replace(microsecond=0)
             changed = []
             for cert in certs:
@@ -365,8 +392,7 @@ class Counter:
                                                cause=f"card lost ({app.id})", at=now)
                 if done:
                     changed.append(cert.serial_hex)
-            card_serial = card.serial if card else None
-            detail: dict[str, Any] = {"card_serial": card_serial,
+            detail = {"card_serial": card_serial,
                       "certificates": [c.serial_hex for c in certs],
                       "changed": changed, "hold": hold,
                       "identity_check": (identity_check or "").strip() or None}
@@ -385,39 +411,75 @@ class Counter:
 
         return self._guard("card.report_loss", subject, run)
 
-    def _holder_application(self, application_id: str | None,
-                            resident_code: str | None) -> Application:
+    def _held(self, certs: list[records.IssuedCert]) -> list[records.IssuedCert]:
+        """The certificates among `certs` the store holds on hold (一時保留)."""
+        store = self._center().store
+        return [c for c in certs if store.get(c.serial).status.value == "hold"]
+
+    def _revoke_held(self, app: Application, held: list[records.IssuedCert],
+                     why: str) -> list[str]:
+        """Held certificates of a lost card revoked (keyCompromise), never released."""
+        store = self._center().store
+        now = self.clock().replace(microsecond=0)
+        changed = [c.serial_hex for c in held
+                   if store.revoke(c.serial, reason=x509.ReasonFlags.key_compromise,
+                                   cause=f"card lost: {why} after a hold ({app.id})", at=now)]
+        with self.db.transaction() as tx:
+            for cert in held:
+                records.set_certificate_status(tx, cert.serial, "revoked", now=stamp(now))
+        return changed
+
+    def _holder_application(self, application_id: str | None, resident_code: str | None,
+                            *, lost: bool = False) -> Application:
+        """The application whose card the holder has (`lost`: or reported lost)."""
+        allowed = (State.PERSONALISED, *HOLDER_STATES) + ((State.LOST,) if lost else ())
         with self.db.transaction() as tx:
             if application_id:
                 app = get_application(tx, application_id)
                 if app is None:
                     raise Refused("W1", f"no application {application_id}")
             elif resident_code:
-                held = [a for a in applications_of(tx, resident_code)
-                        if a.state in (State.PERSONALISED, *HOLDER_STATES)]
+                apps = applications_of(tx, resident_code)
+                held = [a for a in apps if a.state in (State.PERSONALISED, *HOLDER_STATES)] \
+                    or [a for a in apps if a.state in allowed]
                 if not held:
                     raise Refused("C2", f"resident {resident_code} has no card issued")
                 app = held[-1]
             else:
                 raise Refused("C2", "name the application or the resident")
-        if app.state not in (State.PERSONALISED, *HOLDER_STATES):
+        if app.state not in allowed:
             exc = Refused("W1", f"application {app.id} is {app.state.value}: no card to "
                                 "report lost")
             exc.subject = app.id  # type: ignore[attr-defined]
             raise exc
         return app
 
-    def reissue(self, resident_code: str) -> IntakeResult:
-        """A new application after a loss: express reason 3 (rule 4.8(3)) from the day the
-        loss was reported."""
+    def reissue(self, resident_code: str, *, stolen: bool = False) -> IntakeResult:
+        """A new application after a loss: express reason 3 (rule 4.8(3); 4.8(11) for a
+        theft) from the day the loss was reported. Certificates still on hold from a
+        report by phone are revoked first (keyCompromise): a hold is never released."""
         with self.db.transaction() as tx:
             lost = [a for a in applications_of(tx, resident_code) if a.state is State.LOST]
         if not lost:
             raise Refused("C7", f"resident {resident_code} has no card reported lost")
+        if self.center is not None:
+            with self.db.transaction() as tx:
+                certs = records.certificates_of(tx, lost[-1].id, "current")
+            held = self._held(certs)
+            if held:
+                changed = self._revoke_held(lost[-1], held, "reissue")
+                self._audit("card.revoke_held", lost[-1].id, "ok",
+                            {"certificates": changed, "why": "reissue after a loss"})
+        elif lost[-1].user_certificate:
+            with self.db.transaction() as tx:
+                if records.certificates_of(tx, lost[-1].id, "current"):
+                    raise Refused("C0", "certificates of the lost card may be on hold: the "
+                                        "reissue needs the center's HSM to revoke them")
         event = date_of(lost[-1].updated_at)
         return take_application(self.db, ApplicationRequest(
-            resident_code=resident_code, express=ExpressReason.CARD_LOST, event_date=event,
-            certificates=lost[-1].user_certificate,
+            resident_code=resident_code,
+            express=ExpressReason.CARD_STOLEN if stolen else ExpressReason.CARD_LOST,
+            event_date=event, certificates=lost[-1].user_certificate,
             signing_certificate=lost[-1].signing_certificate), operator=self.operator,
             clock=self.clock)
 

@@ -10,9 +10,10 @@ and from 附票ネット (`fuhyo`, for emigrants):
 - emigration_continued_use by a Japanese national: signing revoked as of the emigration
   date (cessationOfOperation); user authentication and card kept; the person is emigrated
   and followed through the 附票 (continued_use).
-- emigration_without_continued_use, or continued use claimed for a foreign national (no
-  附票, no continued use): both revoked (cessationOfOperation), signing as of the
-  emigration date; the card lapses (its application is marked abolished).
+- emigration_without_continued_use, continued use claimed for a foreign national (no
+  附票, no continued use), or continued use claimed for an emigration dated before
+  2024-05-27 (continued use did not exist yet): both revoked (cessationOfOperation),
+  signing as of the emigration date; the card lapses (its application is marked abolished).
 
 RFC 5280 reason codes (jpki-rules 2b): affiliationChanged (3) "certificate contents
 changed" for a change of the four facts; cessationOfOperation (5) "no longer needed" for
@@ -36,6 +37,7 @@ from issuance.notices.model import FACT_CHANGES, Kind, Source
 from issuance.registry.model import Nationality, ResidentStatus
 
 JST = timezone(timedelta(hours=9), "JST")
+CONTINUED_USE_START = date(2024, 5, 27)  # 国外転出者の継続利用 exists from this day (2a, 6.6)
 
 
 class CardAction(StrEnum):
@@ -102,7 +104,8 @@ def decide(
         targets, reason, card = SIGNING_ONLY, Reason.AFFILIATION_CHANGED, CardAction.NONE
         new_status, follow, as_of = None, False, False
         rule = f"{kind.value}: revoke signing (affiliationChanged), keep user authentication"
-    elif kind is Kind.EMIGRATION_CONTINUED_USE and nationality is not Nationality.FOREIGN:
+    elif (kind is Kind.EMIGRATION_CONTINUED_USE and nationality is not Nationality.FOREIGN
+          and effective_date >= CONTINUED_USE_START):
         targets, reason, card = SIGNING_ONLY, Reason.CESSATION_OF_OPERATION, CardAction.NONE
         new_status, follow, as_of = ResidentStatus.EMIGRATED, True, True
         rule = ("emigration with continued use: revoke signing as of the emigration date, "
@@ -110,9 +113,13 @@ def decide(
     else:  # without continued use, or a foreign national (no 附票, no continued use)
         targets, reason, card = BOTH, Reason.CESSATION_OF_OPERATION, CardAction.LAPSE
         new_status, follow, as_of = ResidentStatus.EMIGRATED, False, True
-        rule = ("emigration by a foreign national: revoke both, the card lapses"
-                if kind is Kind.EMIGRATION_CONTINUED_USE
-                else "emigration without continued use: revoke both, the card lapses")
+        if kind is not Kind.EMIGRATION_CONTINUED_USE:
+            rule = "emigration without continued use: revoke both, the card lapses"
+        elif nationality is Nationality.FOREIGN:
+            rule = "emigration by a foreign national: revoke both, the card lapses"
+        else:
+            rule = (f"emigration before {CONTINUED_USE_START} (no continued use yet): "
+                    "revoke both, the card lapses")
     revocations: list[Revocation] = []
     kept: list[int] = []
     for cert in certificates:

@@ -57,11 +57,24 @@ def required_kinds(required_bits: frozenset[PinBit]) -> list[PinKind]:
 
 
 def holder_pins(values: dict[PinKind, str]) -> HolderPins:
-    """Express issuance: the PINs the applicant gave, as the issuer client takes them."""
+    """Express issuance: the PINs the applicant gave, as the issuer client takes them.
+    The resident-registry and card-info PINs are always needed; the certificate PINs only
+    for a card with those certificates (rule 3.7), which the issuer checks
+    (`missing_certificate_pins`)."""
     for kind, value in values.items():
         check_pin(kind, value)
-    missing = [k.value for k in (PinKind.AUTH, PinKind.TEXT, PinKind.JUKI) if k not in values]
+    missing = [k.value for k in (PinKind.TEXT, PinKind.JUKI) if k not in values]
     if missing:
         raise ValueError(f"express issuance needs the {', '.join(missing)} PIN(s)")
-    return HolderPins(jpki_auth=values[PinKind.AUTH], text=values[PinKind.TEXT],
+    return HolderPins(jpki_auth=values.get(PinKind.AUTH), text=values[PinKind.TEXT],
                       juki=values[PinKind.JUKI], jpki_sign=values.get(PinKind.SIGN))
+
+
+def missing_certificate_pins(pins: HolderPins, *, auth: bool, sign: bool) -> list[PinKind]:
+    """The certificate PINs a card with these certificates needs and `pins` lacks."""
+    missing = []
+    if auth and pins.jpki_auth is None:
+        missing.append(PinKind.AUTH)
+    if sign and pins.jpki_sign is None:
+        missing.append(PinKind.SIGN)
+    return missing

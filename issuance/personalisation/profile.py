@@ -9,7 +9,7 @@ from card import images
 from card.formats import BasicFour, CardIdentity
 from issuance.applications.rules import card_expiry, is_photo_less
 from issuance.applications.store import Application
-from issuance.registry.model import Resident
+from issuance.registry.model import FuhyoEntry, Resident, ResidentStatus
 from pki.identity import Identity
 from pki.substitutes import substituted_identity
 
@@ -24,12 +24,25 @@ def municipality5(code: str) -> str:
 
 def identity_of(resident: Resident, substitutions: Mapping[str, str] | None = None
                 ) -> Identity:
-    """The basic four facts as the signing certificate carries them: a character JIS X
-    0208 cannot show replaced (the holder's choice in `substitutions`, else the standard
-    form or 〓) and flagged (`pki.substitutes`)."""
+    """The basic four facts as the signing certificate carries them: from the 住民票, or
+    for an emigrant recorded in a 附票 from the 附票 items (rule 1.4), whose address is the
+    address abroad and the 附票管理市町村 (`fuhyo_address`); a character JIS X 0208 cannot
+    show replaced (the holder's choice in `substitutions`, else the standard form or 〓)
+    and flagged (`pki.substitutes`)."""
+    address = resident.address
+    if resident.status is ResidentStatus.EMIGRATED and resident.fuhyo is not None:
+        address = fuhyo_address(resident.fuhyo)
     return substituted_identity(
         Identity(name=resident.name, birth_date=resident.birth_date, sex=int(resident.sex),
-                 address=resident.address), substitutions)
+                 address=address), substitutions)
+
+
+def fuhyo_address(entry: FuhyoEntry) -> str:
+    """An emigrant's address as the 附票 records it: the place abroad (国外 when the 附票
+    names none) and the municipality that keeps the 附票. The J-LIS form for it is not
+    public (rule 1.4, unconfirmed); this one keeps both items readable."""
+    abroad = (entry.address_abroad or "").strip() or "国外"
+    return f"{abroad}（附票管理市町村 {municipality5(entry.municipality_code)}）"
 
 
 def card_identity(resident: Resident, application: Application, *, issued_on: date,

@@ -35,6 +35,11 @@ reference, never the reference -- for the holder or the legal representative.
 `legal_representatives`: the 法定代理人 who came with a minor or an adult ward (name,
 relation) and set the PINs. `character_substitutions`: a resident's choice of the
 character that replaces one JIS X 0208 cannot show (代替文字), asked for at the counter.
+
+Version 6: `certificate_links`, 証明書新旧紐付け (rule 5.7): each certificate a renewal, a
+reissue onto the card or a card update replaced, linked to its successor (old serial ->
+new serial, the kind, the holder's resident code, why, when). A chain of renewals is a
+chain of rows; a relying party keeps one user across them.
 """
 
 from __future__ import annotations
@@ -214,6 +219,18 @@ _V5 = (
     )""",
 )
 
+_V6 = (
+    """CREATE TABLE certificate_links (
+        old_serial    TEXT PRIMARY KEY,
+        new_serial    TEXT NOT NULL UNIQUE,
+        kind          TEXT NOT NULL CHECK (kind IN ('signing', 'user_authentication')),
+        resident_code TEXT NOT NULL,
+        reason        TEXT NOT NULL CHECK (reason IN ('renewal', 'reissue', 'card_update')),
+        linked_at     TEXT NOT NULL
+    )""",
+    "CREATE INDEX certificate_links_resident ON certificate_links (resident_code)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
     Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
@@ -221,6 +238,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "operator IC cards", _V4, _V4),
     Migration(5, "counter records: identity checks, legal representatives, substitutes",
               _V5, _V5),
+    Migration(6, "certificate links old -> new (証明書新旧紐付け)", _V6, _V6),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -14,6 +14,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,9 @@ class Center:
         self._owns = owns
 
     @classmethod
-    def open(cls, home: Path, config: CenterConfig | None = None) -> Center:
+    def open(cls, home: Path, config: CenterConfig | None = None, *,
+             clock: Callable[[], datetime] | None = None) -> Center:
+        """`clock`: when the CA says it issues (tests of a card's ten-year life)."""
         config = config or CenterConfig.load(home)
         if config.softhsm:
             use_softhsm(Path(home))
@@ -280,7 +283,8 @@ class Center:
                 attestation = AttestationGate(verifier, random=verifier.random)
                 # the CA itself refuses a card key without the card's proof, too
                 ca = IssuingCA(key_source=km, ca=config.ca_dir, store=store,
-                               attestation=AttestationPolicy(verifier))
+                               attestation=AttestationPolicy(verifier),
+                               **({"clock": clock} if clock else {}))
                 signer = km.signer(config.integrity_label)
                 if not isinstance(signer, rsa.RSAPrivateKey):
                     raise CenterError(f"key {config.integrity_label!r} is not an RSA key")

@@ -34,14 +34,11 @@ Resuming (run the same command again) after a crash anywhere:
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn
 
 from cryptography import x509
@@ -61,6 +58,7 @@ from issuance.applications.store import Application, get_application
 from issuance.audit.log import append_entry
 from issuance.personalisation import StepTransport, card_identity, identity_of
 from issuance.records.substitutions import substitutions_of
+from issuance.personalisation.pins import PIN_KINDS, missing_certificate_pins
 from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.model import Resident, ResidentStatus
 from issuance.registry.store import get_resident
@@ -69,6 +67,7 @@ from issuance.workflow import records
 from issuance.workflow.center import Center, ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
 from issuance.workflow.migrations import migrate_workflow
+from issuance.workflow.ownership import owner_alive, run_id
 from issuance.workflow.records import Job
 from pki.errors import PkiError
 from pki.profiles import Hierarchy
@@ -161,6 +160,15 @@ class Issuer:
         if holder_pins is not None and app.express_reason is None:
             raise Refused("W6", "holder PINs are set at issuance only for express issuance "
                                 "(特急発行); others set them at the counter (`mynacard activate`)")
+        if holder_pins is not None:
+            with_auth = certificates and app.user_certificate
+            missing = missing_certificate_pins(holder_pins, auth=with_auth,
+                                               sign=with_auth and app.signing_certificate)
+            if missing:
+                raise Refused("3.7", "the card carries the certificate(s) of "
+                              + ", ".join(PIN_KINDS[k].title for k in missing)
+                              + ": the holder gives that PIN too (--pin-source "
+                              + " ".join(f"{k.value}=…" for k in missing) + ")")
         transport = StepTransport(raw, self.on_step)
         client = IssuerClient(transport)
         serial = client.serial()
@@ -500,40 +508,6 @@ class Issuer:
             append_entry(tx, operator=self.operator, action="issue", subject=application_id,
                          outcome="refused", detail={"rule": exc.rule, "reason": exc.message},
                          at=self.clock())
-
-
-LEASE = timedelta(minutes=10)  # a run on another host is presumed alive this long
-
-
-def run_id() -> str:
-    """Who runs a job: host, process and thread."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def owner_alive(owner: str, updated_at: str, now: datetime) -> bool:
-    """Whether the run that last wrote a job may still be running."""
-    if not owner or owner == run_id():
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text, _, _thread = rest.partition(":")
-    if host != socket.gethostname():
-        try:
-            return now - datetime.fromisoformat(updated_at) < LEASE
-        except ValueError:
-            return False
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return True  # another worker thread of this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _with(job: Job, **changes: Any) -> Job:

@@ -7,6 +7,7 @@ one, with its audit entry, inside the caller's transaction.
     refused,     refused,        cancelled,       lost,          lost, returned,
     cancelled    cancelled       abolished        returned       abolished
                                                                   lost ──► abolished
+                                                                  lost ──► activated (found)
                                                                   returned ──► abolished
 
 A refused transition raises `TransitionRefused` (naming the current state and the one
@@ -33,7 +34,7 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.HANDED_OVER: frozenset({State.ACTIVATED, State.LOST, State.RETURNED,
                                   State.ABOLISHED}),
     State.ACTIVATED: frozenset({State.LOST, State.RETURNED, State.ABOLISHED}),
-    State.LOST: frozenset({State.ABOLISHED}),
+    State.LOST: frozenset({State.ACTIVATED, State.ABOLISHED}),  # found: back in hand
     State.RETURNED: frozenset({State.ABOLISHED}),
     State.REFUSED: frozenset(),
     State.CANCELLED: frozenset(),

@@ -134,3 +134,31 @@ def add_certificate(tx: Transaction, serial: int, *, application_id: str, card_s
 def set_certificate_status(tx: Transaction, serial: int, status: str, *, now: str) -> None:
     tx.execute("UPDATE issued_certificates SET status = ?, updated_at = ? WHERE serial = ?",
                (status, now, format(serial, "x")))
+
+
+@dataclass(frozen=True)
+class CertLink:
+    """証明書新旧紐付け (rule 5.7): a certificate and the one that replaced it."""
+
+    old_serial: int
+    new_serial: int
+    kind: str
+    resident_code: str
+    reason: str  # renewal | reissue | card_update
+    linked_at: str
+
+
+def link_certificates(tx: Transaction, old: int, new: int, *, kind: str, resident_code: str,
+                      reason: str, now: str) -> None:
+    tx.execute(
+        "INSERT INTO certificate_links (old_serial, new_serial, kind, resident_code, reason,"
+        " linked_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (format(old, "x"), format(new, "x"), kind, resident_code, reason, now))
+
+
+def links_of(tx: Transaction, resident_code: str) -> list[CertLink]:
+    """A holder's links, oldest first."""
+    return [CertLink(int(r["old_serial"], 16), int(r["new_serial"], 16), r["kind"],
+                     r["resident_code"], r["reason"], r["linked_at"])
+            for r in tx.query("SELECT * FROM certificate_links WHERE resident_code = ?"
+                              " ORDER BY linked_at, old_serial", (resident_code,))]

@@ -253,7 +253,7 @@ def test_damaged_card_is_replaced_by_express() -> None:
     assert d.express is not None and d.express.reason is ExpressReason.CARD_DAMAGED
 
 
-# ---- rule 4.8: the nine express reasons -----------------------------------------------
+# ---- rule 4.8: the express reasons -----------------------------------------------------
 
 THIRTY_DAY_REASONS = [r for r in ExpressReason if r is not ExpressReason.UNDER_ONE]
 
@@ -264,9 +264,14 @@ def _subject_for(reason: ExpressReason):  # type: ignore[no-untyped-def]
     return resident()
 
 
-def test_there_are_nine_reasons_numbered_as_the_reference() -> None:
-    assert len(ExpressReason) == 9
-    assert [r.number for r in ExpressReason] == list(range(1, 10))
+def test_the_reasons_are_rule_4_8s_nine_and_the_slides_two() -> None:
+    # rule 4.8 (1)-(9) in its order; the MIC express slides add 役所起因のカード失効 and
+    # 盗難 as reasons of their own: 4.8(10) and 4.8(11)
+    assert len(ExpressReason) == 11
+    assert [r.number for r in ExpressReason] == list(range(1, 12))
+    assert ExpressReason.parse("10") is ExpressReason.OFFICE_CAUSED_LAPSE
+    assert ExpressReason.parse("11") is ExpressReason.CARD_STOLEN
+    assert ExpressReason.CARD_STOLEN.rule == "4.8(11)"
     assert ExpressReason.parse("3") is ExpressReason.CARD_LOST
     assert ExpressReason.parse("card-lost") is ExpressReason.CARD_LOST
 

@@ -32,7 +32,8 @@ def test_demo_runs_end_to_end() -> None:
     for line in ("created  HSM token", "created  JPKI CA", "created  issuer master key",
                  "card locked against personalisation: issued",
                  "holder set: auth, sign, text, juki", "VALID: signing certificate",
-                 "revocation: good by ocsp", "audit log intact", "demo finished"):
+                 "revocation: good by ocsp", "death notice from 住基ネット",
+                 "revocation: revoked by ocsp", "audit log intact", "demo finished"):
         assert line in out, line
     assert "DEMO2026" not in out + proc.stderr  # the holder's signing password
     # the emulator and the responder were shut down
