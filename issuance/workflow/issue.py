@@ -57,8 +57,8 @@ from issuance.applications.rules import State
 from issuance.applications.store import Application, get_application
 from issuance.audit.log import append_entry
 from issuance.personalisation import StepTransport, card_identity, identity_of
-from issuance.records.substitutions import substitutions_of
 from issuance.personalisation.pins import PIN_KINDS, missing_certificate_pins
+from issuance.records.substitutions import substitutions_of
 from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.model import Resident, ResidentStatus
 from issuance.registry.store import get_resident
