@@ -37,6 +37,7 @@ from issuance.audit.log import AuditLog
 from issuance.notices.certificates import CertificateGateway
 from issuance.notices.intake import NoticeIntake
 from issuance.notices.processor import NoticeProcessor
+from issuance.notices.store_option import add_store_option, store_location
 from issuance.notices.senders import Sender, authenticate, sender_for_certificate
 from issuance.storage import Database, StorageError
 from pki.serving import RefusalCounter, client_certificate
@@ -238,10 +239,9 @@ def register_http(sub: Any, *, clock: Clock) -> None:
     serve.add_argument("--apply-every", type=float, default=APPLY_INTERVAL, metavar="SECONDS",
                        help="apply waiting notices at start-up and this often, besides after "
                             f"each POST (default {APPLY_INTERVAL:g})")
-    from issuance.notices.cli import _store_option
     from pki.serving import add_serving_options
 
-    _store_option(serve)
+    add_store_option(serve)
     add_serving_options(serve, client_ca=True)
     add_common_options(serve, json_output=False)
     serve.set_defaults(func=guarded(lambda a: _serve(a, clock)), changes=True,
@@ -275,7 +275,6 @@ def _serve(args: argparse.Namespace, clock: Clock) -> int:
         open_store,
         operator_or_none,
     )
-    from issuance.notices.cli import store_location
     from pki.serving import (
         ServingError,
         check_transport,
@@ -316,7 +315,7 @@ def _sender_add(args: argparse.Namespace, clock: Clock) -> int:
         open_store,
         operator_or_none,
     )
-    from issuance.notices.senders import SenderError, add_sender
+from issuance.notices.senders import SenderError, add_sender
 
     operator = operator_or_none(args)
     if operator is None:
@@ -341,7 +340,7 @@ def _sender_add(args: argparse.Namespace, clock: Clock) -> int:
 def _sender_list(args: argparse.Namespace, clock: Clock) -> int:
     """Read-only: needs no operator and records nothing."""
     from issuance.audit.cli_support import EXIT_OK, emit_json, open_store
-    from issuance.notices.senders import list_senders
+from issuance.notices.senders import list_senders
 
     with open_store(args) as db:
         senders = list_senders(db)
@@ -359,7 +358,7 @@ def _certificate_der(path: Path) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from issuance.notices.senders import SenderError
+from issuance.notices.senders import SenderError
 
     try:
         data = path.read_bytes()
