@@ -37,8 +37,8 @@ from issuance.audit.log import AuditLog
 from issuance.notices.certificates import CertificateGateway
 from issuance.notices.intake import NoticeIntake
 from issuance.notices.processor import NoticeProcessor
-from issuance.notices.store_option import add_store_option, store_location
 from issuance.notices.senders import Sender, authenticate, sender_for_certificate
+from issuance.notices.store_option import add_store_option, store_location
 from issuance.storage import Database, StorageError
 from pki.serving import RefusalCounter, client_certificate
 
@@ -315,7 +315,7 @@ def _sender_add(args: argparse.Namespace, clock: Clock) -> int:
         open_store,
         operator_or_none,
     )
-from issuance.notices.senders import SenderError, add_sender
+    from issuance.notices.senders import SenderError, add_sender
 
     operator = operator_or_none(args)
     if operator is None:
@@ -340,7 +340,7 @@ from issuance.notices.senders import SenderError, add_sender
 def _sender_list(args: argparse.Namespace, clock: Clock) -> int:
     """Read-only: needs no operator and records nothing."""
     from issuance.audit.cli_support import EXIT_OK, emit_json, open_store
-from issuance.notices.senders import list_senders
+    from issuance.notices.senders import list_senders
 
     with open_store(args) as db:
         senders = list_senders(db)
@@ -358,7 +358,7 @@ def _certificate_der(path: Path) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-from issuance.notices.senders import SenderError
+    from issuance.notices.senders import SenderError
 
     try:
         data = path.read_bytes()
