@@ -144,3 +144,46 @@ def test_three_workers_one_killed_apply_each_notice_once_in_order(
         assert sum(int(e.detail["applied"]) for e in entries) == len(lines)
         assert {e.operator for e in entries} >= {"worker-1", "worker-2"}
         assert AuditLog(db).verify().ok
+
+
+def test_cli_process_with_workers(db_url: str, backend: str, store_url: str,
+                                  tmp_path: Path) -> None:
+    """`notices process --workers 3`: three processes on PostgreSQL, one on SQLite (one
+    writer); either way every waiting notice is applied once and audited."""
+    import argparse
+
+    from notices_support import NOW, clock
+
+    from issuance.notices import cli
+
+    home = tmp_path / "home"
+    home.mkdir()
+    store_loc: Any = home / "store.sqlite" if backend == "sqlite" else store_url
+    people = [resident() for _ in range(300)]
+    codes = [p.resident_code for p in people]
+    with open_database(db_url) as db, open_store(store_loc) as store:
+        with db.transaction() as tx:
+            put_residents(tx, people)
+        _seed_store(store, codes)
+        NoticeIntake(db).accept_lines([line(notice("death", c, nid=f"c-{i}"))
+                                       for i, c in enumerate(codes)])
+    parser = argparse.ArgumentParser(prog="mynacard")
+    cli.register(parser.add_subparsers(), clock=clock(NOW))
+    args = parser.parse_args(["notices", "process", "--workers", "3", "--operator", "clerk-1",
+                              "--db", db_url, "--json",
+                              *([] if backend == "sqlite" else ["--store", store_url])])
+    args.home = home
+    assert args.func(args) == 0
+    with open_database(db_url) as db, open_store(store_loc) as store:
+        assert notice_counts(db)["applied"] == len(codes)
+        assert all(store.get(s).status.value == "revoked"
+                   for i in range(len(codes)) for s in _serials(i))
+        entries = AuditLog(db).entries()
+        run = [e for e in entries if e.action == "notices.process"]
+        assert len(run) == 1 and run[0].detail["applied"] == len(codes)
+        batches = [e for e in entries if e.action == "notices.apply"]
+        if backend == "postgresql":
+            assert run[0].detail["workers"] == 3
+            assert sum(int(e.detail["applied"]) for e in batches) == len(codes)
+        else:
+            assert batches == []
