@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import fresh_schema
 from notices_support import line, notice, resident
 
 from issuance.audit.log import AuditLog
@@ -33,6 +32,19 @@ ISSUED = 1743469200  # 2025-04-01 01:00 UTC
 # signing certificate, the name change finds it revoked, the death revokes the other
 PLAN = [("address_change", "2026-06-01"), ("name_change", "2026-06-15"),
         ("death", "2026-07-01")]
+
+
+
+def _fresh_schema(cluster: Any) -> str:
+    """A new PostgreSQL schema of the test cluster (as the notices conftest makes them)."""
+    import uuid
+
+    import psycopg
+
+    schema = f"n_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return str(cluster.url(schema=schema))
 
 
 def _serials(i: int) -> tuple[int, int]:
@@ -65,7 +77,7 @@ def _start(db_url: str, store_url: str, name: str, mode: str, n: int,
 
 def test_three_workers_one_killed_apply_each_notice_once_in_order(
         pg_cluster: Any, tmp_path: Path) -> None:
-    db_url, store_url = fresh_schema(pg_cluster), fresh_schema(pg_cluster)
+    db_url, store_url = _fresh_schema(pg_cluster), _fresh_schema(pg_cluster)
     people = [resident() for _ in range(PEOPLE)]
     codes = [p.resident_code for p in people]
     lines = [line(notice(kind, code, effective_date=day, nid=f"w-{i}-{k}"))
