@@ -5,14 +5,17 @@
 2. pages through the accepted notices whose effective date has come (today in Japan;
    later ones wait), in effective-date order (then arrival, sender, source, id), with a keyset
    cursor on the `notices_due` index; batches grow from 1 to `batch` (default 5,000), so
-   a lone notice is applied at once and a backlog in large batches;
+   a lone notice is applied at once and a backlog in large batches. On PostgreSQL the
+   same, bucket by bucket, each under its advisory lock (`claims`): several processors
+   share the notices, and one resident's are applied by one processor, in order;
 3. for each batch: one set query for the residents; then ONE certificate-store
-   transaction reads the holders' certificates (one set query per 500 holders), asks
-   `rules.decide` for each notice in order and revokes them all with `revoke_many` (set
-   queries; revoking an already revoked certificate is a no-op); then ONE issuance
+   transaction reads the holders' certificates (staged, one join: `pki.store.bulk`), asks
+   `rules.decide` for each notice in order and revokes them all with `revoke_many` (staged,
+   one UPDATE; revoking an already revoked certificate is a no-op); then ONE issuance
    transaction reads the batch's residents, fact dates and applications once, records every
    effect, updates the registry view and the cards, writes the residents and fact dates
-   once, and marks the notices applied (set-based writes: executemany).
+   once, and marks the notices applied (set-based writes: the effects and the marks
+   staged by COPY or one executemany, then one INSERT and one UPDATE; `staging`).
 
 A crash (even kill -9) between a batch's revocations and its issuance transaction leaves
 its notices accepted; the next run applies them again and the store's idempotent
@@ -57,6 +60,7 @@ from issuance.notices.model import (
 )
 from issuance.notices.queries import stored_notices
 from issuance.notices.rules import CardAction, Decision, decide
+from issuance.notices.staging import mark_applied, write_effects
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 
 # the registry's own row mapping, so a batch reads its residents in one set query
@@ -346,17 +350,13 @@ class NoticeProcessor:
                 effects.extend(cards)
                 rows.extend((*key, target, action, serial, reason, outcome, stamp)
                             for target, action, serial, reason, outcome in effects)
-                marks.append((stamp, decision.rule, *key))
+                marks.append((*key, stamp, decision.rule))
                 applied.append((notice, decision))
             batch.save(tx)
             if rows:
-                tx.executemany(
-                    "INSERT INTO notice_effects (sender, source, notice_id, target, action,"
-                    " serial, reason, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (sender, source, notice_id, target, action) DO NOTHING", rows)
+                write_effects(tx, rows)
             if marks:
-                tx.executemany("UPDATE notices SET state = 'applied', applied_at = ?, reason = ?"
-                               " WHERE sender = ? AND source = ? AND id = ?", marks)
+                mark_applied(tx, marks)
             if self.audit_operator is not None and applied:
                 append_entry(tx, operator=self.audit_operator, action="notices.apply",
                              subject="notices" if bucket is None else f"bucket:{bucket}",
