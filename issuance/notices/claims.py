@@ -40,10 +40,15 @@ class BucketClaims:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def order(self) -> list[int]:
-        """Every bucket once, starting at a random one, so processors spread out."""
+    def order(self, today: str) -> list[int]:
+        """The buckets with due notices (read from the partial index of waiting ones),
+        each once, starting at a random one, so processors spread out."""
+        with self.db.transaction() as tx:
+            due = {int(r["bucket"]) for r in tx.query(
+                "SELECT DISTINCT bucket FROM notices WHERE state = 'accepted'"
+                " AND effective_date <= ? AND bucket IS NOT NULL", (today,))}
         start = random.randrange(BUCKETS)  # noqa: S311 - spreading work, not a secret
-        return [(start + i) % BUCKETS for i in range(BUCKETS)]
+        return [b for b in ((start + i) % BUCKETS for i in range(BUCKETS)) if b in due]
 
     def try_take(self, bucket: int) -> bool:
         with self.db.transaction() as tx:

@@ -58,7 +58,6 @@ from issuance.notices.model import (
     Notice,
     notice_from_stored,
 )
-from issuance.notices.queries import stored_notices
 from issuance.notices.rules import CardAction, Decision, decide
 from issuance.notices.staging import mark_applied, write_effects
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
@@ -191,7 +190,7 @@ class NoticeProcessor:
         while True:
             busy = 0
             before = report.applied + report.unmatched
-            for bucket in self._claims.order():
+            for bucket in self._claims.order(run.today):
                 if run.full():
                     break
                 if not self._claims.try_take(bucket):
@@ -332,17 +331,18 @@ class NoticeProcessor:
                 tx.lock("mynacard.notices.apply")
             else:  # ours already (session lock); waits only if it was lost with a connection
                 tx.query_one("SELECT pg_advisory_xact_lock(?, ?) AS got", (NAMESPACE, bucket))
-            states = _states(tx, [key_of(n) for n, _d, _e in plans])
+            # mark first: the notices still accepted are this batch's to apply (one
+            # another processor applied meanwhile, or a duplicate in the batch, is not)
+            ours = mark_applied(tx, [(*key_of(n), stamp, d.rule) for n, d, _e in plans])
             batch = _BatchView.load(tx, sorted({n.resident_code for n, _d, _e in plans}))
             apps = applications_of_many(tx, sorted({n.resident_code for n, d, _e in plans
                                                     if d.card is not CardAction.NONE}))
             rows: list[tuple[Any, ...]] = []
-            marks: list[tuple[Any, ...]] = []
             for notice, decision, effects in plans:
                 key = key_of(notice)
-                if states.get(key) != "accepted":
+                if key not in ours:
                     continue  # another processor applied it meanwhile
-                states[key] = "applied"  # a duplicate in the same batch is applied once
+                ours.discard(key)  # a duplicate in the same batch is applied once
                 effects = list(effects)
                 effects.extend(self._update_registry(notice, decision, batch))
                 cards = self._update_card(tx, notice, decision, apps)
@@ -350,13 +350,10 @@ class NoticeProcessor:
                 effects.extend(cards)
                 rows.extend((*key, target, action, serial, reason, outcome, stamp)
                             for target, action, serial, reason, outcome in effects)
-                marks.append((*key, stamp, decision.rule))
                 applied.append((notice, decision))
             batch.save(tx)
             if rows:
                 write_effects(tx, rows)
-            if marks:
-                mark_applied(tx, marks)
             if self.audit_operator is not None and applied:
                 append_entry(tx, operator=self.audit_operator, action="notices.apply",
                              subject="notices" if bucket is None else f"bucket:{bucket}",
@@ -441,12 +438,6 @@ def _abolish_card(tx: Transaction, application_id: str, notice: Notice,
              note=f"notice {notice.source.value}:{notice.id}"
              + ("" if notice.sender == LOCAL_SENDER else f" from {notice.sender}"))
     return [(f"card:{card.serial}", "abolish_card", None, None, "abolished")]
-
-
-def _states(tx: Transaction,
-            keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-    """The current state of each (sender, source, id), in set queries."""
-    return {key: row["state"] for key, row in stored_notices(tx, keys, "state").items()}
 
 
 class _BatchView:

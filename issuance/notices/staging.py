@@ -34,6 +34,9 @@ def stage(tx: Transaction, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        # statistics, so the planner probes the notices' primary key per staged row
+        # instead of scanning them (a TEMP table has none until analysed)
+        tx.execute(f"ANALYZE {table}")
     else:
         tx.executemany(f"INSERT INTO {table} ({', '.join(columns)})"
                        f" VALUES ({', '.join('?' * len(columns))})", rows)
@@ -50,10 +53,15 @@ def write_effects(tx: Transaction, rows: Sequence[tuple[Any, ...]]) -> None:
     tx.execute("DELETE FROM stage_effects")
 
 
-def mark_applied(tx: Transaction, marks: Sequence[tuple[Any, ...]]) -> None:
-    """Mark notices applied: (sender, source, id, applied at, rule) each."""
+def mark_applied(tx: Transaction, marks: Sequence[tuple[Any, ...]]
+                 ) -> set[tuple[str, str, str]]:
+    """Mark the notices that are still accepted applied: (sender, source, id, applied
+    at, rule) each. Returns the keys it marked."""
     stage(tx, "stage_marks", marks)
-    tx.execute("UPDATE notices SET state = 'applied', applied_at = s.at, reason = s.rule"
-               " FROM stage_marks s WHERE notices.sender = s.sender"
-               " AND notices.source = s.source AND notices.id = s.id")
+    changed = tx.query(
+        "UPDATE notices SET state = 'applied', applied_at = s.at, reason = s.rule"
+        " FROM stage_marks s WHERE notices.sender = s.sender AND notices.source = s.source"
+        " AND notices.id = s.id AND notices.state = 'accepted'"
+        " RETURNING notices.sender, notices.source, notices.id")
     tx.execute("DELETE FROM stage_marks")
+    return {(r["sender"], r["source"], r["id"]) for r in changed}

@@ -52,6 +52,9 @@ def _stage(store: Any, table: str, columns: tuple[str, ...],
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        # a TEMP table has no statistics until analysed: without them the planner may
+        # scan all the certificates instead of probing their primary key per staged row
+        store._execute(f"ANALYZE {table}")
     else:
         store._executemany(f"INSERT INTO {table} ({', '.join(columns)})"
                            f" VALUES ({', '.join('?' * len(columns))})", rows)
