@@ -380,9 +380,9 @@ PG_BIN = Path(os.environ.get("MYNACARD_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 def start_postgres() -> tuple[str, Any]:
-    """A private PostgreSQL cluster in a temporary directory (as the test fixtures start one; durable
-    commits except `synchronous_commit=off`, as SQLite's WAL with synchronous=NORMAL):
-    its URL and a function that stops it."""
+    """A private PostgreSQL cluster in a temporary directory (as the test fixtures start
+    one; durable commits except `synchronous_commit=off`, as SQLite's WAL with
+    synchronous=NORMAL): its URL and a function that stops it."""
     import pwd
 
     base = Path(tempfile.mkdtemp(prefix="bench-notices-pg-"))  # the server's user enters it
