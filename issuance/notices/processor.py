@@ -176,6 +176,9 @@ class NoticeProcessor:
         report = ProcessReport()
         today = self.clock().astimezone(JST).date().isoformat()
         with self.db.transaction() as tx:
+            # one re-match at a time: concurrent processors would lock the same rows in
+            # orders of their own (a deadlock on PostgreSQL)
+            tx.lock("mynacard.notices.rematch")
             report.rematched = tx.execute(
                 "UPDATE notices SET state = 'accepted', reason = NULL WHERE state = 'unmatched'"
                 " AND resident_code IN (SELECT resident_code FROM residents)")
