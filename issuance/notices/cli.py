@@ -37,10 +37,11 @@ from issuance.notices.intake import IntakeReport, NoticeIntake, bounded_lines
 from issuance.notices.model import SCHEMA_PATH
 from issuance.notices.processor import NoticeProcessor, ProcessReport
 from issuance.notices.queries import notice_counts, problem_notices
+from issuance.notices.store_option import add_store_option, store_location
+from issuance.notices.workers import WorkerError, process_with_workers, workers_useful
 from issuance.registry.dates import japan_date, utc_now
 
 Clock = Callable[[], datetime]
-STORE_DEFAULT = "store.sqlite"  # pki's default: HOME/store.sqlite
 ALONGSIDE_MIN_BYTES = 8 << 20  # about 40,000 notices: worth a second process
 
 
@@ -69,14 +70,18 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
         "--apply-alongside", choices=["auto", "always", "never"], default="auto",
         help="apply in a second process while storing (about halves the time of a large "
              f"file on 2 cores); auto: for files of {ALONGSIDE_MIN_BYTES >> 20} MiB or more")
-    _store_option(ingest)
+    add_store_option(ingest)
     add_common_options(ingest)
     ingest.set_defaults(func=guarded(lambda a: _ingest(a, clock)), changes=True,
                         roles=("clerk", "supervisor"),
                         audit_action="notices.ingest", audits_itself=True, audit_subject="file")
 
     process = sub.add_parser("process", help="apply the waiting (accepted) notices")
-    _store_option(process)
+    process.add_argument("--workers", type=int, default=1, metavar="N",
+                         help="PostgreSQL: N processor processes sharing the notices by "
+                              "resident bucket (as N `notices process` on one or several "
+                              "machines); SQLite has one writer and applies in one process")
+    add_store_option(process)
     add_common_options(process)
     process.set_defaults(func=guarded(lambda a: _process(a, clock)), changes=True,
                          roles=("clerk", "supervisor"),
@@ -101,16 +106,6 @@ def register(subparsers: Any, *, clock: Clock = utc_now) -> None:
     except ImportError:  # Starlette/uvicorn missing: the other commands still work
         return
     register_http(sub, clock=clock)
-
-
-def _store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", metavar="PATH|URL",
-                        help="certificate store: SQLite file or postgresql:// URL "
-                        f"(default HOME/{STORE_DEFAULT}, as `mynacard pki`)")
-
-
-def store_location(args: argparse.Namespace) -> str | Path:
-    return args.store if getattr(args, "store", None) else Path(args.home) / STORE_DEFAULT
 
 
 def _print_schema() -> int:
@@ -221,12 +216,28 @@ def _process(args: argparse.Namespace, clock: Clock) -> int:
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
-    with open_store(args) as db, CertificateGateway.open(store_location(args)) as certs:
-        report = NoticeProcessor(db, certs, clock=clock).process(
-            progress=_progress("process") if not args.json else None)
+    if args.workers < 1:
+        fail("--workers must be at least 1")
+        return EXIT_USAGE
+    with open_store(args) as db:
+        if workers_useful(db, args.workers):
+            try:
+                report = process_with_workers(db.url, store_location(args), args.workers,
+                                              operator=operator)
+            except WorkerError as exc:
+                AuditLog(db, clock=clock).append(
+                    operator=operator, action="notices.process", subject="notices",
+                    outcome="failed", detail={"workers": args.workers, "reason": str(exc)})
+                fail(str(exc))
+                return EXIT_ERROR
+            detail = {**report.to_json(), "workers": args.workers}
+        else:
+            with CertificateGateway.open(store_location(args)) as certs:
+                report = NoticeProcessor(db, certs, clock=clock).process(
+                    progress=_progress("process") if not args.json else None, until_free=True)
+            detail = report.to_json()
         AuditLog(db, clock=clock).append(operator=operator, action="notices.process",
-                                         subject="notices", outcome="ok",
-                                         detail=report.to_json())
+                                         subject="notices", outcome="ok", detail=detail)
     if args.json:
         emit_json(report.to_json())
     else:

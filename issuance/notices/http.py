@@ -38,6 +38,7 @@ from issuance.notices.certificates import CertificateGateway
 from issuance.notices.intake import NoticeIntake
 from issuance.notices.processor import NoticeProcessor
 from issuance.notices.senders import Sender, authenticate, sender_for_certificate
+from issuance.notices.store_option import add_store_option, store_location
 from issuance.storage import Database, StorageError
 from pki.serving import RefusalCounter, client_certificate
 
@@ -238,10 +239,9 @@ def register_http(sub: Any, *, clock: Clock) -> None:
     serve.add_argument("--apply-every", type=float, default=APPLY_INTERVAL, metavar="SECONDS",
                        help="apply waiting notices at start-up and this often, besides after "
                             f"each POST (default {APPLY_INTERVAL:g})")
-    from issuance.notices.cli import _store_option
     from pki.serving import add_serving_options
 
-    _store_option(serve)
+    add_store_option(serve)
     add_serving_options(serve, client_ca=True)
     add_common_options(serve, json_output=False)
     serve.set_defaults(func=guarded(lambda a: _serve(a, clock)), changes=True,
@@ -275,7 +275,6 @@ def _serve(args: argparse.Namespace, clock: Clock) -> int:
         open_store,
         operator_or_none,
     )
-    from issuance.notices.cli import store_location
     from pki.serving import ServingError, run, serving_from_args, uvicorn_config
 
     try:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
+from issuance.notices.claims import bucket_of
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import (
     LOCAL_SENDER,
@@ -213,13 +214,14 @@ class NoticeIntake:
                 reason = None if item.resident_code in known else NO_RESIDENT
                 state: Outcome = "accepted" if reason is None else "unmatched"
                 rows.append((self.sender, source, item.id, item.kind.value, item.resident_code,
-                             item.effective_date.isoformat(), received, payload, state, reason))
+                             item.effective_date.isoformat(), received, payload, state, reason,
+                             bucket_of(item.resident_code)))
                 results.append(IntakeResult(line, state, source, item.id, reason))
             if rows:
                 tx.executemany(
                     "INSERT INTO notices (sender, source, id, kind, resident_code, effective_date,"
-                    " received_at, payload, state, reason)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    " received_at, payload, state, reason, bucket)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             if rejects:
                 tx.executemany(
                     "INSERT INTO notices (sender, source, id, received_at, payload, state, reason)"

@@ -24,10 +24,15 @@ pre-empt another's ids; `notice_facts` records the sender of the notice that set
 `notice_sender_sources` lists the sources (juki, fuhyo) each sender may send. Rows stored
 before version 4 get the sender `local` (the file intake, `notices ingest`), and every
 existing sender may send both sources until an operator narrows it.
+
+Version 5 adds `notices.bucket` (the resident's bucket, `issuance.notices.claims`) and a
+partial index of the waiting notices by bucket, so several processors on PostgreSQL each
+apply the buckets they hold.
 """
 
 from __future__ import annotations
 
+from issuance.notices.claims import BUCKET_SQL
 from issuance.notices.model import LOCAL_SENDER
 from issuance.storage import Database
 from issuance.storage.migrations import apply_migrations
@@ -154,11 +159,23 @@ V4 = (
     "CREATE UNIQUE INDEX notice_senders_cert ON notice_senders (cert_sha256)",
 )
 
+# Version 5: several processors share the waiting notices on PostgreSQL by resident
+# bucket (`issuance.notices.claims`): each notice records its bucket, and a partial index
+# holds only the waiting ones, in the order a processor applies a bucket.
+V5 = (
+    "ALTER TABLE notices ADD COLUMN bucket INTEGER",
+    f"UPDATE notices SET bucket = {BUCKET_SQL} WHERE resident_code IS NOT NULL"
+    " AND state <> 'rejected'",
+    "CREATE INDEX notices_bucket_due ON notices (bucket, effective_date, received_at, sender,"
+    " source, id) WHERE state = 'accepted'",
+)
+
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "notices, effects, fact dates, senders", V1),
     (2, "index for paging through due notices", V2),
     (3, "drop two indexes no query needs", V3),
     (4, "notices keyed by (sender, source, id); the sources each sender may send", V4),
+    (5, "resident buckets, so several processors share the waiting notices", V5),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -5,14 +5,17 @@
 2. pages through the accepted notices whose effective date has come (today in Japan;
    later ones wait), in effective-date order (then arrival, sender, source, id), with a keyset
    cursor on the `notices_due` index; batches grow from 1 to `batch` (default 5,000), so
-   a lone notice is applied at once and a backlog in large batches;
+   a lone notice is applied at once and a backlog in large batches. On PostgreSQL the
+   same, bucket by bucket, each under its advisory lock (`claims`): several processors
+   share the notices, and one resident's are applied by one processor, in order;
 3. for each batch: one set query for the residents; then ONE certificate-store
-   transaction reads the holders' certificates (one set query per 500 holders), asks
-   `rules.decide` for each notice in order and revokes them all with `revoke_many` (set
-   queries; revoking an already revoked certificate is a no-op); then ONE issuance
+   transaction reads the holders' certificates (staged, one join: `pki.store.bulk`), asks
+   `rules.decide` for each notice in order and revokes them all with `revoke_many` (staged,
+   one UPDATE; revoking an already revoked certificate is a no-op); then ONE issuance
    transaction reads the batch's residents, fact dates and applications once, records every
    effect, updates the registry view and the cards, writes the residents and fact dates
-   once, and marks the notices applied (set-based writes: executemany).
+   once, and marks the notices applied (set-based writes: the effects and the marks
+   staged by COPY or one executemany, then one INSERT and one UPDATE; `staging`).
 
 A crash (even kill -9) between a batch's revocations and its issuance transaction leaves
 its notices accepted; the next run applies them again and the store's idempotent
@@ -35,6 +38,7 @@ emigration date (00:00 JST that day, not before the certificate was issued).
 
 from __future__ import annotations
 
+import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -42,7 +46,9 @@ from typing import Any
 
 from issuance.applications.rules import CARD_IN_HAND, IN_PROGRESS, State
 from issuance.applications.store import Application, applications_of_many, set_state
+from issuance.audit.log import append_entry
 from issuance.notices.certificates import CertificateGateway, Reason
+from issuance.notices.claims import NAMESPACE, claims_for
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import (
     EMIGRATIONS,
@@ -52,8 +58,8 @@ from issuance.notices.model import (
     Notice,
     notice_from_stored,
 )
-from issuance.notices.queries import stored_notices
 from issuance.notices.rules import CardAction, Decision, decide
+from issuance.notices.staging import mark_applied, write_effects
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 
 # the registry's own row mapping, so a batch reads its residents in one set query
@@ -67,8 +73,24 @@ from issuance.workflow.records import live_card_of, put_card
 JST = timezone(timedelta(hours=9), "JST")
 Clock = Callable[[], datetime]
 BATCH = 5000
+BUSY_WAIT_S = 0.05  # between passes that found every remaining bucket held by others
 CACHE_KIB = 256 * 1024  # SQLite page cache of the processor's connection
 _Effect = tuple[str, str, str | None, str | None, str]
+
+
+@dataclass
+class _Run:
+    """Where one `process()` stands: how many applied, the next batch size."""
+
+    today: str
+    limit: int | None
+    progress: Callable[[ProcessReport], None] | None
+    done: int = 0
+    size: int = 1
+    shown: int = 0
+
+    def full(self) -> bool:
+        return self.limit is not None and self.done >= self.limit
 
 
 def _utc_now() -> datetime:
@@ -118,10 +140,13 @@ class NoticeProcessor:
         on_revoked: Callable[[int], None] | None = None,
         keep_details: bool = False,
         batch: int = BATCH,
+        audit_operator: str | None = None,
     ) -> None:
         """`on_revoked(n)` is called after the n-th revocation this processor made, once
         the certificate store committed it (a seam for tests that kill the process
-        mid-batch). `batch` is the largest number of notices applied together."""
+        mid-batch). `batch` is the largest number of notices applied together.
+        `audit_operator`: record each applied batch in the audit log, in the batch's own
+        transaction (what a killed worker applied is then audited too)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self.db = db
@@ -131,6 +156,8 @@ class NoticeProcessor:
         self.keep_details = keep_details
         self.batch = batch
         self._revocations = 0
+        self.audit_operator = audit_operator
+        self._claims = claims_for(db)
         migrate_notices(db)
         migrate_workflow(db)  # the cards a notice abolishes are in the workflow's tables
         if isinstance(db, SqliteDatabase):
@@ -140,10 +167,18 @@ class NoticeProcessor:
 
     # -- the run ----------------------------------------------------------------------
     def process(self, *, limit: int | None = None,
-                progress: Callable[[ProcessReport], None] | None = None) -> ProcessReport:
+                progress: Callable[[ProcessReport], None] | None = None,
+                until_free: bool = False) -> ProcessReport:
+        """Apply what is due. On PostgreSQL bucket by bucket, each under its lock
+        (`issuance.notices.claims`), skipping the buckets other processors hold; with
+        `until_free`, pass again until no bucket was held by another (so the notices a
+        killed processor left are applied once its lock is gone)."""
         report = ProcessReport()
         today = self.clock().astimezone(JST).date().isoformat()
         with self.db.transaction() as tx:
+            # one re-match at a time: concurrent processors would lock the same rows in
+            # orders of their own (a deadlock on PostgreSQL)
+            tx.lock("mynacard.notices.rematch")
             report.rematched = tx.execute(
                 "UPDATE notices SET state = 'accepted', reason = NULL WHERE state = 'unmatched'"
                 " AND resident_code IN (SELECT resident_code FROM residents)")
@@ -151,32 +186,58 @@ class NoticeProcessor:
                 "SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
                 " AND effective_date > ?", (today,))
         report.waiting_until_effective = int(waiting["n"]) if waiting else 0
+        run = _Run(today, limit, progress)
+        if self._claims is None:
+            self._run(run, None, report)
+            return report
+        while True:
+            busy = 0
+            before = report.applied + report.unmatched
+            for bucket in self._claims.order(run.today):
+                if run.full():
+                    break
+                if not self._claims.try_take(bucket):
+                    busy += 1
+                    continue
+                try:
+                    self._run(run, bucket, report)
+                finally:
+                    self._claims.release(bucket)
+            if not until_free or busy == 0 or run.full():
+                return report
+            if report.applied + report.unmatched == before:
+                _time.sleep(BUSY_WAIT_S)  # the holders are at work (or about to be gone)
+
+    def _run(self, run: _Run, bucket: int | None, report: ProcessReport) -> None:
+        """Apply the due notices (of one bucket, or all), in order, in growing batches."""
         cursor: tuple[str, str, str, str, str] | None = None
-        size, done, shown = 1, 0, 0
-        while limit is None or done < limit:
-            want = size if limit is None else min(size, limit - done)
-            rows = self._due(today, cursor, want)
+        while not run.full():
+            want = run.size if run.limit is None else min(run.size, run.limit - run.done)
+            rows = self._due(run.today, cursor, want, bucket)
             if not rows:
                 break
             last = rows[-1]
             cursor = (last["effective_date"], last["received_at"], last["sender"],
                       last["source"], last["id"])
             self._apply_batch([notice_from_stored(r["payload"], r["sender"]) for r in rows],
-                              report)
-            done += len(rows)
-            size = min(size * 2, self.batch)  # slow start: the first notices go out at once
-            if progress is not None and done // 1000 > shown:
-                shown = done // 1000
-                progress(report)
-        return report
+                              report, bucket)
+            run.done += len(rows)
+            run.size = min(run.size * 2, self.batch)  # slow start: a lone notice goes at once
+            if run.progress is not None and run.done // 1000 > run.shown:
+                run.shown = run.done // 1000
+                run.progress(report)
 
     def _due(self, today: str, cursor: tuple[str, str, str, str, str] | None,
-             n: int) -> list[Any]:
-        """The next `n` accepted, effective notices in (effective date, arrival, sender,
-        source, id) order after `cursor` (keyset paging on the `notices_due` index)."""
+             n: int, bucket: int | None = None) -> list[Any]:
+        """The next `n` accepted, effective notices (of `bucket`, when given) in
+        (effective date, arrival, sender, source, id) order after `cursor` (keyset paging
+        on the `notices_due` index, or on `notices_bucket_due` for a bucket)."""
         sql = ("SELECT sender, source, id, effective_date, received_at, payload FROM notices"
                " WHERE state = 'accepted' AND effective_date <= ?")
         params: tuple[Any, ...] = (today,)
+        if bucket is not None:
+            sql += " AND bucket = ?"
+            params += (bucket,)
         if cursor is not None:
             sql += (" AND (effective_date, received_at, sender, source, id)"
                     " > (?, ?, ?, ?, ?)")
@@ -187,10 +248,11 @@ class NoticeProcessor:
 
     # -- one notice -------------------------------------------------------------------
     def apply(self, notice: Notice, report: ProcessReport) -> None:
-        self._apply_batch([notice], report)
+        self._apply_batch([notice], report, None)
 
     # -- a batch ----------------------------------------------------------------------
-    def _apply_batch(self, notices: list[Notice], report: ProcessReport) -> None:
+    def _apply_batch(self, notices: list[Notice], report: ProcessReport,
+                     bucket: int | None) -> None:
         """Apply notices in order: one certificate-store transaction for every revocation
         of the batch, then one issuance transaction for effects, registry, cards and
         states. A crash between the two leaves the whole batch accepted; the next run
@@ -268,18 +330,22 @@ class NoticeProcessor:
         stamp = now.astimezone(UTC).isoformat(timespec="microseconds")
         applied: list[tuple[Notice, Decision]] = []
         with self.db.transaction() as tx:
-            tx.lock("mynacard.notices.apply")
-            states = _states(tx, [key_of(n) for n, _d, _e in plans])
+            if bucket is None:
+                tx.lock("mynacard.notices.apply")
+            else:  # ours already (session lock); waits only if it was lost with a connection
+                tx.query_one("SELECT pg_advisory_xact_lock(?, ?) AS got", (NAMESPACE, bucket))
+            # mark first: the notices still accepted are this batch's to apply (one
+            # another processor applied meanwhile, or a duplicate in the batch, is not)
+            ours = mark_applied(tx, [(*key_of(n), stamp, d.rule) for n, d, _e in plans])
             batch = _BatchView.load(tx, sorted({n.resident_code for n, _d, _e in plans}))
             apps = applications_of_many(tx, sorted({n.resident_code for n, d, _e in plans
                                                     if d.card is not CardAction.NONE}))
             rows: list[tuple[Any, ...]] = []
-            marks: list[tuple[Any, ...]] = []
             for notice, decision, effects in plans:
                 key = key_of(notice)
-                if states.get(key) != "accepted":
+                if key not in ours:
                     continue  # another processor applied it meanwhile
-                states[key] = "applied"  # a duplicate in the same batch is applied once
+                ours.discard(key)  # a duplicate in the same batch is applied once
                 effects = list(effects)
                 effects.extend(self._update_registry(notice, decision, batch))
                 cards = self._update_card(tx, notice, decision, apps)
@@ -287,17 +353,18 @@ class NoticeProcessor:
                 effects.extend(cards)
                 rows.extend((*key, target, action, serial, reason, outcome, stamp)
                             for target, action, serial, reason, outcome in effects)
-                marks.append((stamp, decision.rule, *key))
                 applied.append((notice, decision))
             batch.save(tx)
             if rows:
-                tx.executemany(
-                    "INSERT INTO notice_effects (sender, source, notice_id, target, action,"
-                    " serial, reason, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (sender, source, notice_id, target, action) DO NOTHING", rows)
-            if marks:
-                tx.executemany("UPDATE notices SET state = 'applied', applied_at = ?, reason = ?"
-                               " WHERE sender = ? AND source = ? AND id = ?", marks)
+                write_effects(tx, rows)
+            if self.audit_operator is not None and applied:
+                append_entry(tx, operator=self.audit_operator, action="notices.apply",
+                             subject="notices" if bucket is None else f"bucket:{bucket}",
+                             outcome="ok", at=now, detail={
+                                 "applied": len(applied),
+                                 "revoked": sum(1 for r in rows if r[-2] == "revoked"),
+                                 "first": ":".join(key_of(applied[0][0])),
+                                 "last": ":".join(key_of(applied[-1][0]))})
         report.applied += len(applied)
         if self.keep_details:
             for notice, decision in applied:
@@ -374,12 +441,6 @@ def _abolish_card(tx: Transaction, application_id: str, notice: Notice,
              note=f"notice {notice.source.value}:{notice.id}"
              + ("" if notice.sender == LOCAL_SENDER else f" from {notice.sender}"))
     return [(f"card:{card.serial}", "abolish_card", None, None, "abolished")]
-
-
-def _states(tx: Transaction,
-            keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-    """The current state of each (sender, source, id), in set queries."""
-    return {key: row["state"] for key, row in stored_notices(tx, keys, "state").items()}
 
 
 class _BatchView:

@@ -1,5 +1,5 @@
 """Pre-generated OCSP responses in the certificate store (table ``ocsp_responses``,
-migration 0003): what a responder serves without signing.
+migration 0004): what a responder serves without signing.
 
 A row is served only while its ``status_version`` equals the certificate's (one query
 joins the two), so any status change - `revoke`, `hold`, `revoke_many`, whoever makes it -

@@ -36,7 +36,7 @@ def test_notices_from_before_senders_belong_to_local(db: Database) -> None:
                    (person.resident_code,))
         tx.execute("INSERT INTO notice_senders (name, token_hash, created_at) VALUES"
                    " ('old-gw', 'x', '2026-01-01T00:00:00+00:00')")
-    assert migrate_notices(db) == 4
+    assert migrate_notices(db) == 5  # v4 (senders), then v5 (buckets)
     assert notice_state(db, "juki", "OLD-1") == "applied"
     assert [e["action"] for e in effects_of(db, "juki", "OLD-1")] == ["revoke_sign"]
     with db.transaction() as tx:
