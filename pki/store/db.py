@@ -24,9 +24,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pki.errors import ReadOnlyStoreError, StoreError, UnknownCertificateError
+from pki.store import bulk
 from pki.store.connection import connect, is_postgres_url
 from pki.store.crl import CrlReads, CrlWrites
-from pki.store import bulk
 from pki.store.records import (
     REASON_CODES,
     REASONS_BY_CODE,
