@@ -134,7 +134,10 @@ def test_ca_issue_on_a_ca_that_requires_attestation(tmp_path: Path) -> None:
              "--card-expiry", "2035-01-01", "--json"]
     res = run(home, *issue)
     assert res.returncode == 1 and "attestation" in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    # one line for a person, then (with --json) the error as one JSON document
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in res.stderr
+    assert json.loads(lines[-1])["exit"] == 1 and "attestation" in json.loads(lines[-1])["error"]
     (home / "auth-ev.json").write_text(json.dumps(evidence(contract.JPKI_AUTH_KEY)))
     res = run(home, *issue, "--attestation", str(home / "auth-ev.json"))
     assert res.returncode == 1 and "not for the signing key" in res.stderr

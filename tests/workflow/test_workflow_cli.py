@@ -154,9 +154,15 @@ def test_center_init_on_a_token_without_derive_mechanisms(tmp_path: Path) -> Non
     """opencryptoki's software token has no CKM_AES_*_ENCRYPT_DATA and no CKM_AES_CMAC: the
     center chooses the unwrap derivation, records it and prints it; a center recorded with
     a derivation the token lacks is refused with the mechanism named."""
-    from hsm.opencryptoki import reset_token
-
-    uri = reset_token("mynacard-center", "ock-5678")
+    # reset in a child: this process may have initialised the module already (other
+    # tests), and opencryptoki's slot daemon then shows the new label to no one
+    proc = subprocess.run(
+        [sys.executable, "-c", "from hsm.opencryptoki import reset_token; "
+         "print(reset_token('mynacard-center', 'ock-5678'))"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    uri = proc.stdout.strip()
     home = tmp_path / "ock-center"
     env_pin = {"WF_OCK_PIN": "ock-5678"}
     os.environ.update(env_pin)
