@@ -1,12 +1,14 @@
 """Console sessions: who is logged in at which browser, their CSRF token, their roles.
 
-Logging in goes through a `LoginMethod`; passwords (`PasswordLogin`, the same
-`OperatorStore.authenticate` as `mynacard login`: argon2id, lockout, audited failures)
-exist today. An operator-card login is another method with the same shape: it proves an
-operator's credential and returns the `Operator`. A session lives in the server's
-memory only (the cookie holds a random id, never anything the browser could edit) and
-ends on logout, after its hours, or when the operator's password, roles or state change
-(checked on every request, as `SessionStore.load` does for the CLI's session file).
+Logging in goes through a `LoginMethod`, which proves an operator's credential and
+returns a `Proof`: a password (`PasswordLogin`, the same `OperatorStore.authenticate` as
+`mynacard login`: argon2id, lockout, audited failures), or the operator IC card in one of
+the console server's readers (`CardLogin`, the same `login_card_at` challenge-response as
+`mynacard login --card`; the session is bound to the card's certificate). A session lives
+in the server's memory only (the cookie holds a random id, never anything the browser
+could edit) and ends on logout, after its hours, or when the operator's password, card,
+roles or state change (checked on every request, as `SessionStore.load` does for the
+CLI's session file).
 
 The roles an action needs are the roles of the CLI command that does the same thing,
 read from the CLI's own parser tree, so both answer alike.
@@ -14,15 +16,20 @@ read from the CLI's own parser tree, so both answer alike.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
-from issuance.operators import Operator, OperatorStore, allowed
+from card.errors import CardError
+from issuance.errors import IssuanceError
+from issuance.operators import Operator, OperatorsError, OperatorStore, allowed
 from issuance.storage import Database
+from pki.errors import PkiError
 
 SESSION_HOURS = 8.0
 
@@ -52,19 +59,93 @@ def cli_roles() -> dict[str, tuple[str, ...]]:
     return out
 
 
+@dataclass(frozen=True)
+class Proof:
+    """Who a login proved, and the credential the session is bound to (a password's
+    digest, or `card:<certificate fingerprint>`)."""
+
+    operator: Operator
+    credential: str
+    detail: Mapping[str, str] = field(default_factory=dict)  # for the audit entry
+
+
+class LoginRefused(IssuanceError):
+    """A login refused: `key` names the page's message (translated), `params` fill it,
+    `outcome` is the audit outcome (refused by a rule, or failed: a part is missing)."""
+
+    def __init__(self, message: str, key: str = "", params: Mapping[str, str] | None = None,
+                 outcome: str = "refused") -> None:
+        super().__init__(message)
+        self.key, self.params, self.outcome = key, dict(params or {}), outcome
+
+
 class LoginMethod(Protocol):
-    """A way to prove an operator's credential (password today; an operator card later)."""
+    """A way to prove an operator's credential: a password, or an operator card."""
 
     name: str
 
-    def authenticate(self, store: OperatorStore, form: Mapping[str, str]) -> Operator: ...
+    def authenticate(self, store: OperatorStore, form: Mapping[str, str]) -> Proof: ...
 
 
 class PasswordLogin:
     name = "password"
 
-    def authenticate(self, store: OperatorStore, form: Mapping[str, str]) -> Operator:
-        return store.authenticate(form.get("operator", "").strip(), form.get("password", ""))
+    def authenticate(self, store: OperatorStore, form: Mapping[str, str]) -> Proof:
+        op = store.authenticate(form.get("operator", "").strip(), form.get("password", ""))
+        return Proof(op, op.credential_id)
+
+
+_TRIES_LEFT = re.compile(r"wrong card PIN, (\d+) tries left")
+
+
+class CardLogin:
+    """The operator IC card in one of the console server's readers, its PIN typed in
+    the login page: `login_card_at`, the challenge-response of `mynacard login --card`."""
+
+    name = "card"
+
+    def __init__(self, home: Path, readers: Callable[[], list[str]]) -> None:
+        self.home = Path(home)
+        self.readers = readers
+
+    def authenticate(self, store: OperatorStore, form: Mapping[str, str]) -> Proof:
+        from issuance.operators.card_cli import login_card_at
+        from issuance.operators.cards import OperatorCardMissing, check_card_pin
+
+        reader = form.get("reader", "").strip()
+        if reader not in self.readers():
+            raise LoginRefused(f"no reader {reader!r} at this console", "card_no_reader",
+                               {"reader": reader}, outcome="failed")
+        try:
+            pin = check_card_pin(form.get("pin", ""))
+        except OperatorsError as exc:
+            raise LoginRefused(str(exc), "card_pin_format") from None
+        try:
+            op, card = login_card_at(self.home, store.db, reader, pin)
+        except OperatorCardMissing as exc:
+            raise LoginRefused(str(exc), "card_insert", {"reader": reader},
+                               outcome="failed") from None
+        except OperatorsError as exc:
+            raise card_refusal(str(exc)) from None
+        except (PkiError, OSError) as exc:  # the center's CA or certificate store
+            raise LoginRefused(f"the center cannot check cards ({type(exc).__name__})",
+                               "card_center_failed", outcome="failed") from None
+        except CardError as exc:  # the reader is busy (another session) or failed
+            raise LoginRefused(f"the card reader failed ({type(exc).__name__})",
+                               "card_reader_failed", {"reader": reader},
+                               outcome="failed") from None
+        return Proof(op, card.credential_id, {"card_serial": card.card_serial,
+                                              "certificate": card.cert_serial})
+
+
+def card_refusal(message: str) -> LoginRefused:
+    """The page's message for a card login's refusal (the CLI's words, classified)."""
+    tries = _TRIES_LEFT.search(message)
+    if tries:
+        return LoginRefused(message, "card_pin_wrong", {"tries": tries.group(1)})
+    if "PIN is blocked" in message:
+        return LoginRefused(message, "card_pin_blocked")
+    return LoginRefused(message, "card_refused", {"why": message})
 
 
 @dataclass
@@ -94,9 +175,10 @@ class SessionTable:
         self._lock = threading.Lock()
         self._sessions: dict[str, ConsoleSession] = {}
 
-    def open(self, op: Operator, method: str) -> ConsoleSession:
+    def open(self, proof: Proof, method: str) -> ConsoleSession:
+        op = proof.operator
         session = ConsoleSession(secrets.token_urlsafe(32), op.name, op.roles,
-                                 op.credential_id, secrets.token_urlsafe(32),
+                                 proof.credential, secrets.token_urlsafe(32),
                                  time.time() + self.hours * 3600, method)
         with self._lock:
             self._sessions[session.id] = session
@@ -114,13 +196,22 @@ class SessionTable:
             session = self._sessions.get(session_id)
         if session is None:
             return None
-        current = OperatorStore(db).get(session.operator)
+        store = OperatorStore(db)
+        current = store.get(session.operator)
         if (time.time() >= session.expires or current is None or current.disabled
-                or current.locked or current.credential_id != session.credential
-                or current.roles != session.roles):
+                or current.locked or current.roles != session.roles
+                or not _credential_holds(store, current, session.credential)):
             self.close(session_id)
             return None
         return session
+
+
+def _credential_holds(store: OperatorStore, current: Operator, credential: str) -> bool:
+    """The session's credential is still the operator's: their password unchanged, or
+    their operator card enrolled and not revoked (as `SessionStore.load` checks)."""
+    if credential.startswith("card:"):
+        return store.card_active(current.name, credential)
+    return current.credential_id == credential
 
 
 def same_token(given: str | None, expected: str) -> bool:

@@ -32,14 +32,7 @@ REPRESENTATIVE_AGE = 15  # under 15 (and adult wards) come with the legal repres
 
 
 def _readers(console: Console) -> list[str]:
-    if console.readers is not None:
-        return console.readers()
-    try:
-        from card.transport import list_readers
-
-        return list_readers()
-    except CardError:
-        return []
+    return console.reader_names()
 
 
 def routes(console: Console) -> list[Route]:

@@ -11,24 +11,34 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from issuance.audit.log import AuditLog
+from issuance.audit.operator import Acting, acting
 from issuance.console import queries
+from issuance.console.auth import LoginRefused, Proof
 from issuance.console.charts import bar_chart
 from issuance.console.i18n import translator
 from issuance.console.web import PRE_COOKIE, SESSION_COOKIE, Console, field_text
 from issuance.errors import IssuanceError
 from issuance.operators import OperatorStore
+from issuance.operators.cards import CARD_LOGIN
 from pki.errors import PkiError
 
 
 def routes(console: Console) -> list[Route]:
+    def login_form(request: Request, *, error: str | None = None, status: int = 200,
+                   reader: str = "") -> Response:
+        token = console.new_pre_token()
+        response = console.render(request, "login.html", {
+            "pre_csrf": token, "methods": list(console.logins), "error": error,
+            "readers": console.reader_names() if "card" in console.logins else [],
+            "reader": reader}, status=status)
+        console.cookie(response, PRE_COOKIE, token)
+        return response
+
     async def login_page(request: Request) -> Response:
         if console.session(request) is not None:
             return console.redirect("/")
-        token = console.new_pre_token()
-        response = console.render(request, "login.html", {
-            "pre_csrf": token, "methods": list(console.logins), "error": None})
-        console.cookie(response, PRE_COOKIE, token)
-        return response
+        return await run_in_threadpool(login_form, request)
 
     async def login(request: Request) -> Response:
         form = await console.pre_form(request)
@@ -36,27 +46,38 @@ def routes(console: Console) -> list[Route]:
         if method is None:
             return console.redirect("/login")
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        reader = field_text(form, "reader")
 
-        def check() -> Any:
+        def check() -> Proof:
             return method.authenticate(OperatorStore(console.db), fields)
 
         try:
-            op = await run_in_threadpool(check)
+            proof = await run_in_threadpool(check)
         except IssuanceError as exc:
-            token = console.new_pre_token()
-            response = console.render(request, "login.html", {
-                "pre_csrf": token, "methods": list(console.logins), "error": str(exc)},
-                status=401)
-            console.cookie(response, PRE_COOKIE, token)
-            return response
-        session = console.sessions.open(op, method.name)
+            message = str(exc)
+            if isinstance(exc, LoginRefused):
+                await run_in_threadpool(refused, exc, method.name, reader)
+                if exc.key:
+                    message = translator(console.lang(request))[exc.key].format(**exc.params)
+            return await run_in_threadpool(
+                lambda: login_form(request, error=message, status=401, reader=reader))
+        session = console.sessions.open(proof, method.name)
         await run_in_threadpool(console.audit, session, action="console.login",
-                                subject=op.name, outcome="done",
-                                detail={"method": method.name})
+                                subject=proof.operator.name, outcome="done",
+                                detail={"method": method.name, **proof.detail})
         done = console.redirect("/")
         console.cookie(done, SESSION_COOKIE, session.id)
         done.delete_cookie(PRE_COOKIE, path="/")
         return done
+
+    def refused(exc: LoginRefused, method: str, reader: str) -> None:
+        """A refused card login in the audit log, as `mynacard login --card` records
+        one: nobody proved yet (role `claimed`), why in one line (no PIN, ever)."""
+        with acting(Acting(CARD_LOGIN, "claimed")):
+            AuditLog(console.db).append(
+                operator=CARD_LOGIN, action="console.login", subject=CARD_LOGIN,
+                outcome=exc.outcome, detail={"method": method, "reader": reader[:200],
+                                             "error": str(exc)[:500]})
 
     async def logout(request: Request) -> Response:
         session = console.staff(request)

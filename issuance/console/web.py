@@ -16,9 +16,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from card.errors import CardError
 from issuance.audit.log import AuditLog
 from issuance.audit.operator import Acting, acting
 from issuance.console.auth import (
+    CardLogin,
     ConsoleSession,
     LoginMethod,
     PasswordLogin,
@@ -60,6 +62,18 @@ class Console:
     def __post_init__(self) -> None:
         self.env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                                autoescape=select_autoescape(["html"]), auto_reload=False)
+        self.logins.setdefault("card", CardLogin(self.home, self.reader_names))
+
+    def reader_names(self) -> list[str]:
+        """The PC/SC readers of the console server (the counter PC's own readers)."""
+        if self.readers is not None:
+            return self.readers()
+        try:
+            from card.transport import list_readers
+
+            return list_readers()
+        except CardError:
+            return []
 
     # -- who ---------------------------------------------------------------------------
     def session(self, request: Request) -> ConsoleSession | None:

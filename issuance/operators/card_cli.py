@@ -72,7 +72,13 @@ def _center_parts(home: Path) -> tuple[Any, Any]:
 def authenticate_card(home: Path, db: Database, reader: str | None, pin_spec: str | None,
                       *, expect: str | None = None) -> tuple[Operator, Any]:
     """A card login at this home's center: the operator and their card."""
-    pin = read_card_pin(pin_spec)
+    return login_card_at(home, db, reader, read_card_pin(pin_spec), expect=expect)
+
+
+def login_card_at(home: Path, db: Database, reader: str | None, pin: str,
+                  *, expect: str | None = None) -> tuple[Operator, Any]:
+    """`authenticate_card` with the PIN already in hand (the counter console's login
+    page types it): the same challenge-response, the same checks."""
     ca, store = _center_parts(home)
     try:
         with card_in(reader) as transport:

@@ -154,3 +154,37 @@ def test_a_wrong_password_is_refused_and_a_disabled_operator_loses_the_session(
         OperatorStore(db).disable("carl")
     with opener.open(server.url + "/") as answer:  # redirected to the login form
         assert answer.url.endswith("/login") and "carl (" not in answer.read().decode()
+
+
+def test_a_card_session_ends_when_its_card_is_revoked_or_the_operator_disabled(
+        tmp_path: Path) -> None:
+    """The console's session table checks a card-bound session as `SessionStore.load`
+    checks the CLI's: the card still enrolled and active, the operator still able."""
+    from issuance.console.auth import Proof, SessionTable
+    from issuance.operators import OperatorStore
+    from issuance.operators.cards import card_credential
+    from issuance.storage import open_database
+
+    with open_database(f"sqlite:///{tmp_path / 'c.sqlite3'}") as db:
+        ops = OperatorStore(db)
+        for name in ("olive", "owen"):
+            ops.add(name, ("clerk",), f"{name}-password-1")
+            with db.transaction() as tx:
+                tx.execute("INSERT INTO operator_cards (card_serial, operator, cert_serial,"
+                           " fingerprint, not_after, state, issued_at, issued_by) VALUES"
+                           " (?, ?, ?, ?, '2099-01-01', 'active', '2026-01-01', 't')",
+                           (f"S-{name}", name, f"c-{name}", f"fp-{name}"))
+        table, first, second = SessionTable(), ops.get("olive"), ops.get("owen")
+        assert first is not None and second is not None
+        olive = table.open(Proof(first, card_credential("fp-olive")), "card")
+        owen = table.open(Proof(second, card_credential("fp-owen")), "card")
+        forged = table.open(Proof(first, card_credential("fp-owen")), "card")
+        assert table.get(olive.id, db) is not None and table.get(owen.id, db) is not None
+        assert table.get(forged.id, db) is None  # another operator's card: never theirs
+        ops.set_password("olive", "a-new-password-1")  # a new password leaves the card session
+        assert table.get(olive.id, db) is not None
+        with db.transaction() as tx:
+            tx.execute("UPDATE operator_cards SET state = 'revoked' WHERE operator = 'olive'")
+        assert table.get(olive.id, db) is None
+        ops.disable("owen")
+        assert table.get(owen.id, db) is None
