@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pki.ocsp.memory import MemoryResponses
 from pki.ocsp.responder import OcspResponder, OcspResult
 from pki.serving import Limits, RefusalCounter, Tls, log_refusals
 
@@ -91,8 +92,10 @@ class Server:
     def __init__(self, responder: OcspResponder, *, authorizer: Any = None,
                  limits: Limits = LIMITS,
                  refusals: RefusalCounter | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, memory: bool = True) -> None:
         self.responder, self.authorizer, self.limits = responder, authorizer, limits
+        # pre-generated responses held per process (`pki.ocsp.memory`); False: SQL each time
+        self.memory = MemoryResponses(responder) if memory else None
         self.refusals = refusals if refusals is not None else RefusalCounter()
         self.max_body = min(limits.max_body or MAX_REQUEST, MAX_REQUEST)
         self.connections: set[_Connection] = set()
@@ -121,19 +124,32 @@ class Server:
             der = body
         else:
             der = decode_get_target(target) or b""
-        result = self.responder.respond(der, hierarchies=allowed)
+        if self.memory is not None:
+            result, entry = self.memory.lookup(der, allowed)
+        else:
+            result, entry = self.responder.respond(der, hierarchies=allowed), None
         if result.cacheable and result.this_update and result.next_update:
             now = self.clock()
-            etag = b'"' + hashlib.sha256(result.der).hexdigest()[:32].encode() + b'"'
+            second = int(now)
+            if entry is not None and entry.second == second and if_none_match is None:
+                return entry.http, False  # rendered already this second
+            etag = entry.etag if entry is not None else None
+            if etag is None:
+                etag = b'"' + hashlib.sha256(result.der).hexdigest()[:32].encode() + b'"'
+                if entry is not None:
+                    entry.etag = etag
             head = self.headers.caching(result, now) + b"ETag: " + etag + b"\r\n"
             if method == b"GET" and if_none_match == etag:
                 return b"HTTP/1.1 304 Not Modified\r\n" + head + b"Content-Length: 0\r\n\r\n", \
                     False
         else:
             head = b"Cache-Control: no-store\r\n"
-        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n" + head
+        http = (b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n" + head
                 + b"Content-Length: " + str(len(result.der)).encode() + b"\r\n\r\n"
-                + result.der, False)
+                + result.der)
+        if entry is not None:
+            entry.http, entry.second = http, second
+        return http, False
 
     async def sweep_forever(self) -> None:
         """Close connections past their deadline (header deadline or idle timeout)."""
