@@ -217,9 +217,13 @@ def test_memory_path_sees_a_revocation_by_another_process_at_once(
     """The lean server holds pre-generated responses in memory (`pki.ocsp.memory`); a
     `ca revoke` and a `revoke_many` committed by other processes are seen by the very
     next request, on SQLite (data_version) and PostgreSQL (the status_changes counter)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from pki.ca import load_ca
     from pki.ocsp import OcspResponder
     from pki.ocsp.lean import Server
     from pki.ocsp.responder import ResponderIdentity
+    from pki.profiles import Hierarchy
     from pki.store import open_readonly_store
 
     home, store = store_home
@@ -231,12 +235,6 @@ def test_memory_path_sees_a_revocation_by_another_process_at_once(
     run(home, "ocsp", "pregenerate", *HSM, *store, check=True)
     location = store[1] if store else str(home / "store.sqlite")
     ro = open_readonly_store(location)
-    pem = (lambda name: x509.load_pem_x509_certificate((home / "ca" / name).read_bytes()))
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from pki.ca import load_ca
-    from pki.profiles import Hierarchy
-
     hc = load_ca(home / "ca").hierarchies[Hierarchy.SIGN]
     # a stand-in responder key and certificate (the HSM's key stays in the CA's process):
     # the test reads statuses, not signatures
@@ -264,7 +262,7 @@ def test_memory_path_sees_a_revocation_by_another_process_at_once(
 
     def ask(cert: str) -> ocsp.OCSPResponse:
         c = x509.load_pem_x509_certificate((home / cert).read_bytes())
-        der = ocsp.OCSPRequestBuilder().add_certificate(c, pem("sign-root.pem"),
+        der = ocsp.OCSPRequestBuilder().add_certificate(c, hc.root_cert,
                                                         hashes.SHA1()).build() \
             .public_bytes(Encoding.DER)
         raw, _ = server.answer(b"POST", b"/", der, None, None, "192.0.2.9")
