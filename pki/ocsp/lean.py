@@ -120,19 +120,24 @@ class Server:
                         + str(len(_UNAUTHORIZED)).encode() + b"\r\n\r\n" + _UNAUTHORIZED, False)
             if self._scope_of is not None:
                 allowed = self._scope_of(authorization)
-        if method == b"POST":
-            der = body
+        # memory: a GET is keyed by its target (decoded only on a miss), a POST by its
+        # body (DER starts with 0x30, a target with '/': the two never meet)
+        key = body if method == b"POST" else target
+        memory = self.memory
+        entry = memory.held(key, allowed) if memory is not None else None
+        if entry is not None:
+            if entry.second == int(self.clock()) and if_none_match is None:
+                return entry.http, False  # rendered already this second
+            result = entry.result
         else:
-            der = decode_get_target(target) or b""
-        if self.memory is not None:
-            result, entry = self.memory.lookup(der, allowed)
-        else:
-            result, entry = self.responder.respond(der, hierarchies=allowed), None
+            der = body if method == b"POST" else decode_get_target(target) or b""
+            if memory is not None and (method == b"POST" or target[:1] == b"/"):
+                result, entry = memory.missed(key, der, allowed)
+            else:
+                result = self.responder.respond(der, hierarchies=allowed)
         if result.cacheable and result.this_update and result.next_update:
             now = self.clock()
             second = int(now)
-            if entry is not None and entry.second == second and if_none_match is None:
-                return entry.http, False  # rendered already this second
             etag = entry.etag if entry is not None else None
             if etag is None:
                 etag = b'"' + hashlib.sha256(result.der).hexdigest()[:32].encode() + b'"'

@@ -26,8 +26,10 @@ way. One instance per process, used from one thread (the lean server's event loo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection
 
+from pki.keys import utc_now
 from pki.ocsp.responder import OcspResponder, OcspResult
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,10 @@ class MemoryResponses:
         self._store = responder.store
         self._refresh, self._max = refresh, max_entries
         # the responder's clock, so nothing is served past the nextUpdate it would judge
-        self._clock = clock or (lambda: responder.clock().timestamp())
+        if clock is None:
+            clock = time.time if responder.clock is utc_now else \
+                (lambda: responder.clock().timestamp())
+        self._clock = clock
         self._entries: dict[bytes, Entry] = {}
         self._data_version: int | None = None
         self._changes: int | None = None
@@ -96,25 +101,38 @@ class MemoryResponses:
         self._data_version = version
         return True
 
-    def lookup(self, der: bytes, hierarchies: Collection[str] | None = None
-               ) -> tuple[OcspResult, Entry | None]:
-        """The answer to one DER request and, when it is held in memory, its entry."""
+    def held(self, key: bytes, hierarchies: Collection[str] | None = None) -> Entry | None:
+        """The entry held for `key` (a request's DER, or a GET target as the lean server
+        keys it), when it may be served now, else None (then ask `lookup`)."""
         if not self.enabled or not self._current():
-            return self.responder.respond(der, hierarchies=hierarchies), None
-        entry = self._entries.get(der)
-        now = self._clock()
-        if entry is not None and now < entry.serve_until and (
+            return None
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry.serve_until and (
                 hierarchies is None or entry.result.hierarchy in hierarchies):
+            return entry
+        return None
+
+    def lookup(self, der: bytes, hierarchies: Collection[str] | None = None, *,
+               key: bytes | None = None) -> tuple[OcspResult, Entry | None]:
+        """The answer to one DER request and, when it is held in memory (under `key`, by
+        default the DER), its entry."""
+        key = der if key is None else key
+        entry = self.held(key, hierarchies)
+        if entry is not None:
             return entry.result, entry
+        return self.missed(key, der, hierarchies)
+
+    def missed(self, key: bytes, der: bytes, hierarchies: Collection[str] | None = None
+               ) -> tuple[OcspResult, Entry | None]:
+        """After `held` said None: ask the responder, and hold a pre-generated answer."""
         result = self.responder.respond(der, hierarchies=hierarchies)
-        if not result.pregenerated or result.next_update is None or _NONCE_OID in der:
-            if entry is not None and now >= entry.serve_until:
-                del self._entries[der]
-            return result, None
+        if not self.enabled or self._changes is None or not result.pregenerated \
+                or result.next_update is None or _NONCE_OID in der:
+            return result, None  # (an entry held for key stays: `held` judges it)
         if len(self._entries) >= self._max:
             self._entries.clear()
-        entry = Entry(result, min(now + self._refresh, result.next_update.timestamp()))
-        self._entries[der] = entry
+        entry = Entry(result, min(self._clock() + self._refresh, result.next_update.timestamp()))
+        self._entries[key] = entry
         return result, entry
 
     def respond(self, der: bytes, *, hierarchies: Collection[str] | None = None) -> OcspResult:
