@@ -249,6 +249,13 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
             "client": f"wrk -t1 -c{connections} -d{seconds}s (Lua: next serial per request)",
             "target_per_s": TARGET_PER_S, "target_of_nginx": TARGET_OF_NGINX,
         })
+    except RuntimeError as exc:
+        died = [p for p in procs if p.poll() is not None and p.stderr is not None]
+        if died:  # say why a server stopped, not only that wrk could not connect
+            err = died[0].stderr.read().decode(errors="replace")[-2000:]  # type: ignore[union-attr]
+            raise RuntimeError(f"{exc}; {died[0].args[0]} exited {died[0].returncode}: {err}") \
+                from exc
+        raise
     finally:
         for p in procs:
             _stop(p)
