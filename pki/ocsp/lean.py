@@ -11,7 +11,10 @@ registered relying parties (401, refusals counted per source and reason) with ac
 kind - and answers with the same responder (`OcspResponder.respond`) and the same
 caching headers. Requests are answered one at a time per process, in order (a lookup
 does not wait on anything but the database); run one process per core
-(``--workers N``: separate processes on one port with SO_REUSEPORT).
+(``--workers N``: separate processes on one port with SO_REUSEPORT). Pre-generated
+responses are held in memory per process (`pki.ocsp.memory`, keyed by the GET target or
+the POST body, with the HTTP response rendered once per second), checked against the
+store's status-change counter before every answer.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ A row is served only while its ``status_version`` equals the certificate's (one 
 joins the two), so any status change - `revoke`, `hold`, `revoke_many`, whoever makes it -
 makes the stale response unreachable in the very transaction that changes the status;
 the responder then signs on demand until the row is regenerated
-(`pki.ocsp.pregenerate`)."""
+(`pki.ocsp.pregenerate`). The same transactions add one to ``status_changes`` (migration
+0005), which a responder holding responses in memory (`pki.ocsp.memory`) watches."""
 
 from __future__ import annotations
 
