@@ -72,8 +72,9 @@ class MemoryResponses:
         self._changes: int | None = None
         self.enabled = True
         try:
-            self._changes = self._store.status_changes()
+            # data_version first: a commit between the two reads is then seen next time
             self._data_version = self._store.data_version()
+            self._changes = self._store.status_changes()
         except Exception as exc:  # noqa: BLE001 - an older store: the SQL path only
             log.warning("OCSP responses not held in memory (store without status_changes:"
                         " %s)", type(exc).__name__)
