@@ -8,8 +8,10 @@ One run, in a temporary home: a CA with its keys in a fresh SoftHSM2 token, N ce
 rows (synthetic, as `bench._pki_support.seed_certificates` writes them; a tenth revoked),
 their responses pre-generated into the store (`Pregenerator`, timed), then:
 
-* the responder core in-process: `OcspResponder.respond` on pre-generated responses
-  (parse the request, one indexed read, no signature), per second, one thread;
+* the responder core in-process, per second, one thread: `OcspResponder.respond` on
+  pre-generated responses (parse the request, one indexed read, no signature), the same
+  behind the per-process memory (`pki.ocsp.memory`: a change check and a dict read), and
+  the lean server's whole answer to a GET target (`pki.ocsp.lean.Server.answer`);
 * `mynacard ocsp serve --pregenerated --workers W --no-refresh --open` on 127.0.0.1,
   loaded by `wrk` (keep-alive, 64 connections) with GET requests spread over all N
   serials (a Lua script picks the next path per request);
@@ -146,6 +148,8 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
     from hsm.softhsm import init_token
     from pki.ca import init_ca
     from pki.ocsp import OcspResponder, Pregenerator
+    from pki.ocsp.lean import Server
+    from pki.ocsp.memory import MemoryResponses
     from pki.ocsp.responder import issuer_hashes
     from pki.profiles import Hierarchy
     from pki.store import open_readonly_store, open_store
@@ -192,6 +196,9 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
                 if sample.status != "good":
                     raise RuntimeError(f"the responder answered {sample.status}")
                 out["core_per_s"] = ocsp_core_rate(responder, requests[:1000], n=20_000)
+                out["core_memory_per_s"] = ocsp_core_rate(MemoryResponses(responder),
+                                                          requests[:1000], n=100_000)
+                out["answer_per_s"] = _answer_rate(Server(responder), requests[:1000])
             finally:
                 ro.close()
         paths = ["/" + base64.b64encode(r).decode().replace("+", "%2B").replace("/", "%2F")
@@ -242,6 +249,13 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
             "client": f"wrk -t1 -c{connections} -d{seconds}s (Lua: next serial per request)",
             "target_per_s": TARGET_PER_S, "target_of_nginx": TARGET_OF_NGINX,
         })
+    except RuntimeError as exc:
+        died = [p for p in procs if p.poll() is not None and p.stderr is not None]
+        if died:  # say why a server stopped, not only that wrk could not connect
+            err = died[0].stderr.read().decode(errors="replace")[-2000:]  # type: ignore[union-attr]
+            raise RuntimeError(f"{exc}; {died[0].args[0]} exited {died[0].returncode}: {err}") \
+                from exc
+        raise
     finally:
         for p in procs:
             _stop(p)
@@ -250,6 +264,19 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
         shutil.rmtree(home, ignore_errors=True)
     out["bench_seconds"] = time.monotonic() - started
     return out
+
+
+def _answer_rate(server: Any, requests: list[bytes], n: int = 100_000) -> float:
+    """HTTP answers per second from the lean server's request handler in-process (GET
+    target in, whole HTTP response out; no socket, no parsing of headers), one thread."""
+    targets = [b"/" + base64.b64encode(r).replace(b"+", b"%2B").replace(b"/", b"%2F")
+               .replace(b"=", b"%3D") for r in requests]
+    for t in targets:
+        server.answer(b"GET", t, b"", None, None, "127.0.0.1")
+    t0 = time.perf_counter()
+    for i in range(n):
+        server.answer(b"GET", targets[i % len(targets)], b"", None, None, "127.0.0.1")
+    return n / (time.perf_counter() - t0)
 
 
 def _verdict(ok: bool) -> str:
@@ -285,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
           "of 3 alternating rounds)")
     print(f"{'  pre-generated (signed in SoftHSM2)':<48}{pg['signed']:>10,}"
           f"   {pg['per_s']:.0f}/s, {pg['seconds']:.1f} s")
-    print(f"{'  responder core in-process/s (1 thread)':<48}{r['core_per_s']:>10.0f}")
+    print(f"{'  responder core in-process/s, SQL (1 thread)':<48}{r['core_per_s']:>10.0f}")
+    print(f"{'  responder core in-process/s, memory':<48}{r['core_memory_per_s']:>10.0f}")
+    print(f"{'  HTTP answer in-process/s (GET, memory)':<48}{r['answer_per_s']:>10.0f}")
     print(f"{'  HTTP responses/s, all serials (ours)':<48}{r['responder_per_s']:>10.0f}")
     print(f"{'  HTTP responses/s, one path (ours)':<48}{r['responder_one_path_per_s']:>10.0f}")
     print(f"{'  HTTP responses/s, static file (nginx)':<48}{r['nginx_per_s']:>10.0f}")

@@ -11,7 +11,10 @@ registered relying parties (401, refusals counted per source and reason) with ac
 kind - and answers with the same responder (`OcspResponder.respond`) and the same
 caching headers. Requests are answered one at a time per process, in order (a lookup
 does not wait on anything but the database); run one process per core
-(``--workers N``: separate processes on one port with SO_REUSEPORT).
+(``--workers N``: separate processes on one port with SO_REUSEPORT). Pre-generated
+responses are held in memory per process (`pki.ocsp.memory`, keyed by the GET target or
+the POST body, with the HTTP response rendered once per second), checked against the
+store's status-change counter before every answer.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pki.ocsp.memory import MemoryResponses
 from pki.ocsp.responder import OcspResponder, OcspResult
 from pki.serving import Limits, RefusalCounter, Tls, log_refusals
 
@@ -91,8 +95,10 @@ class Server:
     def __init__(self, responder: OcspResponder, *, authorizer: Any = None,
                  limits: Limits = LIMITS,
                  refusals: RefusalCounter | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, memory: bool = True) -> None:
         self.responder, self.authorizer, self.limits = responder, authorizer, limits
+        # pre-generated responses held per process (`pki.ocsp.memory`); False: SQL each time
+        self.memory = MemoryResponses(responder) if memory else None
         self.refusals = refusals if refusals is not None else RefusalCounter()
         self.max_body = min(limits.max_body or MAX_REQUEST, MAX_REQUEST)
         self.connections: set[_Connection] = set()
@@ -117,23 +123,41 @@ class Server:
                         + str(len(_UNAUTHORIZED)).encode() + b"\r\n\r\n" + _UNAUTHORIZED, False)
             if self._scope_of is not None:
                 allowed = self._scope_of(authorization)
-        if method == b"POST":
-            der = body
+        # memory: a GET is keyed by its target (decoded only on a miss), a POST by its
+        # body (DER starts with 0x30, a target with '/': the two never meet)
+        key = body if method == b"POST" else target
+        memory = self.memory
+        entry = memory.held(key, allowed) if memory is not None else None
+        if entry is not None:
+            if entry.second == int(self.clock()) and if_none_match is None:
+                return entry.http, False  # rendered already this second
+            result = entry.result
         else:
-            der = decode_get_target(target) or b""
-        result = self.responder.respond(der, hierarchies=allowed)
+            der = body if method == b"POST" else decode_get_target(target) or b""
+            if memory is not None and (method == b"POST" or target[:1] == b"/"):
+                result, entry = memory.missed(key, der, allowed)
+            else:
+                result = self.responder.respond(der, hierarchies=allowed)
         if result.cacheable and result.this_update and result.next_update:
             now = self.clock()
-            etag = b'"' + hashlib.sha256(result.der).hexdigest()[:32].encode() + b'"'
+            second = int(now)
+            etag = entry.etag if entry is not None else None
+            if etag is None:
+                etag = b'"' + hashlib.sha256(result.der).hexdigest()[:32].encode() + b'"'
+                if entry is not None:
+                    entry.etag = etag
             head = self.headers.caching(result, now) + b"ETag: " + etag + b"\r\n"
             if method == b"GET" and if_none_match == etag:
                 return b"HTTP/1.1 304 Not Modified\r\n" + head + b"Content-Length: 0\r\n\r\n", \
                     False
         else:
             head = b"Cache-Control: no-store\r\n"
-        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n" + head
+        http = (b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n" + head
                 + b"Content-Length: " + str(len(result.der)).encode() + b"\r\n\r\n"
-                + result.der, False)
+                + result.der)
+        if entry is not None:
+            entry.http, entry.second = http, second
+        return http, False
 
     async def sweep_forever(self) -> None:
         """Close connections past their deadline (header deadline or idle timeout)."""

@@ -66,6 +66,8 @@ class OcspResult:
     this_update: dt.datetime | None = None
     next_update: dt.datetime | None = None
     cacheable: bool = False  # true for a nonce-less successful response
+    pregenerated: bool = False  # served from ocsp_responses (the store's current row)
+    hierarchy: str | None = None  # of the issuer, for a pre-generated response
 
     @property
     def etag(self) -> str:
@@ -123,6 +125,11 @@ class OcspResponder:
         """The read-only store the responder answers from."""
         return self._store
 
+    @property
+    def clock(self) -> Clock:
+        """The clock the responder judges validity by."""
+        return self._clock
+
     @classmethod
     def from_ca(cls, *, key_source: KeySource, ca: CAConfig, store: ReadOnlyStore,
                 **options: Any) -> OcspResponder:
@@ -161,7 +168,8 @@ class OcspResponder:
                 stored = self._store.pregenerated(key[2], serial, self._clock())
                 if stored is not None:
                     return OcspResult(stored.der, stored.status, stored.this_update,
-                                      stored.next_update, cacheable=True)
+                                      stored.next_update, cacheable=True, pregenerated=True,
+                                      hierarchy=issuer.identity.name)
             info = self._store.status(serial) if serial > 0 else None
             if info is not None and info.hierarchy != issuer.identity.name:
                 info = None

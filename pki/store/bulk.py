@@ -28,6 +28,7 @@ from pki.store.records import (
     serial_to_text,
     to_datetime,
 )
+from pki.store.responses import BUMP_STATUS_CHANGES
 
 _HOLDERS = "bulk_holders"
 _REVOCATIONS = "bulk_revocations"
@@ -124,5 +125,7 @@ def revoke_set(store: Any, revocations: Sequence[Revocation]) -> list[bool]:
             f" updated_at = r.at FROM {_REVOCATIONS} r WHERE certificates.serial = r.serial"
             " AND certificates.status IN ('good', 'hold') RETURNING certificates.serial"
         ).fetchall()}
+        if changed:
+            store._execute(BUMP_STATUS_CHANGES)
         _clear(store, _REVOCATIONS)
     return [first[text] == i and text in changed for i, text in enumerate(texts)]

@@ -40,7 +40,7 @@ from pki.store.records import (
     serial_to_text,
     to_datetime,
 )
-from pki.store.responses import ResponseReads, ResponseWrites
+from pki.store.responses import BUMP_STATUS_CHANGES, ResponseReads, ResponseWrites
 from pki.store.schema import migrations, split_sql
 
 _COLUMNS = ("serial, hierarchy, profile, holder_id, shard, issued_at, not_before, not_after, "
@@ -398,6 +398,8 @@ class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
                 "UPDATE certificates SET status = ?, reason = ?, revoked_at = ?, cause = ?,"
                 " status_version = status_version + 1, updated_at = ? WHERE serial = ?",
                 updates)
+            if updates:
+                self._execute(BUMP_STATUS_CHANGES)
         return changed
 
     def hold(self, serial: int, *, cause: str | None = None, at: dt.datetime) -> bool:
@@ -419,6 +421,7 @@ class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
                 "UPDATE certificates SET status = ?, reason = ?, revoked_at = ?, cause = ?,"
                 " status_version = status_version + 1, updated_at = ? WHERE serial = ?",
                 (status.value, reason, epoch(at), cause, epoch(at), text))
+            self._execute(BUMP_STATUS_CHANGES)
             return True
 
     def set_successor(self, serial: int, successor: int) -> None:

@@ -5,7 +5,8 @@ A row is served only while its ``status_version`` equals the certificate's (one 
 joins the two), so any status change - `revoke`, `hold`, `revoke_many`, whoever makes it -
 makes the stale response unreachable in the very transaction that changes the status;
 the responder then signs on demand until the row is regenerated
-(`pki.ocsp.pregenerate`)."""
+(`pki.ocsp.pregenerate`). The same transactions add one to ``status_changes`` (migration
+0005), which a responder holding responses in memory (`pki.ocsp.memory`) watches."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ _DUE = (
     " WHERE c.hierarchy = ? AND c.not_after >= ? AND (r.serial IS NULL"
     " OR r.status_version <> c.status_version OR r.next_update < ?)"
     " ORDER BY c.serial LIMIT ?")
+
+
+# in the transaction of every status change (`revoke`, `hold`, `revoke_many`): what a
+# responder serving from memory watches (`status_changes`, migration 0005)
+BUMP_STATUS_CHANGES = "UPDATE status_changes SET version = version + 1 WHERE id = 1"
+_STATUS_CHANGES = "SELECT version FROM status_changes WHERE id = 1"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,6 +87,8 @@ class ResponseReads:
     _fetchone: Any
     _fetchall: Any
     _lookup_sql: str | None = None
+    _changes_sql: str | None = None
+    _dv_cursor: Any = None
 
     def pregenerated(self, issuer_key_hash: bytes, serial: int,
                      now: dt.datetime) -> StoredResponse | None:
@@ -100,6 +109,30 @@ class ResponseReads:
             return None
         der, status, this_update, next_update = row
         return StoredResponse(bytes(der), status, _when(this_update), _when(next_update))
+
+    def data_version(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` of this connection: it changes when another
+        connection commits (a read of the shared WAL index, no I/O). None on PostgreSQL,
+        which has nothing as cheap."""
+        db = self._db
+        if db.postgres:
+            return None
+        with db.lock:
+            cursor = self._dv_cursor  # one cursor kept: a third cheaper than a new one
+            if cursor is None:
+                cursor = self._dv_cursor = db.conn.cursor()
+            return int(cursor.execute("PRAGMA data_version").fetchone()[0])
+
+    def status_changes(self) -> int:
+        """The store's status-change counter (grows in the transaction of every revoke,
+        hold and revoke_many)."""
+        db = self._db
+        sql = self._changes_sql
+        if sql is None:
+            sql = self._changes_sql = db.q(_STATUS_CHANGES)
+        with db.lock:
+            row = db.conn.execute(sql).fetchone()
+        return int(row[0])
 
     def due_responses(self, issuer_key_hash: bytes, hierarchy: str, *, now: dt.datetime,
                       refresh_before: dt.datetime, limit: int = 1000) -> list[DueCertificate]:

@@ -5,6 +5,7 @@ revocation through the CA is seen by all of them at once."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import socket
@@ -195,3 +196,103 @@ def test_lean_server_limits(store_home) -> None:
                 ocsp.OCSPResponseStatus.MALFORMED_REQUEST
     finally:
         _stop(proc)
+
+
+def _revoke_many_elsewhere(location: str, serial_hex: str) -> None:
+    """`revoke_many` from another process, as a batch job would."""
+    code = ("import sys, datetime as dt; from cryptography import x509;"
+            " from pki.store import open_store, Revocation;"
+            " s = open_store(sys.argv[1]);"
+            " print(s.revoke_many([Revocation(int(sys.argv[2], 16),"
+            " x509.ReasonFlags.cessation_of_operation, None, dt.datetime.now(dt.UTC))]));"
+            " s.close()")
+    res = subprocess.run([str(Path(MYNACARD).parent / "python"), "-c", code, location,
+                          serial_hex], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert res.returncode == 0 and "[True]" in res.stdout, res.stdout + res.stderr
+
+
+def test_memory_path_sees_a_revocation_by_another_process_at_once(
+        store_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean server holds pre-generated responses in memory (`pki.ocsp.memory`); a
+    `ca revoke` and a `revoke_many` committed by other processes are seen by the very
+    next request, on SQLite (data_version) and PostgreSQL (the status_changes counter)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from pki.ca import load_ca
+    from pki.ocsp import OcspResponder
+    from pki.ocsp.lean import Server
+    from pki.ocsp.responder import ResponderIdentity
+    from pki.profiles import Hierarchy
+    from pki.store import open_readonly_store
+
+    home, store = store_home
+    for n in (2, 3):  # certificates of this test alone
+        pub = _new_key(home, f"holder{n}")
+        run(home, "ca", "issue", *HSM, *store, "--profile", "signing", "--public-key",
+            str(pub), "--identity", str(home / "id.json"), "--holder-id", f"R{n}",
+            "--card-expiry", "2035-01-01", "--out", str(home / f"s{n}.pem"), check=True)
+    run(home, "ocsp", "pregenerate", *HSM, *store, check=True)
+    location = store[1] if store else str(home / "store.sqlite")
+    ro = open_readonly_store(location)
+    hc = load_ca(home / "ca").hierarchies[Hierarchy.SIGN]
+    # a stand-in responder key and certificate (the HSM's key stays in the CA's process):
+    # the test reads statuses, not signatures
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.UTC)
+    stand_in = (x509.CertificateBuilder().subject_name(hc.ocsp_cert.subject)
+                .issuer_name(hc.root_cert.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now)
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING]),
+                               critical=False)
+                .sign(key, hashes.SHA256()))
+    identity = ResponderIdentity("sign", hc.root_cert, stand_in, key)
+    responder = OcspResponder(store=ro, identities=[identity])
+    server = Server(responder)
+    assert server.memory is not None and server.memory.enabled
+    reads = {"n": 0}
+    real = ro.pregenerated
+
+    def counted(*args: object, **kwargs: object) -> object:
+        reads["n"] += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ro, "pregenerated", counted)
+
+    def ask(cert: str) -> ocsp.OCSPResponse:
+        c = x509.load_pem_x509_certificate((home / cert).read_bytes())
+        der = ocsp.OCSPRequestBuilder().add_certificate(c, hc.root_cert,
+                                                        hashes.SHA1()).build() \
+            .public_bytes(Encoding.DER)
+        raw, _ = server.answer(b"POST", b"/", der, None, None, "192.0.2.9")
+        assert raw.startswith(b"HTTP/1.1 200 "), raw[:80]
+        return ocsp.load_der_ocsp_response(raw.split(b"\r\n\r\n", 1)[1])
+
+    try:
+        for cert, revoke, reason in (
+                ("s2.pem", "ca revoke", x509.ReasonFlags.key_compromise),
+                ("s3.pem", "revoke_many", x509.ReasonFlags.cessation_of_operation)):
+            assert ask(cert).certificate_status is ocsp.OCSPCertStatus.GOOD
+            before = reads["n"]
+            for _ in range(3):  # answered from memory: the store's lookup is not asked
+                assert ask(cert).certificate_status is ocsp.OCSPCertStatus.GOOD
+            assert reads["n"] == before
+            if revoke == "ca revoke":
+                run(home, "ca", "revoke", *store, _serial(home / cert), "--reason",
+                    "keyCompromise", check=True)
+            else:
+                _revoke_many_elsewhere(location, _serial(home / cert))
+            # the very next request: the held response is forgotten and the stored one,
+            # signed for the old status, unreachable: the responder signs "revoked"
+            resp = ask(cert)
+            assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
+            assert resp.revocation_reason is reason
+            assert len(server.memory) == 0
+            run(home, "ocsp", "pregenerate", *HSM, *store, check=True)
+            ask(cert)  # the re-signed stored response, held again
+            before = reads["n"]
+            assert ask(cert).certificate_status is ocsp.OCSPCertStatus.REVOKED
+            assert reads["n"] == before
+    finally:
+        ro.close()
