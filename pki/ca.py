@@ -35,15 +35,14 @@ from pki.attestation import AttestationPolicy, CardKeyEvidence
 from pki.errors import CAError
 from pki.identity import Identity
 from pki.keys import Clock, KeyCeremonySource, KeySource, utc_now
+from pki.operator_profile import OPERATOR_VALIDITY, operator_certificate_builder
 from pki.profiles import (
     JPKI_HIERARCHIES,
-    OPERATOR_VALIDITY,
     Hierarchy,
     Profile,
     SigningCertificateBuilder,
     UserAuthenticationCertificateBuilder,
     assemble_rsa_sha256,
-    operator_certificate_builder,
 )
 from pki.store import CertificateStore
 from pki.store.db import key_digest

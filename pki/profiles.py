@@ -25,17 +25,33 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import functools
-import hashlib
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
 from asn1crypto import core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
+from pki.certificate_der import (
+    EXT_NOT_CA,
+    KU_SIGNING,
+    KU_USER_AUTH,
+    SHA256_WITH_RSA,
+    SUBJECT_PREFIX,
+    SUBJECT_SUFFIX,
+    TBS_VERSION_3,
+    Der,
+    Encoded,
+    IssuerValues,
+    distribution_extensions,
+    encoded,
+    extension,
+    issuer_values,
+    ocsp_extension,
+    subject_key_identifier,
+)
 from pki.errors import ProfileError
 from pki.identity import Identity, nth_birthday_after
 from pki.substitutes import substituted_identity
@@ -251,149 +267,10 @@ def certificate_profile(cert: x509.Certificate) -> Profile | None:
     return None
 
 
-class _der:  # noqa: N801 - a namespace of small DER encoders
-    """Just enough DER for a TBSCertificate (definite lengths, positive INTEGERs)."""
-
-    @staticmethod
-    def length(n: int) -> bytes:
-        if n < 0x80:
-            return bytes((n,))
-        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        return bytes((0x80 | len(b),)) + b
-
-    @staticmethod
-    def tlv(tag: int, content: bytes) -> bytes:
-        return bytes((tag,)) + _der.length(len(content)) + content
-
-    @staticmethod
-    def integer(value: int) -> bytes:
-        return _der.tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-    @staticmethod
-    def time(t: dt.datetime) -> bytes:
-        """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds."""
-        t = t.astimezone(dt.UTC)
-        hms = f"{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
-        if 1950 <= t.year < 2050:
-            return b"\x17\x0d" + f"{t.year % 100:02d}{hms}".encode("ascii")
-        return b"\x18\x0f" + f"{t.year:04d}{hms}".encode("ascii")
-
-    @staticmethod
-    def oid(oid: x509.ObjectIdentifier) -> bytes:
-        arcs = [int(a) for a in oid.dotted_string.split(".")]
-        out = bytearray((40 * arcs[0] + arcs[1],))
-        for arc in arcs[2:]:
-            chunk = [arc & 0x7F]
-            arc >>= 7
-            while arc:
-                chunk.append(0x80 | (arc & 0x7F))
-                arc >>= 7
-            out += bytes(reversed(chunk))
-        return _der.tlv(0x06, bytes(out))
-
-
-_TBS_VERSION_3 = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2
-_SHA256_WITH_RSA = bytes.fromhex("300d06092a864886f70d01010b0500")  # with NULL parameters
-
-
-def _subject_template() -> tuple[bytes, bytes]:
-    """The holder subject (C=JP, CN=<40 hex digits of the serial>) as cryptography encodes
-    it, split around the CN value (its length is fixed, so the prefix never changes)."""
-    marker = "Q" * 40
-    der = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                     x509.NameAttribute(NameOID.COMMON_NAME, marker)]).public_bytes()
-    at = der.index(marker.encode("ascii"))
-    return der[:at], der[at + 40:]
-
-
-_SUBJECT_PREFIX, _SUBJECT_SUFFIX = _subject_template()
-
-
-class _Encoded(NamedTuple):
-    """An extension and its DER (Extension ::= SEQUENCE { extnID, critical, extnValue })."""
-
-    extension: x509.Extension[Any]
-    der: bytes
-
-
-def _encoded(ext: x509.Extension[Any]) -> _Encoded:
-    """The extension DER-encoded once: certificates copy the bytes instead of re-encoding
-    the Python objects every time (issuance speed). The certificate's DER is the same;
-    parsing it gives back the typed extension."""
-    value = ext.value
-    raw = value.value if isinstance(value, x509.UnrecognizedExtension) else value.public_bytes()
-    der = _der.tlv(0x30, _der.oid(ext.oid) + (b"\x01\x01\xff" if ext.critical else b"")
-                   + _der.tlv(0x04, raw))
-    return _Encoded(x509.Extension(ext.oid, ext.critical,
-                                   x509.UnrecognizedExtension(ext.oid, raw)), der)
-
-
-def _ext(value: x509.ExtensionType, *, critical: bool = False) -> x509.Extension[Any]:
-    return x509.Extension(value.oid, critical, value)
-
-
-def _key_usage(*, non_repudiation: bool) -> _Encoded:
-    return _encoded(_ext(x509.KeyUsage(
-        digital_signature=True, content_commitment=non_repudiation, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-        encipher_only=False, decipher_only=False,
-    ), critical=True))
-
-
-_EXT_NOT_CA = _encoded(_ext(x509.BasicConstraints(ca=False, path_length=None), critical=True))
-_KU_SIGNING = _key_usage(non_repudiation=True)
-_KU_USER_AUTH = _key_usage(non_repudiation=False)
-_POLICY_EXTENSIONS = {
-    p: _encoded(_ext(x509.CertificatePolicies([x509.PolicyInformation(p.policy_oid, None)])))
+POLICY_EXTENSIONS = {
+    p: encoded(extension(x509.CertificatePolicies([x509.PolicyInformation(p.policy_oid, None)])))
     for p in Profile
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class _IssuerValues:
-    """What every certificate of one issuer shares: its name and the AKI extension."""
-
-    name: x509.Name
-    name_der: bytes
-    authority_key_identifier: _Encoded
-
-
-@functools.lru_cache(maxsize=64)
-def _issuer_values(issuer: x509.Certificate) -> _IssuerValues:
-    try:
-        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    except x509.ExtensionNotFound:
-        raise ProfileError("the issuer certificate has no subjectKeyIdentifier") from None
-    return _IssuerValues(issuer.subject, issuer.subject.public_bytes(), _encoded(
-        _ext(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski))))
-
-
-def _subject_key_identifier(key: rsa.RSAPublicKey) -> _Encoded:
-    """RFC 5280 4.2.1.2 method 1 (SHA-1 of the subjectPublicKey bits), as
-    `x509.SubjectKeyIdentifier.from_public_key` computes it, encoded directly."""
-    digest = hashlib.sha1(key.public_bytes(Encoding.DER, PublicFormat.PKCS1)).digest()
-    oid = ExtensionOID.SUBJECT_KEY_IDENTIFIER
-    value = x509.UnrecognizedExtension(oid, b"\x04\x14" + digest)
-    return _Encoded(x509.Extension(oid, False, value), _SKI_PREFIX + digest)
-
-
-_SKI_PREFIX = _encoded(_ext(x509.SubjectKeyIdentifier(bytes(20)))).der[:-20]
-
-
-@functools.lru_cache(maxsize=4096)
-def _distribution_extensions(crl_url: str) -> _Encoded:
-    return _encoded(_ext(x509.CRLDistributionPoints([
-        x509.DistributionPoint(full_name=[x509.UniformResourceIdentifier(crl_url)],
-                               relative_name=None, reasons=None, crl_issuer=None)
-    ])))
-
-
-@functools.lru_cache(maxsize=16)
-def _ocsp_extension(ocsp_url: str) -> _Encoded:
-    return _encoded(_ext(x509.AuthorityInformationAccess([
-        x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP,
-                               x509.UniformResourceIdentifier(ocsp_url))
-    ])))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -489,7 +366,7 @@ class _HolderCertificateBuilder:
     def _extra_extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
         return []
 
-    def _key_usage_extension(self) -> _Encoded:
+    def _key_usage_extension(self) -> Encoded:
         raise NotImplementedError
 
     def validity(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -528,23 +405,23 @@ class _HolderCertificateBuilder:
         return cert, cert.public_bytes(Encoding.DER)
 
     def _fields(self, issuer: x509.Certificate, now: dt.datetime
-                ) -> tuple[_IssuerValues, dt.datetime, dt.datetime, list[_Encoded]]:
+                ) -> tuple[IssuerValues, dt.datetime, dt.datetime, list[Encoded]]:
         self._check_complete()
         self._extra_checks(now)
         o = self._o
         assert o.public_key and o.serial_number and o.crl_url and o.ocsp_url
         not_before, not_after = self.validity(now)
-        iv = _issuer_values(issuer)
+        iv = issuer_values(issuer)
         extensions = [
-            _EXT_NOT_CA,
+            EXT_NOT_CA,
             self._key_usage_extension(),
-            _POLICY_EXTENSIONS[self.profile],
+            POLICY_EXTENSIONS[self.profile],
             iv.authority_key_identifier,
-            _subject_key_identifier(o.public_key),
-            _distribution_extensions(o.crl_url),
-            _ocsp_extension(o.ocsp_url),
+            subject_key_identifier(o.public_key),
+            distribution_extensions(o.crl_url),
+            ocsp_extension(o.ocsp_url),
         ]
-        extensions += [_encoded(_ext(e, critical=c)) for e, c in self._extra_extensions()]
+        extensions += [encoded(extension(e, critical=c)) for e, c in self._extra_extensions()]
         return iv, not_before, not_after, extensions
 
     def _build_with_cryptography(self, *, issuer: x509.Certificate, signer: Any,
@@ -577,15 +454,15 @@ class _HolderCertificateBuilder:
         o = self._o
         assert o.public_key and o.serial_number
         serial = o.serial_number
-        return _der.tlv(0x30, b"".join((
-            _TBS_VERSION_3,
-            _der.integer(serial),
-            _SHA256_WITH_RSA,
+        return Der.tlv(0x30, b"".join((
+            TBS_VERSION_3,
+            Der.integer(serial),
+            SHA256_WITH_RSA,
             iv.name_der,
-            _der.tlv(0x30, _der.time(not_before) + _der.time(not_after)),
-            _SUBJECT_PREFIX + f"{serial:040X}".encode("ascii") + _SUBJECT_SUFFIX,
+            Der.tlv(0x30, Der.time(not_before) + Der.time(not_after)),
+            SUBJECT_PREFIX + f"{serial:040X}".encode("ascii") + SUBJECT_SUFFIX,
             o.public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
-            _der.tlv(0xA3, _der.tlv(0x30, b"".join([e.der for e in extensions]))),
+            Der.tlv(0xA3, Der.tlv(0x30, b"".join([e.der for e in extensions]))),
         )))
 
     def check(self, now: dt.datetime) -> None:
@@ -602,7 +479,7 @@ class _HolderCertificateBuilder:
 
 def assemble_rsa_sha256(tbs: bytes, signature: bytes) -> bytes:
     """The DER certificate from a TBSCertificate and its PKCS#1 v1.5 SHA-256 signature."""
-    return _der.tlv(0x30, tbs + _SHA256_WITH_RSA + _der.tlv(0x03, b"\x00" + signature))
+    return Der.tlv(0x30, tbs + SHA256_WITH_RSA + Der.tlv(0x03, b"\x00" + signature))
 
 
 class SigningCertificateBuilder(_HolderCertificateBuilder):
@@ -634,8 +511,8 @@ class SigningCertificateBuilder(_HolderCertificateBuilder):
                 "jpki-rules 1.9: no signing certificate for holders under 15 at issuance"
             )
 
-    def _key_usage_extension(self) -> _Encoded:
-        return _KU_SIGNING
+    def _key_usage_extension(self) -> Encoded:
+        return KU_SIGNING
 
     def _extra_extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
         assert self._o.identity is not None
@@ -650,8 +527,8 @@ class UserAuthenticationCertificateBuilder(_HolderCertificateBuilder):
 
     profile = Profile.USER_AUTHENTICATION
 
-    def _key_usage_extension(self) -> _Encoded:
-        return _KU_USER_AUTH
+    def _key_usage_extension(self) -> Encoded:
+        return KU_USER_AUTH
 
 
 def builder_for(profile: Profile) -> _HolderCertificateBuilder:
@@ -661,64 +538,3 @@ def builder_for(profile: Profile) -> _HolderCertificateBuilder:
     if profile is Profile.USER_AUTHENTICATION:
         return UserAuthenticationCertificateBuilder()
     raise TypeError("profile must be a pki.profiles.Profile")
-
-
-# -- the operator profile ------------------------------------------------------------------
-OPERATOR_VALIDITY = dt.timedelta(days=2 * 365)
-MAX_OPERATOR_NAME = 64  # an X.520 commonName is at most 64 characters
-
-
-def operator_subject(operator: str, center: str) -> x509.Name:
-    """C=JP, O=<center>, OU=Operators, CN=<operator>: who the card belongs to, nothing of
-    any resident."""
-    if not isinstance(operator, str) or not 0 < len(operator) <= MAX_OPERATOR_NAME:
-        raise ProfileError(f"an operator name is 1 to {MAX_OPERATOR_NAME} characters")
-    if not isinstance(center, str) or not 0 < len(center) <= 64:
-        raise ProfileError("a center name is 1 to 64 characters")
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, center),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Operators"),
-        x509.NameAttribute(NameOID.COMMON_NAME, operator),
-    ])
-
-
-def operator_name_of(cert: x509.Certificate) -> str:
-    """The operator an operator certificate names (its subject commonName)."""
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if len(names) != 1 or not isinstance(names[0].value, str):
-        raise ProfileError("an operator certificate names exactly one operator (CN)")
-    return names[0].value
-
-
-def operator_certificate_builder(
-    *, public_key: rsa.RSAPublicKey, operator: str, center: str, issuer: x509.Certificate,
-    serial: int, now: dt.datetime, crl_url: str, ocsp_url: str,
-    validity: dt.timedelta = OPERATOR_VALIDITY,
-) -> x509.CertificateBuilder:
-    """An operator certificate (to be signed by the operator root): keyUsage
-    digitalSignature, extendedKeyUsage clientAuth, the operator policy, CRL and OCSP
-    pointers like a JPKI certificate; valid `validity` (2 years) but never beyond the
-    root. The key is the card's (RSA-2048, e = 65537)."""
-    check_card_key(public_key)
-    if not dt.timedelta(0) < validity <= dt.timedelta(days=5 * 365):
-        raise ProfileError("an operator certificate is valid for more than 0 and at most"
-                           " 5 years")
-    iv = _issuer_values(issuer)
-    not_before = now.astimezone(dt.UTC).replace(microsecond=0)
-    not_after = min(not_before + validity, issuer.not_valid_after_utc)
-    if not_after <= not_before:
-        raise ProfileError("the operator root has expired")
-    return x509.CertificateBuilder(
-        issuer_name=iv.name, subject_name=operator_subject(operator, center),
-        public_key=public_key, serial_number=serial, not_valid_before=not_before,
-        not_valid_after=not_after, extensions=[
-            _EXT_NOT_CA.extension,
-            _KU_USER_AUTH.extension,
-            _ext(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH])),
-            _POLICY_EXTENSIONS[Profile.OPERATOR].extension,
-            iv.authority_key_identifier.extension,
-            _ext(x509.SubjectKeyIdentifier.from_public_key(public_key)),
-            _distribution_extensions(crl_url).extension,
-            _ocsp_extension(ocsp_url).extension,
-        ])

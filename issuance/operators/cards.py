@@ -56,7 +56,8 @@ from issuance.operators.errors import OperatorsError
 from issuance.operators.store import Operator, OperatorStore
 from issuance.storage.db import Database
 from pki.ca import CAConfig, IssuingCA
-from pki.profiles import Hierarchy, Profile, certificate_profile, operator_name_of
+from pki.operator_profile import operator_name_of
+from pki.profiles import Hierarchy, Profile, certificate_profile
 from pki.store import CertificateStore
 from pki.verify import RevocationCheck, verify_certificate
 

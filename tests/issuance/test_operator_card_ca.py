@@ -18,13 +18,8 @@ from pki.attestation import AttestationPolicy, AttestationRefused
 from pki.ca import CAConfig, IssuingCA, init_ca, load_ca
 from pki.errors import ProfileError, StoreError
 from pki.identity import Identity
-from pki.profiles import (
-    JPKI_HIERARCHIES,
-    Hierarchy,
-    Profile,
-    certificate_profile,
-    operator_name_of,
-)
+from pki.operator_profile import operator_name_of
+from pki.profiles import JPKI_HIERARCHIES, Hierarchy, Profile, certificate_profile
 from pki.store import open_store
 from pki.verify import verify_certificate
 

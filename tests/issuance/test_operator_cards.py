@@ -44,7 +44,8 @@ from issuance.workflow.center import Center, CenterConfig
 from pki.ca import load_ca
 from pki.crl import CrlPublisher
 from pki.ocsp.responder import OcspResponder
-from pki.profiles import Hierarchy, Profile, certificate_profile, operator_certificate_builder
+from pki.operator_profile import operator_certificate_builder
+from pki.profiles import Hierarchy, Profile, certificate_profile
 from pki.store import open_readonly_store, open_store
 from pki.store.records import CertStatus
 
