@@ -104,6 +104,7 @@ class PcscTransport:
         self._card: Any = None
         self._protocol = 0
         self._in_session = False
+        self._answered = False
         # Counts connects and resets: each one leaves the card freshly reset, so clients
         # that track the selected application know to forget it.
         self.connection_count = 0
@@ -152,6 +153,7 @@ class PcscTransport:
             raise
         self._context, self._card, self._protocol = context, card, protocol
         self.connection_count += 1
+        self._answered = False  # no APDU answered yet on this connection
 
     def close(self) -> None:
         """End the session (card reset) and disconnect, resetting the card again."""
@@ -283,14 +285,19 @@ class PcscTransport:
         if not self._in_session:
             self._check_no_local_session()
         rc, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
-        if rc == scard.SCARD_W_RESET_CARD:
+        if rc in (scard.SCARD_W_RESET_CARD, scard.SCARD_E_PROTO_MISMATCH):
+            # Another connection reset (or re-powered) the card: a process that ended
+            # while holding it, for one. Rejoin; what this connection had set up is gone.
+            fresh = not self._answered
             self._reconnect()
-            if not _selects_by_name(apdu):
+            if not (fresh or _selects_by_name(apdu)):
                 raise self._reset_error()
-            # a SELECT by name depends on nothing the reset took: send it again
+            # nothing on this connection depended on the state the reset took (it had
+            # answered nothing yet, or this is a SELECT by name): send it again
             rc, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
         if rc != scard.SCARD_S_SUCCESS:
             raise NoCard(f"card connection lost in {self.reader!r}: {_message(rc)}")
+        self._answered = True
         if len(response) < 2:
             raise TransportError(f"a response without a status word from {self.reader!r}")
         return Response(bytes(response[:-2]), (response[-2] << 8) | response[-1])

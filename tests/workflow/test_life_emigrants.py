@@ -20,6 +20,7 @@ from issuance.notices.certificates import CertificateGateway
 from issuance.notices.intake import NoticeIntake
 from issuance.notices.processor import NoticeProcessor
 from issuance.registry.checkdigits import complete_my_number
+from issuance.registry.dates import japan_date, utc_now
 from issuance.registry.model import FuhyoEntry, Nationality, ResidentStatus
 from issuance.registry.store import ResidentStore
 from issuance.storage import Database
@@ -45,7 +46,10 @@ def test_a_holder_known_only_from_a_fuhyo_gets_a_card_and_fuhyo_notices_keep_it_
     assert identity_from_certificate(cert).address == f"{abroad}（附票管理市町村 01100）"
     notice = {"id": "F-1", "source": "fuhyo", "kind": "name_change",
               "resident_code": born_abroad.resident_code,
-              "effective_date": date.today().isoformat(), "facts": {"name": "新名 太郎"}}
+              # the notice's day in Japan, as the registry dates it (the certificate was
+              # issued today JST; the UTC date is a day behind from 15:00 UTC)
+              "effective_date": japan_date(utc_now()).isoformat(),
+              "facts": {"name": "新名 太郎"}}
     NoticeIntake(db).accept_lines([json.dumps(notice, ensure_ascii=False)])
     assert NoticeProcessor(db, CertificateGateway(center.store)).process().applied == 1
     current = ResidentStore(db).get(born_abroad.resident_code)
