@@ -134,29 +134,24 @@ def _register_life(subparsers: Any, card: Any) -> None:
         "them (key attestation), the CA certifies them (to the 6th birthday when renewed in "
         "those months, rules 1.5/1.6), the old certificates are revoked as superseded and "
         "linked to the new ones. The holder enters the certificates' PINs.")
-    _reader_pins(renew)
-    renew.set_defaults(func=command(_life_reader("renew")), changes=True,
-                       roles=("clerk", "supervisor"), audit_action="certificates.renew",
-                       audits_itself=True, audit_subject="reader")
     certify = card.add_parser(
         "certify", help="issue certificates again onto the card the holder has",
         description="Issue new certificates onto the card in the reader without a new card: "
         "after a revocation request, or for an emigrant (the signing certificate from the "
         "附票 facts, rule 1.4). New keys on the card, attested; the previous certificates are "
         "linked to the new ones (and revoked as superseded if still current).")
-    _reader_pins(certify)
-    certify.set_defaults(func=command(_life_reader("certify")), changes=True,
-                         roles=("clerk", "supervisor"), audit_action="certificates.issue",
-                         audits_itself=True, audit_subject="reader")
     found = card.add_parser(
         "found", help="a card reported lost is back: new certificates",
         description="A card reported lost was found (rule 2a): certificates still on hold are "
         "revoked (a hold is never released), new certificates are issued on new keys, and "
         "the card is the holder's again.")
-    _reader_pins(found)
-    found.set_defaults(func=command(_life_reader("card_found")), changes=True,
-                       roles=("clerk", "supervisor"), audit_action="card.found",
-                       audits_itself=True, audit_subject="reader")
+    for cmd, method, action in ((renew, "renew", "certificates.renew"),
+                                (certify, "certify", "certificates.issue"),
+                                (found, "card_found", "card.found")):
+        _reader_pins(cmd)
+        cmd.set_defaults(func=command(_life_reader(method)), changes=True,
+                         roles=("clerk", "supervisor"), audit_action=action,
+                         audits_itself=True, audit_subject="reader")
     for name, method, action, text in (
             ("return", "return_card", "card.return",
              "the holder returns the card (返納): certificates revoked, card returned"),

@@ -105,9 +105,8 @@ class ApplicationRow:
 APPLICATION_STATES = tuple(s.value for s in State)
 
 
-def list_applications(tx: Transaction, f: Filter) -> list[ApplicationRow]:
-    """Applications matching `f`, newest application date first."""
-    f.check(APPLICATION_STATES)
+def _who_and_state(f: Filter, state_column: str) -> tuple[list[str], list[Any]]:
+    """The clauses applications and cards share: resident code, name, state."""
     where: list[str] = []
     params: list[Any] = []
     if f.resident_code:
@@ -118,8 +117,15 @@ def list_applications(tx: Transaction, f: Filter) -> list[ApplicationRow]:
         where.append(clause)
         params += values
     if f.state:
-        where.append("a.state = ?")
+        where.append(f"{state_column} = ?")
         params.append(f.state)
+    return where, params
+
+
+def list_applications(tx: Transaction, f: Filter) -> list[ApplicationRow]:
+    """Applications matching `f`, newest application date first."""
+    f.check(APPLICATION_STATES)
+    where, params = _who_and_state(f, "a.state")
     if f.since:
         where.append("a.applied_on >= ?")
         params.append(f.since.isoformat())
@@ -324,18 +330,7 @@ def _card_rows(tx: Transaction, where: list[str], params: list[Any], limit: int
 def list_cards(tx: Transaction, f: Filter) -> list[CardRow]:
     """Cards matching `f`, newest first."""
     f.check(CARD_STATES)
-    where: list[str] = []
-    params: list[Any] = []
-    if f.resident_code:
-        where.append("a.resident_code = ?")
-        params.append(f.resident_code)
-    if f.name:
-        clause, values = _name_clause(f.name)
-        where.append(clause)
-        params += values
-    if f.state:
-        where.append("c.state = ?")
-        params.append(f.state)
+    where, params = _who_and_state(f, "c.state")
     if f.since:
         where.append("c.created_at >= ?")
         params.append(day_bounds(f.since)[0])
