@@ -552,7 +552,7 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
         RsaKeySlot key = keys[ram[R_FOUND_INDEX]];
         if (p1 == Contract.GENERATE_P1_GENERATE) {
             requireIssuerWrite(key.fid);
-            key.generate();
+            key.generate(scratch);
             keyGenerated(key);
         } else if (!key.isGenerated()) {
             ISOException.throwIt(Contract.SW_DATA_NOT_FOUND);
