@@ -14,6 +14,10 @@
 - An idle (keep-alive) timeout, a cap on open connections (beyond it a new connection is
   closed at once), a cap on header bytes (431), on requests in flight (503 with
   Retry-After) and on the body (413, declared or streamed).
+- A lingering close (RFC 9112 §9.6): a connection the server closes while the client may
+  still be sending (a 413 in mid-body, a 408, a 431) is half-closed first and its input
+  read and dropped for up to `LINGER_SECONDS` (at most `LINGER_BYTES`), so the client
+  reads the answer instead of a TCP reset that would destroy it.
 - `RefusalCounter`: refusals of unauthenticated clients counted per source address and
   reason and reported once per window with the count, not once per request, so a
   flood cannot flood the log that records it.
@@ -223,6 +227,63 @@ async def _plain(send: Send, status: int, text: str,
     await send({"type": "http.response.body", "body": body})
 
 
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
+
+
+def linger(transport: Any, loop: asyncio.AbstractEventLoop) -> bool:
+    """Half-close `transport` (after what it still has to write) and close it fully
+    `LINGER_SECONDS` later, or when the client closes; True if it lingers. Input that
+    arrives meanwhile must be dropped by the protocol (`Lingering.drained`). A TLS
+    transport cannot half-close in asyncio: it is closed at once (False)."""
+    if transport.is_closing() or not transport.can_write_eof():
+        transport.close()
+        return False
+    try:
+        transport.write_eof()
+        transport.resume_reading()
+    except (OSError, RuntimeError):
+        transport.close()
+        return False
+    loop.call_later(LINGER_SECONDS, transport.close)
+    return True
+
+
+class Lingering:
+    """A transport whose `close()` is a lingering close, for a protocol (uvicorn's) that
+    closes its transport itself; `unread()` says whether the client may still be sending
+    (otherwise, as for an idle keep-alive connection, it closes at once). It reports
+    closing from the moment it lingers."""
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop,
+                 unread: Callable[[], bool]) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._unread = unread
+        self._lingering = False
+        self._drained = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self._lingering or bool(self._transport.is_closing())
+
+    def close(self) -> None:
+        if self.is_closing():
+            return
+        if self._unread():
+            self._lingering = linger(self._transport, self._loop)
+        else:
+            self._transport.close()
+
+    def drained(self, n: int) -> None:
+        """`n` bytes read while closing were dropped; past `LINGER_BYTES` it closes."""
+        self._drained += n
+        if self._drained > LINGER_BYTES:
+            self._transport.close()
+
+
 class Guard:
     """ASGI middleware: requests in flight (503) and the body (413)."""
 
@@ -294,12 +355,18 @@ def guarded_protocol(limits: Limits, refusals: RefusalCounter | None = None) -> 
         _header_bytes = 0
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(  # the proxy stands in for the transport it wraps
+                Lingering(transport, self.loop, self._unread))  # type: ignore[arg-type]
             if len(self.connections) > limits.max_connections:
                 self._refuse("too many connections")
                 transport.close()
                 return
             self._arm()
+
+        def _unread(self) -> bool:
+            """The request now being read is not read to its end (the client may still
+            be sending it)."""
+            return self._in_headers or (self.cycle is not None and self.cycle.more_body)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -307,7 +374,10 @@ def guarded_protocol(limits: Limits, refusals: RefusalCounter | None = None) -> 
 
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
-                return  # refused (too many connections) or past its deadline: read nothing
+                # refused, past its deadline, or answered and lingering: read nothing
+                if isinstance(self.transport, Lingering):
+                    self.transport.drained(len(data))
+                return
             if not self._in_headers and (self.cycle is None or self.cycle.response_complete):
                 # the first bytes of the next request on a kept-alive connection
                 self._in_headers = True

@@ -34,7 +34,7 @@ from typing import Any
 
 from pki.ocsp.memory import MemoryResponses
 from pki.ocsp.responder import OcspResponder, OcspResult
-from pki.serving import Limits, RefusalCounter, Tls, log_refusals
+from pki.serving import LINGER_BYTES, Limits, RefusalCounter, Tls, linger, log_refusals
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ class _Connection(asyncio.Protocol):
         self.peer = "?"
         self.deadline = 0.0
         self.deadline_is_header = True  # False: idle between requests (keep-alive)
+        self.lingering = -1  # >= 0: answered and closing; the input bytes dropped since
 
     # -- lifecycle ---------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -205,11 +206,18 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"HTTP/1.1 " + status + b"\r\nConnection: close\r\n"
                                  b"Content-Length: 0\r\n\r\n")
-            self.transport.close()
+            # the client may still be sending: half-close and drop its input a while
+            if linger(self.transport, asyncio.get_running_loop()):
+                self.lingering = 0
         self.server.connections.discard(self)
 
     # -- parsing -----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self.lingering >= 0:
+            self.lingering += len(data)
+            if self.lingering > LINGER_BYTES:
+                self.transport.close()
+            return
         if not self.buf and not self.deadline_is_header:
             # first byte of the next request: its headers have header_timeout from now
             self.deadline = time.monotonic() + self.server.limits.header_timeout

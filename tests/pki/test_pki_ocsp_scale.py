@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
+from http_support import answer_to_a_body_sent_late
 from test_pki_cli import HSM, MYNACARD, PIN, _new_key, _serial, run
 from test_pki_postgres import pg_cluster  # noqa: F401 - the module's PostgreSQL cluster
 
@@ -181,6 +182,11 @@ def test_lean_server_limits(store_home) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n")
             assert s.recv(100).startswith(b"HTTP/1.1 413")
+        # the body still arriving after the 413 is read and dropped (a lingering close)
+        sent, answer = answer_to_a_body_sent_late(
+            port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n",
+            b"0" * 200000)
+        assert sent and answer.startswith(b"HTTP/1.1 413"), answer[:80]
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
             assert s.recv(100).startswith(b"HTTP/1.1 408")

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
+from http_support import answer_to_a_body_sent_late
 from publication_support import HSM, env, free_port, issue, run, wait_port
 
 from pki.relying_parties.registry import RelyingPartyRegistry, TokenAuthorizer
@@ -293,6 +294,18 @@ def test_an_oversized_chunked_request_gets_413(authed: tuple[str, TokenAuthorize
                           "Authorization": f"Bearer {rp_token}"})
     assert conn.getresponse().status == 413
     conn.close()
+
+
+def test_a_body_still_arriving_after_the_413_does_not_reset_the_answer(
+        authed: tuple[str, TokenAuthorizer], rp_token: str) -> None:
+    """The server half-closes and drops the rest of the body (a lingering close), so the
+    client that sends it all before reading still reads the 413."""
+    port = int(authed[0].rsplit(":", 1)[1])
+    head = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\n"
+            b"Authorization: Bearer " + rp_token.encode() + b"\r\n"
+            b"Content-Length: 200000\r\n\r\n" + b"0" * 20000)
+    sent, answer = answer_to_a_body_sent_late(port, head, b"0" * 180000)
+    assert sent and answer.startswith(b"HTTP/1.1 413"), answer[:80]
 
 
 @pytest.mark.parametrize(("kind", "sign_ok", "auth_ok"), [
