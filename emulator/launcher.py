@@ -80,6 +80,10 @@ from emulator.state import (
     socket_path,
 )
 
+# A card inserted that pcscd has not shown after this long is pulled and inserted again.
+INSERT_NOTICE_SECONDS = 10.0
+INSERT_TRIES = 3
+
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -388,11 +392,34 @@ class Emulator:
             stop_pids([(old.pid, old.start_time)])
             self._wait([reader], present=False, what="the old card to be removed")
             new = self._start_card(old.index)
-        cards = tuple(new if c.index == old.index else c for c in self.state.cards)
-        self.state = replace(self.state, cards=cards)
-        save_state(self.runtime_dir, self.state)
-        self._wait([reader], present=True, what="the new card to appear")
-        return new
+        self._record(new)
+        return self._wait_inserted(reader, new)
+
+    def _wait_inserted(self, reader: str, card: CardState) -> CardState:
+        """Wait for pcscd to show the card just inserted; the card shown.
+
+        pcscd can miss an insertion that follows the removal at once while it is still
+        cleaning up after a client that died holding the old card (seen under load: the
+        new card is connected to vpcd and the reader stays empty). As a person would, the
+        card is then pulled and inserted again, up to INSERT_TRIES times in all; each try
+        is a new blank card, so the serial returned is the one to use."""
+        for attempt in range(1, INSERT_TRIES + 1):
+            wait = self.timeout if attempt == INSERT_TRIES else min(self.timeout,
+                                                                    INSERT_NOTICE_SECONDS)
+            left = wait_readers(self.socket, [reader], present=True, timeout=wait,
+                                alive=self.check_alive)
+            if not left:
+                return card
+            again = self._swap_card(card) if attempt < INSERT_TRIES else None
+            if again is None:
+                break
+            print(f"mynacard emulator: pcscd did not show the card inserted in {reader!r} "
+                  f"after {wait:.0f} s; inserting it again", file=sys.stderr)
+            card = again
+            self._record(card)
+        raise EmulatorError(
+            f"timed out waiting for the new card to appear: {reader} has no card "
+            f"after {INSERT_TRIES} insertions (logs in {self.runtime_dir})")
 
     def eject(self, reader: str) -> CardState:
         """Pull the card out of `reader` (its state is gone); the reader stays, empty."""

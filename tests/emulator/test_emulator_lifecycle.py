@@ -128,3 +128,41 @@ def test_replace_card_manufactures_a_fresh_card_in_the_same_bridge(
     log = Path(new.log).read_text()
     assert f"card {old.serial} removed" in log
     assert contract.TEST_ISSUER_MASTER_KEY.hex() not in log
+
+
+def test_a_card_pcscd_does_not_show_is_pulled_and_inserted_again(
+    mynacard_emulator: Emulator, blank_card: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """pcscd can miss an insertion right after a removal (under load, after a client died
+    holding the old card); the emulator then inserts a fresh card again. The miss is
+    simulated by the first wait for the card; the second insertion is real."""
+    from card.issuer import IssuerClient
+    from card.transport import PcscTransport
+    from emulator import launcher
+
+    real = launcher.wait_readers
+    missed: list[str] = []
+
+    def miss_once(sock, readers, *, present, timeout, alive=None):  # type: ignore[no-untyped-def]
+        if present and not missed:
+            missed.extend(readers)
+            return list(readers)
+        return real(sock, readers, present=present, timeout=timeout, alive=alive)
+
+    monkeypatch.setattr(launcher, "wait_readers", miss_once)
+    state = mynacard_emulator.state
+    assert state is not None
+    old = next(c for c in state.cards if c.reader == blank_card)
+    new = mynacard_emulator.replace_card(blank_card)
+    assert missed == [blank_card]
+    assert "inserting it again" in capsys.readouterr().err
+    log = Path(new.log).read_text()
+    first = [ln.split()[3] for ln in log.splitlines() if "manufactured" in ln][-2]
+    assert len({old.serial, first, new.serial}) == 3  # two new cards, the second kept
+    assert f"card {first} removed" in log
+    with PcscTransport(blank_card) as transport:
+        assert IssuerClient(transport).serial() == new.serial
+    saved = mynacard_emulator.state
+    assert saved is not None
+    assert next(c for c in saved.cards if c.reader == blank_card).serial == new.serial
