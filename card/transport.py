@@ -18,6 +18,7 @@ transaction, which it does with a reset too.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,9 @@ SESSION_INS = frozenset({
     Ins.VERIFY, Ins.CHANGE_REFERENCE_DATA, Ins.RESET_RETRY_COUNTER, Ins.CHANGE_KEY,
     Ins.GET_CHALLENGE, Ins.EXTERNAL_AUTHENTICATE,
 })
+
+# After another connection's reset is announced, how long to let it land (see _reconnect).
+RESET_SETTLE_SECONDS = 0.2
 
 
 class CardReset(TransportError):
@@ -242,9 +246,15 @@ class PcscTransport:
             )
 
     def _reconnect(self) -> None:
-        """Rejoin after another connection reset the card (this one's state is gone)."""
+        """Rejoin after another connection reset the card (this one's state is gone).
+
+        pcsc-lite tells the other connections that the card was reset before it resets it
+        (SCardReconnect, and SCardDisconnect of a process that ended holding the card);
+        an APDU sent at once could reach the card before that reset and have its effect
+        wiped without a word. Waiting RESET_SETTLE_SECONDS first lets the reset land."""
         from smartcard import scard
 
+        time.sleep(RESET_SETTLE_SECONDS)
         rc, protocol = scard.SCardReconnect(
             self._card, scard.SCARD_SHARE_SHARED,
             scard.SCARD_PROTOCOL_T1 | scard.SCARD_PROTOCOL_T0, scard.SCARD_LEAVE_CARD,
