@@ -59,13 +59,12 @@ from issuance.notices.model import (
     notice_from_stored,
 )
 from issuance.notices.rules import CardAction, Decision, decide
-from issuance.notices.staging import mark_applied, write_effects
+from issuance.notices.staging import mark_applied, write_effects, write_facts, write_residents
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 
 # the registry's own row mapping, so a batch reads its residents in one set query
 from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
 from issuance.registry.store import _from_row as _resident_from_row
-from issuance.registry.store import update_residents
 from issuance.storage import Database, SqliteDatabase, Transaction
 from issuance.workflow.migrations import migrate_workflow
 from issuance.workflow.records import live_card_of, put_card
@@ -486,17 +485,10 @@ class _BatchView:
         self._dirty_residents[resident.resident_code] = resident
 
     def save(self, tx: Transaction) -> None:
-        if self._dirty_facts:
-            tx.executemany(
-                "INSERT INTO notice_facts (resident_code, fact, effective_date, source,"
-                " notice_id, sender) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (resident_code, fact) DO UPDATE"
-                " SET effective_date = excluded.effective_date, source = excluded.source,"
-                " notice_id = excluded.notice_id, sender = excluded.sender",
-                [(code, fact, *mine) for (code, fact), mine in self._dirty_facts.items()])
+        write_facts(tx, [(code, fact, *mine) for (code, fact), mine in self._dirty_facts.items()])
         if self._dirty_residents:
-            update_residents(tx, [(self._loaded[code], r)
-                                  for code, r in self._dirty_residents.items()])
+            write_residents(tx, [(self._loaded[code], r)
+                                 for code, r in self._dirty_residents.items()])
 
 
 def _with_fact(resident: Resident, fact: str, value: Any) -> Resident:
