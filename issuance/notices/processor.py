@@ -4,8 +4,8 @@
 1. re-matches unmatched notices whose resident has since been loaded (→ accepted);
 2. pages through the accepted notices whose effective date has come (today in Japan;
    later ones wait), in effective-date order (then arrival, sender, source, id), with a keyset
-   cursor on the `notices_due` index; batches grow from 1 to `batch` (default 5,000), so
-   a lone notice is applied at once and a backlog in large batches. On PostgreSQL the
+   cursor on the `notices_due` index; batches grow from 1 (`first_batch`) to `batch` (default
+   5,000), so a lone notice is applied at once and a backlog in large batches. On PostgreSQL the
    same, bucket by bucket, each under its advisory lock (`claims`): several processors
    share the notices, and one resident's are applied by one processor, in order;
 3. for each batch: one set query for the residents; then ONE certificate-store
@@ -58,6 +58,7 @@ from issuance.notices.model import (
     Notice,
     notice_from_stored,
 )
+from issuance.notices.queries import query_in
 from issuance.notices.rules import CardAction, Decision, decide
 from issuance.notices.staging import mark_applied, write_effects, write_facts, write_residents
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
@@ -140,14 +141,18 @@ class NoticeProcessor:
         keep_details: bool = False,
         batch: int = BATCH,
         audit_operator: str | None = None,
+        first_batch: int = 1,
     ) -> None:
         """`on_revoked(n)` is called after the n-th revocation this processor made, once
         the certificate store committed it (a seam for tests that kill the process
-        mid-batch). `batch` is the largest number of notices applied together.
+        mid-batch). `batch` is the largest number of notices applied together; each pass
+        starts with `first_batch` (1: a lone notice goes at once; a bulk applier that
+        knows a backlog is waiting starts at `batch`, sparing small batches' fixed costs).
         `audit_operator`: record each applied batch in the audit log, in the batch's own
         transaction (what a killed worker applied is then audited too)."""
-        if batch < 1:
+        if batch < 1 or first_batch < 1:
             raise ValueError("batch must be at least 1")
+        self.first_batch = min(first_batch, batch)
         self.db = db
         self.certificates = certificates
         self.clock = clock
@@ -185,7 +190,7 @@ class NoticeProcessor:
                 "SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
                 " AND effective_date > ?", (today,))
         report.waiting_until_effective = int(waiting["n"]) if waiting else 0
-        run = _Run(today, limit, progress)
+        run = _Run(today, limit, progress, size=self.first_batch)
         if self._claims is None:
             self._run(run, None, report)
             return report
@@ -259,8 +264,8 @@ class NoticeProcessor:
         codes = sorted({n.resident_code for n in notices})
         nationality_of: dict[str, str] = {}
         with self.db.transaction() as tx:
-            for row in tx.query_in("SELECT resident_code, nationality FROM residents"
-                                   " WHERE resident_code IN ({values})", codes):
+            for row in query_in(tx, "SELECT resident_code, nationality FROM residents"
+                                " WHERE resident_code IN ({values})", codes):
                 nationality_of[row["resident_code"]] = row["nationality"]
         missing = [n for n in notices if n.resident_code not in nationality_of]
         if missing:
@@ -458,13 +463,13 @@ class _BatchView:
     def load(cls, tx: Transaction, codes: list[str]) -> _BatchView:
         residents: dict[str, Resident] = {}
         facts: dict[tuple[str, str], tuple[str, str, str, str]] = {}
-        for row in tx.query_in(f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({{values}})",
-                               codes):
+        for row in query_in(tx, f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({{values}})",
+                            codes):
             resident = _resident_from_row(row)
             residents[resident.resident_code] = resident
-        for row in tx.query_in("SELECT resident_code, fact, effective_date, source, notice_id,"
-                               " sender FROM notice_facts WHERE resident_code IN ({values})",
-                               codes):
+        for row in query_in(tx, "SELECT resident_code, fact, effective_date, source, notice_id,"
+                            " sender FROM notice_facts WHERE resident_code IN ({values})",
+                            codes):
             facts[(row["resident_code"], row["fact"])] = (
                 row["effective_date"], row["source"], row["notice_id"], row["sender"])
         return cls(residents, facts)

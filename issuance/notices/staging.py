@@ -1,9 +1,11 @@
 """Staging tables: a batch's rows loaded in one go, then applied by one statement.
 
-The processor writes a batch's effects and marks its notices applied with one
-`INSERT … SELECT` and one `UPDATE … FROM` over a TEMP table of the connection, loaded
-with COPY on PostgreSQL and one multi-row executemany on SQLite: a few statements per
-batch, however large, instead of one round trip per row. The tables are emptied before
+The processor marks a batch's notices applied with one `UPDATE … FROM` over a TEMP table
+of the connection, loaded with COPY on PostgreSQL and one multi-row executemany on
+SQLite; on PostgreSQL it also writes the batch's effects, fact dates and resident
+changes by COPY and one `INSERT … SELECT` / `UPDATE … FROM` each: a few statements per
+batch, however large, instead of one round trip per row (SQLite has no round trips, and
+there those are one executemany straight into the table). The tables are emptied before
 each load (inside the caller's transaction) and stay empty after it.
 """
 
@@ -24,6 +26,9 @@ TABLES = {
     "stage_effects": ("sender TEXT, source TEXT, notice_id TEXT, target TEXT, action TEXT,"
                       " serial TEXT, reason TEXT, outcome TEXT, at TEXT"),
     "stage_marks": "sender TEXT, source TEXT, id TEXT, at TEXT, rule TEXT",
+    "stage_notices": ("sender TEXT, source TEXT, id TEXT, kind TEXT, resident_code TEXT,"
+                      " effective_date TEXT, received_at TEXT, payload TEXT, state TEXT,"
+                      " reason TEXT, bucket INTEGER"),
     "stage_facts": ("resident_code TEXT, fact TEXT, effective_date TEXT, source TEXT,"
                     " notice_id TEXT, sender TEXT"),
     # the residents' columns (`issuance.registry.store._COLUMNS` order), every one
@@ -38,8 +43,10 @@ TABLES = {
 }
 
 
-def stage(tx: Transaction, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Empty TEMP `table` and load `rows` into it (columns in `TABLES` order)."""
+def stage(tx: Transaction, table: str, rows: Sequence[tuple[Any, ...]], *,
+          analyse: bool = True) -> None:
+    """Empty TEMP `table` and load `rows` into it (columns in `TABLES` order); on
+    PostgreSQL `analyse` it for the planner (not needed when no join reads it)."""
     columns = [c.split()[0] for c in TABLES[table].split(",")]
     tx.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({TABLES[table]})")
     tx.execute(f"DELETE FROM {table}")
@@ -51,17 +58,44 @@ def stage(tx: Transaction, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        # statistics, so the planner probes the notices' primary key per staged row
-        # instead of scanning them (a TEMP table has none until analysed)
-        tx.execute(f"ANALYZE {table}")
+        if analyse:  # statistics, so the planner probes the notices' primary key per
+            # staged row instead of scanning them (a TEMP table has none until analysed)
+            tx.execute(f"ANALYZE {table}")
     else:
         tx.executemany(f"INSERT INTO {table} ({', '.join(columns)})"
                        f" VALUES ({', '.join('?' * len(columns))})", rows)
 
 
+_NOTICE_COLUMNS = ("sender, source, id, kind, resident_code, effective_date, received_at,"
+                   " payload, state, reason, bucket")
+
+
+def insert_notices(tx: Transaction, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Store new notices (the `stage_notices` columns), none of them stored yet: a key
+    already taken fails the statement (IntegrityViolation), as row by row. PostgreSQL:
+    COPY into the staging table, one INSERT … SELECT; SQLite: one executemany."""
+    if not rows:
+        return
+    if tx.dialect != "postgresql":
+        tx.executemany(f"INSERT INTO notices ({_NOTICE_COLUMNS})"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return
+    stage(tx, "stage_notices", rows, analyse=False)
+    tx.execute(f"INSERT INTO notices ({_NOTICE_COLUMNS})"
+               f" SELECT {_NOTICE_COLUMNS} FROM stage_notices")
+    tx.execute("DELETE FROM stage_notices")
+
+
 def write_effects(tx: Transaction, rows: Sequence[tuple[Any, ...]]) -> None:
     """Record effects (sender, source, notice id, target, action, serial, reason,
-    outcome, at); one already recorded is kept (its primary key)."""
+    outcome, at); one already recorded is kept (its primary key). SQLite: one
+    executemany straight into the table (staging first would write every row twice)."""
+    if tx.dialect != "postgresql":
+        tx.executemany("INSERT INTO notice_effects (sender, source, notice_id, target, action,"
+                       " serial, reason, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                       " ON CONFLICT (sender, source, notice_id, target, action) DO NOTHING",
+                       rows)
+        return
     stage(tx, "stage_effects", rows)
     tx.execute("INSERT INTO notice_effects (sender, source, notice_id, target, action, serial,"
                " reason, outcome, at) SELECT sender, source, notice_id, target, action, serial,"

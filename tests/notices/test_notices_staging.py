@@ -8,13 +8,15 @@ import random
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from notices_support import emigrant, resident
 
 from issuance.notices.migrations import migrate_notices
-from issuance.notices.staging import write_facts, write_residents
+from issuance.notices.queries import query_in
+from issuance.notices.staging import insert_notices, write_facts, write_residents
 from issuance.registry.model import FuhyoEntry, Resident, ResidentStatus, Sex
 from issuance.registry.store import get_resident, put_residents, update_residents
-from issuance.storage import Database, open_database
+from issuance.storage import Database, IntegrityViolation, open_database
 
 
 def _changed(rnd: random.Random, r: Resident) -> Resident:
@@ -95,3 +97,41 @@ def test_write_facts_inserts_and_replaces(db: Database) -> None:
         ("00000000019", "name", "2026-07-01", "fuhyo", "A-9", "city"),
         ("00000000019", "status", "2026-06-01", "juki", "A-2", "local"),
         ("00000000027", "address", "2026-05-01", "fuhyo", "B-1", "city")]
+
+
+def _notice_row(n: int, state: str = "accepted") -> tuple[Any, ...]:
+    return ("local", "juki", f"N-{n}", "death", f"{n:011d}", "2026-06-01",
+            "2026-06-02T00:00:00+00:00", f'{{"id":"N-{n}"}}', state, None, n % 100)
+
+
+def test_insert_notices_stores_every_row_or_none(db: Database) -> None:
+    migrate_notices(db)
+    with db.transaction() as tx:
+        insert_notices(tx, [_notice_row(n) for n in range(1, 1201)])
+        insert_notices(tx, [])
+    with db.transaction() as tx:
+        rows = tx.query("SELECT sender, source, id, kind, resident_code, effective_date,"
+                        " received_at, payload, state, reason, bucket FROM notices"
+                        " ORDER BY resident_code")
+    assert [tuple(r.values()) for r in rows] == [_notice_row(n) for n in range(1, 1201)]
+    # a key already stored fails the whole statement, as row by row; nothing is added
+    with pytest.raises(IntegrityViolation), db.transaction() as tx:
+        insert_notices(tx, [_notice_row(5000), _notice_row(7)])
+    with db.transaction() as tx:
+        assert tx.query_one("SELECT COUNT(*) AS n FROM notices")["n"] == 1200  # type: ignore[index]
+
+
+def test_query_in_is_the_transactions_query_in(db: Database) -> None:
+    migrate_notices(db)
+    with db.transaction() as tx:
+        insert_notices(tx, [_notice_row(n) for n in range(1, 1201)])
+    wanted = [f"N-{n}" for n in range(0, 1500, 3)] + ["N-3", "nope"]
+    sql = "SELECT id, state FROM notices WHERE sender = ? AND source = ? AND id IN ({values})"
+    with db.transaction() as tx:
+        mine = query_in(tx, sql, wanted, ("local", "juki"))
+        theirs = tx.query_in(sql, wanted, ("local", "juki"))
+        assert sorted(r["id"] for r in mine) == sorted(r["id"] for r in theirs)
+        assert len(mine) == 400  # N-3 … N-1200 by threes, each once
+        assert query_in(tx, sql, [], ("local", "juki")) == []
+        with pytest.raises(ValueError):
+            query_in(tx, "SELECT id FROM notices WHERE id = ?", ["N-1"])
