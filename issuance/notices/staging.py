@@ -96,7 +96,7 @@ def write_effects(tx: Transaction, rows: Sequence[tuple[Any, ...]]) -> None:
                        " ON CONFLICT (sender, source, notice_id, target, action) DO NOTHING",
                        rows)
         return
-    stage(tx, "stage_effects", rows)
+    stage(tx, "stage_effects", rows, analyse=False)  # read by a plain scan, no join
     tx.execute("INSERT INTO notice_effects (sender, source, notice_id, target, action, serial,"
                " reason, outcome, at) SELECT sender, source, notice_id, target, action, serial,"
                " reason, outcome, at FROM stage_effects WHERE true"
@@ -131,7 +131,7 @@ def write_facts(tx: Transaction, rows: Sequence[tuple[Any, ...]]) -> None:
     if tx.dialect != "postgresql":
         tx.executemany(upsert.format(values="VALUES (?, ?, ?, ?, ?, ?)"), rows)
         return
-    stage(tx, "stage_facts", rows)
+    stage(tx, "stage_facts", rows, analyse=False)  # read by a plain scan, no join
     tx.execute(upsert.format(values="SELECT resident_code, fact, effective_date, source,"
                              " notice_id, sender FROM stage_facts WHERE true"))
     tx.execute("DELETE FROM stage_facts")
