@@ -58,7 +58,6 @@ from issuance.notices.model import (
     Notice,
     notice_from_stored,
 )
-from issuance.notices.queries import query_in
 from issuance.notices.rules import CardAction, Decision, decide
 from issuance.notices.staging import mark_applied, write_effects, write_facts, write_residents
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
@@ -264,8 +263,8 @@ class NoticeProcessor:
         codes = sorted({n.resident_code for n in notices})
         nationality_of: dict[str, str] = {}
         with self.db.transaction() as tx:
-            for row in query_in(tx, "SELECT resident_code, nationality FROM residents"
-                                " WHERE resident_code IN ({values})", codes):
+            for row in tx.query_in("SELECT resident_code, nationality FROM residents"
+                                   " WHERE resident_code IN ({values})", codes):
                 nationality_of[row["resident_code"]] = row["nationality"]
         missing = [n for n in notices if n.resident_code not in nationality_of]
         if missing:
@@ -463,13 +462,13 @@ class _BatchView:
     def load(cls, tx: Transaction, codes: list[str]) -> _BatchView:
         residents: dict[str, Resident] = {}
         facts: dict[tuple[str, str], tuple[str, str, str, str]] = {}
-        for row in query_in(tx, f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({{values}})",
-                            codes):
+        for row in tx.query_in(f"{_SELECT_RESIDENTS} WHERE r.resident_code IN ({{values}})",
+                               codes):
             resident = _resident_from_row(row)
             residents[resident.resident_code] = resident
-        for row in query_in(tx, "SELECT resident_code, fact, effective_date, source, notice_id,"
-                            " sender FROM notice_facts WHERE resident_code IN ({values})",
-                            codes):
+        for row in tx.query_in("SELECT resident_code, fact, effective_date, source, notice_id,"
+                               " sender FROM notice_facts WHERE resident_code IN ({values})",
+                               codes):
             facts[(row["resident_code"], row["fact"])] = (
                 row["effective_date"], row["source"], row["notice_id"], row["sender"])
         return cls(residents, facts)
