@@ -2,6 +2,7 @@
 
     python -m bench.notices_revocation [--certs N] [--notices M] [--db sqlite|postgresql|both]
                                       [--pg-url URL] [--workers-pg K] [--quick] [--json]
+                                      [--no-ocsp] [--profile DIR]
 
 One run, on one machine, every figure beside a baseline measured in the same run, for
 each database asked for (`--db`; PostgreSQL: a private cluster started in the work
@@ -26,6 +27,9 @@ store are two schemas of it):
    - OCSP responses/s from an asyncio keep-alive client (16 connections, a warm pool of
      2,000 serials, no nonce) with no notices streaming, then while notices stream
      (target: ≥ 80 % of the rate without them).
+
+`--profile DIR` replaces 2. and 3. by a profile: intake, then one processor pass, both in
+this process under cProfile, with each phase's µs per notice and its top costs.
 """
 
 from __future__ import annotations
@@ -446,6 +450,10 @@ def run_backend(args: argparse.Namespace, backend: str, work: Path, home: Path, 
     out["bare_seconds"] = len(lines) / out["bare_insert_per_s"]
 
     now = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
+    if args.profile:
+        out["profile"] = profile_pass(db, store_loc, lines, now, Path(args.profile), backend)
+        db.close()
+        return out
     appliers = 1 if backend == "sqlite" else max(1, args.workers_pg)
     t = time.perf_counter()
     # as `mynacard notices ingest` does for a large file: intake here, processors
@@ -517,6 +525,48 @@ def run_backend(args: argparse.Namespace, backend: str, work: Path, home: Path, 
     return out
 
 
+def profile_pass(db: Any, store_loc: str | Path, lines: list[str], now: dt.datetime,
+                 out_dir: Path, backend: str) -> dict[str, Any]:
+    """`--profile`: intake, then one `NoticeProcessor` pass, in THIS process (no child),
+    each under cProfile; writes `<backend>-intake.prof` and `<backend>-process.prof` to
+    `out_dir` and returns each phase's wall and CPU time per notice and its top costs
+    (own time per notice, in µs; profiling inflates them, read them as shares)."""
+    import cProfile
+    import pstats
+
+    from issuance.notices.certificates import CertificateGateway
+    from issuance.notices.intake import BULK_BATCH, NoticeIntake
+    from issuance.notices.processor import NoticeProcessor
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {}
+    with CertificateGateway.open(store_loc) as certs:
+        intake = NoticeIntake(db, batch=BULK_BATCH)
+        processor = NoticeProcessor(db, certs, clock=lambda: now, first_batch=BULK_BATCH)
+        for phase, work in (("intake", lambda: intake.accept_lines(lines)),
+                            ("process", processor.process)):
+            prof = cProfile.Profile()
+            wall, cpu = time.perf_counter(), time.process_time()
+            prof.runcall(work)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            path = out_dir / f"{backend}-{phase}.prof"
+            prof.dump_stats(str(path))
+            stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+            top = sorted(((tt, f"{Path(fn).name}:{line}({name})")
+                          for (fn, line, name), (_cc, _nc, tt, _ct, _cl) in stats.items()),
+                         reverse=True)[:15]
+            result[phase] = {"wall_us_per_notice": wall / len(lines) * 1e6,
+                             "cpu_us_per_notice": cpu / len(lines) * 1e6,
+                             "top_own_us_per_notice": {k: tt / len(lines) * 1e6
+                                                       for tt, k in top}}
+            print(f"[{backend}] {phase}: {result[phase]['wall_us_per_notice']:.0f} µs/notice"
+                  f" wall, {result[phase]['cpu_us_per_notice']:.0f} µs CPU (this process,"
+                  f" profiled); {path}", file=sys.stderr, flush=True)
+            for k, v in result[phase]["top_own_us_per_notice"].items():
+                print(f"    {v:8.1f} µs  {k}", file=sys.stderr)
+    return result
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from hsm import PinSource, open_key_manager
     from hsm.softhsm import init_token, use_softhsm
@@ -563,6 +613,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(r: dict[str, Any]) -> None:
     for name, b in r["backends"].items():
+        if "profile" in b:
+            continue  # printed as it ran
         ok = "meets" if b["total_seconds"] <= b["target_seconds"] else "MISSES"
         ok_bare = "meets" if b["ratio_to_bare_insert"] <= TARGET_BARE_RATIO else "MISSES"
         bare = "INSERT" if name == "sqlite" else "COPY"
@@ -616,6 +668,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers-pg", type=int, default=2,
                    help="PostgreSQL: notice processors applying alongside intake")
     p.add_argument("--no-ocsp", action="store_true", help="skip the OCSP measurements")
+    p.add_argument("--profile", metavar="DIR",
+                   help="instead of the timed run: intake then one processor pass in this"
+                   " process, each under cProfile (.prof files to DIR, top costs per notice"
+                   " printed); no OCSP")
     p.add_argument("--dir", help="work directory (kept); default a temporary one")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--json", action="store_true")

@@ -35,7 +35,7 @@ def _apply_until_done(db_url: str, store_location: str, now: datetime | None,
                       done: Any, results: Any) -> None:
     """The child: passes of `NoticeProcessor.process()` until `done` is set, then one more."""
     from issuance.notices.certificates import CertificateGateway
-    from issuance.notices.processor import NoticeProcessor
+    from issuance.notices.processor import BATCH, NoticeProcessor
     from issuance.storage import open_database
 
     try:
@@ -44,7 +44,8 @@ def _apply_until_done(db_url: str, store_location: str, now: datetime | None,
             db = open_database(db_url)
             try:
                 clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
-                processor = NoticeProcessor(db, certs, clock=clock)
+                # intake commits thousands at a time: no slow start from 1 each pass
+                processor = NoticeProcessor(db, certs, clock=clock, first_batch=BATCH)
                 while True:
                     finished = done.is_set()  # a pass begun after this saw every notice
                     report = processor.process()

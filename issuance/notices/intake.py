@@ -41,7 +41,8 @@ from issuance.notices.model import (
     claimed_identity,
     parse_notice,
 )
-from issuance.notices.queries import stored_notices
+from issuance.notices.queries import query_in, stored_notices
+from issuance.notices.staging import insert_notices
 from issuance.storage import Database, SqliteDatabase, Transaction
 
 Outcome = Literal["accepted", "duplicate", "unmatched", "rejected"]
@@ -217,11 +218,7 @@ class NoticeIntake:
                              item.effective_date.isoformat(), received, payload, state, reason,
                              bucket_of(item.resident_code)))
                 results.append(IntakeResult(line, state, source, item.id, reason))
-            if rows:
-                tx.executemany(
-                    "INSERT INTO notices (sender, source, id, kind, resident_code, effective_date,"
-                    " received_at, payload, state, reason, bucket)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            insert_notices(tx, rows)
             if rejects:
                 tx.executemany(
                     "INSERT INTO notices (sender, source, id, received_at, payload, state, reason)"
@@ -242,8 +239,8 @@ def _stored_payloads(tx: Transaction, sender: str,
 
 
 def _known_residents(tx: Transaction, codes: list[str]) -> set[str]:
-    return {row["resident_code"] for row in tx.query_in(
-        "SELECT resident_code FROM residents WHERE resident_code IN ({values})", codes)}
+    return {row["resident_code"] for row in query_in(
+        tx, "SELECT resident_code FROM residents WHERE resident_code IN ({values})", codes)}
 
 
 def _rejected(rejects: list[tuple[Any, ...]], line: int, raw: str | bytes, text: str,

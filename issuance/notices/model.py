@@ -26,6 +26,9 @@ MAX_REASON = 300  # a reason quotes at most this much of the line
 # C0 and C1 control characters and DEL: never in a name or an address
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# what a JSON text needs for a decoded value to hold a lone surrogate or a NUL: an escape
+# (a backslash) or the character itself
+_MAY_BE_UNSTORABLE = re.compile(r"[\\\x00\ud800-\udfff]")
 
 
 class NoticeError(IssuanceError, ValueError):
@@ -94,8 +97,11 @@ class Notice:
         return out
 
     def canonical(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False)
+        return _CANONICAL.encode(self.to_json())
+
+
+# json.dumps(…, sort_keys=True, separators=(",", ":"), ensure_ascii=False), built once
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @cache
@@ -211,9 +217,11 @@ def _surely_valid(obj: Any) -> bool:
     return True
 
 
-def validate_object(obj: Any) -> Notice:
-    """Check a decoded JSON value against the schema and the semantic rules."""
-    bad = unstorable(obj)
+def validate_object(obj: Any, *, storable: bool = False) -> Notice:
+    """Check a decoded JSON value against the schema and the semantic rules. `storable`:
+    the caller knows no string in it holds a lone surrogate or a NUL (its JSON text has
+    neither, nor any escape), so the walk through the value is skipped."""
+    bad = None if storable else unstorable(obj)
     if bad is not None:
         raise NoticeError(bad)
     if not _surely_valid(obj):
@@ -275,7 +283,7 @@ def parse_notice(text: str | bytes) -> Notice:
     obj = decode_json(text, NoticeError)
     if not isinstance(obj, dict):
         raise NoticeError(f"not a JSON object but {type(obj).__name__}")
-    return validate_object(obj)
+    return validate_object(obj, storable=_MAY_BE_UNSTORABLE.search(text) is None)
 
 
 def decode_json(text: str, error: type[NoticeError] = NoticeError) -> Any:

@@ -4,8 +4,8 @@
 1. re-matches unmatched notices whose resident has since been loaded (→ accepted);
 2. pages through the accepted notices whose effective date has come (today in Japan;
    later ones wait), in effective-date order (then arrival, sender, source, id), with a keyset
-   cursor on the `notices_due` index; batches grow from 1 to `batch` (default 5,000), so
-   a lone notice is applied at once and a backlog in large batches. On PostgreSQL the
+   cursor on the `notices_due` index; batches grow from 1 (`first_batch`) to `batch` (default
+   5,000), so a lone notice is applied at once and a backlog in large batches. On PostgreSQL the
    same, bucket by bucket, each under its advisory lock (`claims`): several processors
    share the notices, and one resident's are applied by one processor, in order;
 3. for each batch: one set query for the residents; then ONE certificate-store
@@ -59,13 +59,12 @@ from issuance.notices.model import (
     notice_from_stored,
 )
 from issuance.notices.rules import CardAction, Decision, decide
-from issuance.notices.staging import mark_applied, write_effects
+from issuance.notices.staging import mark_applied, write_effects, write_facts, write_residents
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 
 # the registry's own row mapping, so a batch reads its residents in one set query
 from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
 from issuance.registry.store import _from_row as _resident_from_row
-from issuance.registry.store import update_residents
 from issuance.storage import Database, SqliteDatabase, Transaction
 from issuance.workflow.migrations import migrate_workflow
 from issuance.workflow.records import live_card_of, put_card
@@ -141,14 +140,18 @@ class NoticeProcessor:
         keep_details: bool = False,
         batch: int = BATCH,
         audit_operator: str | None = None,
+        first_batch: int = 1,
     ) -> None:
         """`on_revoked(n)` is called after the n-th revocation this processor made, once
         the certificate store committed it (a seam for tests that kill the process
-        mid-batch). `batch` is the largest number of notices applied together.
+        mid-batch). `batch` is the largest number of notices applied together; each pass
+        starts with `first_batch` (1: a lone notice goes at once; a bulk applier that
+        knows a backlog is waiting starts at `batch`, sparing small batches' fixed costs).
         `audit_operator`: record each applied batch in the audit log, in the batch's own
         transaction (what a killed worker applied is then audited too)."""
-        if batch < 1:
+        if batch < 1 or first_batch < 1:
             raise ValueError("batch must be at least 1")
+        self.first_batch = min(first_batch, batch)
         self.db = db
         self.certificates = certificates
         self.clock = clock
@@ -186,7 +189,7 @@ class NoticeProcessor:
                 "SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
                 " AND effective_date > ?", (today,))
         report.waiting_until_effective = int(waiting["n"]) if waiting else 0
-        run = _Run(today, limit, progress)
+        run = _Run(today, limit, progress, size=self.first_batch)
         if self._claims is None:
             self._run(run, None, report)
             return report
@@ -486,17 +489,10 @@ class _BatchView:
         self._dirty_residents[resident.resident_code] = resident
 
     def save(self, tx: Transaction) -> None:
-        if self._dirty_facts:
-            tx.executemany(
-                "INSERT INTO notice_facts (resident_code, fact, effective_date, source,"
-                " notice_id, sender) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (resident_code, fact) DO UPDATE"
-                " SET effective_date = excluded.effective_date, source = excluded.source,"
-                " notice_id = excluded.notice_id, sender = excluded.sender",
-                [(code, fact, *mine) for (code, fact), mine in self._dirty_facts.items()])
+        write_facts(tx, [(code, fact, *mine) for (code, fact), mine in self._dirty_facts.items()])
         if self._dirty_residents:
-            update_residents(tx, [(self._loaded[code], r)
-                                  for code, r in self._dirty_residents.items()])
+            write_residents(tx, [(self._loaded[code], r)
+                                 for code, r in self._dirty_residents.items()])
 
 
 def _with_fact(resident: Resident, fact: str, value: Any) -> Resident:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import LOCAL_SENDER
 from issuance.storage import Database, Transaction
-from issuance.storage.db import Row
+from issuance.storage.db import Params, Row
 
 
 def notice_counts(db: Database, *, today: str | None = None) -> dict[str, int]:
@@ -73,6 +74,23 @@ def notice_state(db: Database, source: str, notice_id: str, *,
     return str(row["state"]) if row else None
 
 
+def query_in(tx: Transaction, sql: str, values: Iterable[Any], params: Params = ()) -> list[Row]:
+    """`Transaction.query_in` (`sql` holds one `IN ({values})`), on PostgreSQL as ONE
+    statement with `= ANY(?)` and the distinct values as one array parameter. On the
+    notices' (sender, source, id) key PostgreSQL planned an `IN` list of 500 parameters as
+    a walk over every notice of that sender and source, the ids a filter: 150-300 ms per
+    500 keys once the table held thousands, against 5 ms with the array (which it puts
+    in the index condition)."""
+    if sql.count("IN ({values})") != 1:
+        raise ValueError("query_in: the statement must hold one IN ({values})")
+    if tx.dialect != "postgresql":
+        return tx.query_in(sql, values, params)
+    distinct = sorted(set(values))
+    if not distinct:
+        return []
+    return tx.query(sql.replace("IN ({values})", "= ANY(?)"), (*params, distinct))
+
+
 def stored_notices(tx: Transaction, keys: list[tuple[str, str, str]],
                    columns: str) -> dict[tuple[str, str, str], Row]:
     """`columns` (SQL, e.g. "state") of the stored notices among `keys` (sender, source,
@@ -81,6 +99,6 @@ def stored_notices(tx: Transaction, keys: list[tuple[str, str, str]],
     for sender, source, nid in keys:
         by_origin.setdefault((sender, source), []).append(nid)
     return {(sender, source, row["id"]): row for (sender, source), ids in by_origin.items()
-            for row in tx.query_in(f"SELECT id, {columns} FROM notices WHERE sender = ?"
-                                   " AND source = ? AND id IN ({values})", ids,
-                                   (sender, source))}
+            for row in query_in(tx, f"SELECT id, {columns} FROM notices WHERE sender = ?"
+                                " AND source = ? AND id IN ({values})", ids,
+                                (sender, source))}

@@ -39,6 +39,24 @@ _TABLES = {
 }
 
 
+# READ COMMITTED (PostgreSQL) re-checks the status of a row another transaction changed
+# meanwhile, so a certificate is revoked by one transaction only. PostgreSQL joins the
+# analysed staging table; SQLite's UPDATE … FROM would scan every certificate (its planner
+# puts the target table outside), so there the staged serials drive primary-key probes.
+_REVOKE_POSTGRES = (
+    "UPDATE certificates SET status = 'revoked', reason = r.reason, revoked_at = r.at,"
+    " cause = r.cause, status_version = status_version + 1, updated_at = r.at"
+    f" FROM {_REVOCATIONS} r WHERE certificates.serial = r.serial"
+    " AND certificates.status IN ('good', 'hold') RETURNING certificates.serial")
+_REVOKE_SQLITE = (
+    "UPDATE certificates SET status = 'revoked', status_version = status_version + 1,"
+    " (reason, revoked_at, cause, updated_at) ="
+    f" (SELECT r.reason, r.at, r.cause, r.at FROM {_REVOCATIONS} r"
+    " WHERE r.serial = certificates.serial)"
+    f" WHERE serial IN (SELECT serial FROM {_REVOCATIONS})"
+    " AND status IN ('good', 'hold') RETURNING serial")
+
+
 def _stage(store: Any, table: str, columns: tuple[str, ...],
            rows: Sequence[tuple[Any, ...]]) -> None:
     """Empty the connection's TEMP `table` and load `rows` into it (inside the caller's
@@ -74,9 +92,13 @@ def holders_certificates(store: Any, holder_ids: Sequence[str]
         return out
     with store.transaction():
         _stage(store, _HOLDERS, ("holder_id",), [(h,) for h in sorted(out)])
+        # CROSS JOIN: SQLite then loops over the staged holders and probes the holder
+        # index (its planner, without statistics, would scan every certificate instead);
+        # PostgreSQL plans it as any inner join
         rows = store._execute(
             "SELECT c.serial, c.holder_id, c.profile, c.issued_at, c.status, c.cause"
-            f" FROM {_HOLDERS} h JOIN certificates c ON c.holder_id = h.holder_id").fetchall()
+            f" FROM {_HOLDERS} h CROSS JOIN certificates c WHERE c.holder_id = h.holder_id"
+        ).fetchall()
         _clear(store, _HOLDERS)
     statuses = {s.value: s for s in CertStatus}
     for serial, holder, profile, issued_at, status, cause in rows:
@@ -117,14 +139,8 @@ def revoke_set(store: Any, revocations: Sequence[Revocation]) -> list[bool]:
             " ORDER BY r.serial LIMIT 1").fetchone()
         if unknown is not None:
             raise UnknownCertificateError(f"no certificate with serial {unknown[0]}")
-        # READ COMMITTED (PostgreSQL) re-checks the status of a row another transaction
-        # changed meanwhile, so a certificate is revoked by one transaction only
         changed = {row[0] for row in store._execute(
-            f"UPDATE certificates SET status = 'revoked', reason = r.reason,"
-            " revoked_at = r.at, cause = r.cause, status_version = status_version + 1,"
-            f" updated_at = r.at FROM {_REVOCATIONS} r WHERE certificates.serial = r.serial"
-            " AND certificates.status IN ('good', 'hold') RETURNING certificates.serial"
-        ).fetchall()}
+            _REVOKE_POSTGRES if store._db.postgres else _REVOKE_SQLITE).fetchall()}
         if changed:
             store._execute(BUMP_STATUS_CHANGES)
         _clear(store, _REVOCATIONS)

@@ -63,3 +63,32 @@ def test_set_based_revocation_matches_row_by_row(backend: str, store_url: str,
         assert _state(bulk, n) == _state(rows, n)
         holders = [f"H{h:03d}" for h in range(0, 120, 3)]
         assert bulk.by_holders(holders) == super(type(rows), rows).by_holders(holders)
+
+
+def test_sqlite_set_statements_probe_the_certificates(tmp_path: Any) -> None:
+    """On SQLite the set-based reads and revocations look certificates up by index, one
+    probe per staged holder or serial: none scans the certificate table (which, at ten
+    million rows, would cost seconds per batch whatever its size)."""
+    n = 300
+    with open_store(str(tmp_path / "store.sqlite")) as store:
+        _seed(store, n)
+        statements: list[str] = []
+        conn = store._db.conn
+        conn.set_trace_callback(statements.append)
+        try:
+            held = store.by_holders(["H001", "H002"])
+            changed = store.revoke_many([Revocation(5, REASONS[0], "c", AT),
+                                         Revocation(6, REASONS[1], "c", AT)])
+        finally:
+            conn.set_trace_callback(None)
+        assert [c.serial for c in held["H001"]] == [1, 98, 195, 292]
+        assert changed == [True, True]
+        touching = [s for s in statements if "certificates" in s and "TEMP" not in s
+                    and not s.startswith(("INSERT", "DELETE", "UPDATE status_changes"))]
+        assert any(s.startswith("SELECT c.serial") for s in touching)
+        assert any(s.startswith("UPDATE certificates") for s in touching)
+        with store.transaction():
+            for sql in touching:
+                plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+                assert "SCAN c " not in plan + " " and "SCAN certificates" not in plan, (
+                    sql, plan)
