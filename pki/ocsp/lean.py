@@ -14,7 +14,14 @@ does not wait on anything but the database); run one process per core
 (``--workers N``: separate processes on one port with SO_REUSEPORT). Pre-generated
 responses are held in memory per process (`pki.ocsp.memory`, keyed by the GET target or
 the POST body, with the HTTP response rendered once per second), checked against the
-store's status-change counter before every answer.
+store's status-change counter.
+
+The check is shared: the requests parsed in one event-loop iteration (from every
+connection) are queued, and one callback scheduled with ``call_soon`` runs in the next
+iteration, reads the counter once and answers them all (`Server.flush`). Every request
+of the batch was received before that read began, so a revocation committed before a
+request arrived is seen by its answer; on PostgreSQL this turns one round trip per
+request into one per batch (under load, many requests).
 """
 
 from __future__ import annotations
@@ -105,13 +112,47 @@ class Server:
         self.headers = _Headers()
         self.clock = clock
         self._scope_of = getattr(authorizer, "hierarchies_for", None)
+        self.pending: list[_Connection] = []  # connections with requests to answer
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def protocol(self) -> _Connection:
         return _Connection(self)
 
     def answer(self, method: bytes, target: bytes, body: bytes, authorization: str | None,
                if_none_match: bytes | None, peer: str) -> tuple[bytes, bool]:
-        """(the whole HTTP response, whether to close afterwards) for one request."""
+        """(the whole HTTP response, whether to close afterwards) for one request, with a
+        change check of its own."""
+        if self.memory is not None:
+            self.memory.check()
+        return self.answer_checked(method, target, body, authorization, if_none_match, peer)
+
+    def queue(self, conn: _Connection) -> None:
+        """`conn` has parsed requests to answer: answer them in the next loop iteration,
+        with every other connection's that arrive before it (`flush`)."""
+        self.pending.append(conn)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Answer every queued request after one change check: the check begins after
+        all of them arrived (they were parsed in callbacks that ran before this one), so
+        a revocation committed before any of them arrived is seen by all."""
+        self._flush_scheduled = False
+        pending, self.pending = self.pending, []
+        if self.memory is not None:
+            self.memory.check()
+        for conn in pending:
+            conn.answer_queued()
+
+    def answer_checked(self, method: bytes, target: bytes, body: bytes,
+                       authorization: str | None, if_none_match: bytes | None,
+                       peer: str) -> tuple[bytes, bool]:
+        """As `answer`, relying on a change check made after the request arrived."""
         allowed = None
         if self.authorizer is not None:
             if self.authorizer.party_for(authorization) is None:
@@ -127,7 +168,7 @@ class Server:
         # body (DER starts with 0x30, a target with '/': the two never meet)
         key = body if method == b"POST" else target
         memory = self.memory
-        entry = memory.held(key, allowed) if memory is not None else None
+        entry = memory.peek(key, allowed) if memory is not None else None
         if entry is not None:
             if entry.second == int(self.clock()) and if_none_match is None:
                 return entry.http, False  # rendered already this second
@@ -177,6 +218,10 @@ class _Connection(asyncio.Protocol):
         self.deadline = 0.0
         self.deadline_is_header = True  # False: idle between requests (keep-alive)
         self.lingering = -1  # >= 0: answered and closing; the input bytes dropped since
+        # parsed requests waiting for the next change check (`Server.flush`)
+        self.requests: list[tuple[bytes, bytes, bytes, str | None, bytes | None]] = []
+        self.refuse: bytes | None = None  # a status to close with once those are answered
+        self.last = False  # the last request queued asked to close (or was HTTP/1.0)
 
     # -- lifecycle ---------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -218,81 +263,104 @@ class _Connection(asyncio.Protocol):
             if self.lingering > LINGER_BYTES:
                 self.transport.close()
             return
+        if self.refuse is not None or self.last:
+            return  # answering what came before, then closing: the rest is not read
         if not self.buf and not self.deadline_is_header:
             # first byte of the next request: its headers have header_timeout from now
             self.deadline = time.monotonic() + self.server.limits.header_timeout
             self.deadline_is_header = True
-        self.buf += data
-        out: list[bytes] = []
-        close = out_done = False
-        while self.buf and not close:
-            end = self.buf.find(b"\r\n\r\n")
+        buf = self.buf + data if self.buf else data
+        limits = self.server.limits
+        queue = self.requests
+        queued = len(queue)
+        while buf:
+            end = buf.find(b"\r\n\r\n")
             if end < 0:
-                if len(self.buf) > self.server.limits.max_header_bytes:
-                    self._flush(out)
-                    return self.close_with(b"431 Request Header Fields Too Large")
+                if len(buf) > limits.max_header_bytes:
+                    self.refuse = b"431 Request Header Fields Too Large"
                 break
-            if end > self.server.limits.max_header_bytes:
-                self._flush(out)
-                return self.close_with(b"431 Request Header Fields Too Large")
-            lines = self.buf[:end].split(b"\r\n")
+            if end > limits.max_header_bytes:
+                self.refuse = b"431 Request Header Fields Too Large"
+                break
+            head = buf[:end]
+            eol = head.find(b"\r\n")
+            line = head if eol < 0 else head[:eol]
             try:
-                method, target, version = lines[0].split(b" ")
+                method, target, version = line.split(b" ")
             except ValueError:
-                self._flush(out)
-                return self.close_with(b"400 Bad Request")
+                self.refuse = b"400 Bad Request"
+                break
             length = 0
             authorization = if_none_match = None
             keep = version == b"HTTP/1.1"
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    try:
-                        length = int(value)
-                    except ValueError:
-                        self._flush(out)
-                        return self.close_with(b"400 Bad Request")
-                elif name == b"authorization":
-                    authorization = value.strip().decode("latin-1")
-                elif name == b"if-none-match":
-                    if_none_match = value.strip()
-                elif name == b"connection":  # HTTP/1.0 always closes (openssl ocsp)
-                    keep = keep and value.strip().lower() != b"close"
-                elif name == b"transfer-encoding":
-                    self._flush(out)
-                    return self.close_with(b"411 Length Required")
+            if eol >= 0:
+                for line in head[eol + 2:].split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        try:
+                            length = int(value)
+                        except ValueError:
+                            self.refuse = b"400 Bad Request"
+                            break
+                    elif name == b"authorization":
+                        authorization = value.strip().decode("latin-1")
+                    elif name == b"if-none-match":
+                        if_none_match = value.strip()
+                    elif name == b"connection":  # HTTP/1.0 always closes (openssl ocsp)
+                        keep = keep and value.strip().lower() != b"close"
+                    elif name == b"transfer-encoding":
+                        self.refuse = b"411 Length Required"
+                        break
+                if self.refuse is not None:
+                    break
             if length < 0 or length > self.server.max_body:
-                self._flush(out)
                 self.server.refusals.count(self.peer, "body too large")
-                return self.close_with(b"413 Content Too Large")
-            if len(self.buf) < end + 4 + length:
-                break  # the body is still coming (still under the header deadline)
-            body = self.buf[end + 4:end + 4 + length]
-            self.buf = self.buf[end + 4 + length:]
-            if method not in (b"GET", b"POST"):
-                self._flush(out)
-                return self.close_with(b"405 Method Not Allowed")
-            response, close = self.server.answer(method, target, body, authorization,
-                                                 if_none_match, self.peer)
-            out.append(response)
-            out_done = True
-            close = close or not keep
-        self._flush(out)
-        if close:
-            self.transport.close()
+                self.refuse = b"413 Content Too Large"
+                break
+            if length:
+                if len(buf) < end + 4 + length:
+                    break  # the body is still coming (still under the header deadline)
+                body = buf[end + 4:end + 4 + length]
+            else:
+                body = b""
+            buf = buf[end + 4 + length:]
+            if method != b"GET" and method != b"POST":
+                self.refuse = b"405 Method Not Allowed"
+                break
+            queue.append((method, target, body, authorization, if_none_match))
+            if not keep:
+                self.last = True  # answered, then closed: what follows is not read
+                break
+        self.buf = buf
+        if self.refuse is not None and not queue:
+            self.close_with(self.refuse)
+        elif queue and not queued:
+            self.server.queue(self)  # answered after the next change check (`flush`)
+
+    def answer_queued(self) -> None:
+        """Answer the parsed requests (`Server.flush` made the change check after they
+        arrived), in order, in one write; then close or wait for the next request."""
+        requests, self.requests = self.requests, []
+        transport = self.transport
+        if transport.is_closing() or self.lingering >= 0:
+            return  # expired or closed by the client meanwhile
+        answer, peer = self.server.answer_checked, self.peer
+        if len(requests) == 1:
+            transport.write(answer(*requests[0], peer)[0])
+        else:
+            transport.write(b"".join([answer(*r, peer)[0] for r in requests]))
+        if self.refuse is not None:
+            self.close_with(self.refuse)
+        elif self.last:
+            transport.close()
             self.server.connections.discard(self)
         elif not self.buf:
             self.deadline = time.monotonic() + self.server.limits.keep_alive
             self.deadline_is_header = False
-        elif out_done:
+        else:
             # a pipelined request began: its own header deadline from now
             self.deadline = time.monotonic() + self.server.limits.header_timeout
-
-    def _flush(self, out: list[bytes]) -> None:
-        if out:
-            self.transport.write(b"".join(out))
-            out.clear()
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
