@@ -33,6 +33,7 @@ import contextlib
 import email.utils
 import hashlib
 import logging
+import re
 import socket
 import ssl
 import time
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 MAX_REQUEST = 16 * 1024
 LIMITS = Limits(max_body=MAX_REQUEST)
 _SWEEP = 0.5  # seconds between deadline checks
+# the header names the parser acts on: a header block without any of them (anywhere, in
+# any case) is not split into lines at all
+_NAMES_READ = re.compile(rb"(?i)content-length|authorization|if-none-match|connection"
+                         rb"|transfer-encoding")
 _UNAUTHORIZED = (b"401 Unauthorized: OCSP is served to registered relying parties only\n")
 
 
@@ -125,7 +130,8 @@ class Server:
         change check of its own."""
         if self.memory is not None:
             self.memory.check()
-        return self.answer_checked(method, target, body, authorization, if_none_match, peer)
+        return self.answer_checked(method, target, body, authorization, if_none_match, peer,
+                                   self.clock()), False
 
     def queue(self, conn: _Connection) -> None:
         """`conn` has parsed requests to answer: answer them in the next loop iteration,
@@ -146,13 +152,15 @@ class Server:
         pending, self.pending = self.pending, []
         if self.memory is not None:
             self.memory.check()
+        now, deadline = self.clock(), time.monotonic()
         for conn in pending:
-            conn.answer_queued()
+            conn.answer_queued(now, deadline)
 
     def answer_checked(self, method: bytes, target: bytes, body: bytes,
                        authorization: str | None, if_none_match: bytes | None,
-                       peer: str) -> tuple[bytes, bool]:
-        """As `answer`, relying on a change check made after the request arrived."""
+                       peer: str, now: float) -> bytes:
+        """As `answer`, relying on a change check made after the request arrived; `now`
+        (`clock`, taken once per batch) dates the caching headers."""
         allowed = None
         if self.authorizer is not None:
             if self.authorizer.party_for(authorization) is None:
@@ -161,7 +169,7 @@ class Server:
                 return (b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer "
                         b"realm=\"mynacard-ocsp\"\r\nCache-Control: no-store\r\nContent-Type:"
                         b" text/plain; charset=utf-8\r\nContent-Length: "
-                        + str(len(_UNAUTHORIZED)).encode() + b"\r\n\r\n" + _UNAUTHORIZED, False)
+                        + str(len(_UNAUTHORIZED)).encode() + b"\r\n\r\n" + _UNAUTHORIZED)
             if self._scope_of is not None:
                 allowed = self._scope_of(authorization)
         # memory: a GET is keyed by its target (decoded only on a miss), a POST by its
@@ -170,8 +178,8 @@ class Server:
         memory = self.memory
         entry = memory.peek(key, allowed) if memory is not None else None
         if entry is not None:
-            if entry.second == int(self.clock()) and if_none_match is None:
-                return entry.http, False  # rendered already this second
+            if entry.second == int(now) and if_none_match is None:
+                return entry.http  # rendered already this second
             result = entry.result
         else:
             der = body if method == b"POST" else decode_get_target(target) or b""
@@ -179,9 +187,8 @@ class Server:
                 result, entry = memory.missed(key, der, allowed)
             else:
                 result = self.responder.respond(der, hierarchies=allowed)
+        second = int(now)
         if result.cacheable and result.this_update and result.next_update:
-            now = self.clock()
-            second = int(now)
             etag = entry.etag if entry is not None else None
             if etag is None:
                 etag = b'"' + hashlib.sha256(result.der).hexdigest()[:32].encode() + b'"'
@@ -189,8 +196,7 @@ class Server:
                     entry.etag = etag
             head = self.headers.caching(result, now) + b"ETag: " + etag + b"\r\n"
             if method == b"GET" and if_none_match == etag:
-                return b"HTTP/1.1 304 Not Modified\r\n" + head + b"Content-Length: 0\r\n\r\n", \
-                    False
+                return b"HTTP/1.1 304 Not Modified\r\n" + head + b"Content-Length: 0\r\n\r\n"
         else:
             head = b"Cache-Control: no-store\r\n"
         http = (b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n" + head
@@ -198,7 +204,7 @@ class Server:
                 + result.der)
         if entry is not None:
             entry.http, entry.second = http, second
-        return http, False
+        return http
 
     async def sweep_forever(self) -> None:
         """Close connections past their deadline (header deadline or idle timeout)."""
@@ -293,7 +299,8 @@ class _Connection(asyncio.Protocol):
             length = 0
             authorization = if_none_match = None
             keep = version == b"HTTP/1.1"
-            if eol >= 0:
+            if eol >= 0 and _NAMES_READ.search(head, eol) is not None:
+                # (most requests carry none of these: Host, User-Agent, Accept only)
                 for line in head[eol + 2:].split(b"\r\n"):
                     name, _, value = line.partition(b":")
                     name = name.strip().lower()
@@ -338,29 +345,30 @@ class _Connection(asyncio.Protocol):
         elif queue and not queued:
             self.server.queue(self)  # answered after the next change check (`flush`)
 
-    def answer_queued(self) -> None:
+    def answer_queued(self, now: float, deadline: float) -> None:
         """Answer the parsed requests (`Server.flush` made the change check after they
-        arrived), in order, in one write; then close or wait for the next request."""
+        arrived), in order, in one write; then close or wait for the next request (from
+        `deadline`, the flush's monotonic time)."""
         requests, self.requests = self.requests, []
         transport = self.transport
         if transport.is_closing() or self.lingering >= 0:
             return  # expired or closed by the client meanwhile
         answer, peer = self.server.answer_checked, self.peer
         if len(requests) == 1:
-            transport.write(answer(*requests[0], peer)[0])
+            transport.write(answer(*requests[0], peer, now))
         else:
-            transport.write(b"".join([answer(*r, peer)[0] for r in requests]))
+            transport.write(b"".join([answer(*r, peer, now) for r in requests]))
         if self.refuse is not None:
             self.close_with(self.refuse)
         elif self.last:
             transport.close()
             self.server.connections.discard(self)
         elif not self.buf:
-            self.deadline = time.monotonic() + self.server.limits.keep_alive
+            self.deadline = deadline + self.server.limits.keep_alive
             self.deadline_is_header = False
         else:
             # a pipelined request began: its own header deadline from now
-            self.deadline = time.monotonic() + self.server.limits.header_timeout
+            self.deadline = deadline + self.server.limits.header_timeout
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
