@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST = 16 * 1024
 LIMITS = Limits(max_body=MAX_REQUEST)
 _SWEEP = 0.5  # seconds between deadline checks
+_PARSED_BYTES, _PARSED_MAX = 2048, 4096  # requests whose parse is kept: size, number
 # the header names the parser acts on: a header block without any of them (anywhere, in
 # any case) is not split into lines at all
 _NAMES_READ = re.compile(rb"(?i)content-length|authorization|if-none-match|connection"
@@ -117,6 +118,8 @@ class Server:
         self.headers = _Headers()
         self.clock = clock
         self._scope_of = getattr(authorizer, "hierarchies_for", None)
+        # whole requests (as read) and their parse, for requests sent again byte for byte
+        self.parsed: dict[bytes, tuple[bytes, bytes, bytes, str | None, bytes | None]] = {}
         self.pending: list[_Connection] = []  # connections with requests to answer
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -275,10 +278,20 @@ class _Connection(asyncio.Protocol):
             # first byte of the next request: its headers have header_timeout from now
             self.deadline = time.monotonic() + self.server.limits.header_timeout
             self.deadline_is_header = True
-        buf = self.buf + data if self.buf else data
-        limits = self.server.limits
         queue = self.requests
         queued = len(queue)
+        if not self.buf:
+            # the same bytes as a request parsed before (a client asks the same way every
+            # time): its parse again, without parsing
+            request = self.server.parsed.get(data)
+            if request is not None:
+                queue.append(request)
+                if not queued:
+                    self.server.queue(self)
+                return
+        fresh = not self.buf
+        buf = self.buf + data if self.buf else data
+        limits = self.server.limits
         while buf:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
@@ -340,6 +353,12 @@ class _Connection(asyncio.Protocol):
                 self.last = True  # answered, then closed: what follows is not read
                 break
         self.buf = buf
+        if fresh and not buf and len(queue) == queued + 1 and self.refuse is None \
+                and not self.last and len(data) <= _PARSED_BYTES:
+            parsed = self.server.parsed
+            if len(parsed) >= _PARSED_MAX:
+                parsed.clear()
+            parsed[data] = queue[-1]
         if self.refuse is not None and not queue:
             self.close_with(self.refuse)
         elif queue and not queued:

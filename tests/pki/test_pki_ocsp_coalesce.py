@@ -208,3 +208,65 @@ def test_batches_share_one_counter_read_and_see_a_revocation_committed_before_it
             running.close()
         ro.close()
         store.close()
+
+
+class _Transport:
+    """What the lean protocol writes, as a transport would take it."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("192.0.2.1", 40000) if name == "peername" else None
+
+
+def test_a_request_sent_again_byte_for_byte_is_answered_from_its_kept_parse(
+        km, session_ca, store, clock, issuing, holder_key, adult) -> None:
+    """The parse of a whole request is kept by its bytes (`Server.parsed`): the same bytes
+    get the same answer; other headers (If-None-Match, Connection: close) are parsed."""
+    issued = issuing.issue_signing(public_key=holder_key.public_key(), identity=adult,
+                                   holder_id="R1", card_expiry=dt.date(2035, 1, 1))
+    Pregenerator.from_ca(key_source=km, ca=session_ca, store=store, clock=clock).run_once()
+    ro = open_readonly_store(store.location)
+    try:
+        server = Server(OcspResponder.from_ca(key_source=km, ca=session_ca, store=ro,
+                                              clock=clock))
+        root = session_ca.hierarchies[Hierarchy.SIGN].root_cert
+        request = _get(ocsp.OCSPRequestBuilder().add_certificate(
+            issued.certificate, root, hashes.SHA1()).build().public_bytes(Encoding.DER))
+        asyncio.run(_resend(server, request))
+    finally:
+        ro.close()
+
+
+async def _resend(server: Server, request: bytes) -> None:
+    conn, transport = server.protocol(), _Transport()
+    conn.connection_made(transport)
+
+    async def send(data: bytes) -> bytes:
+        conn.data_received(data)
+        await asyncio.sleep(0)  # the flush scheduled by data_received runs first
+        return transport.written[-1]
+
+    first = await send(request)
+    assert list(server.parsed) == [request]
+    assert await send(request) == first and len(transport.written) == 2
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert ocsp.load_der_ocsp_response(first.split(b"\r\n\r\n", 1)[1]) \
+        .certificate_status is ocsp.OCSPCertStatus.GOOD
+    etag = first.split(b"ETag: ", 1)[1].split(b"\r\n", 1)[0]
+    revalidate = request[:-2] + b"If-None-Match: " + etag + b"\r\n\r\n"
+    assert (await send(revalidate)).startswith(b"HTTP/1.1 304 ")
+    closing = request[:-2] + b"Connection: close\r\n\r\n"
+    assert await send(closing) == first and transport.closed
+    assert closing not in server.parsed and len(server.parsed) == 2
