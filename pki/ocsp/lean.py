@@ -157,7 +157,12 @@ class Server:
             self.memory.check()
         now, deadline = self.clock(), time.monotonic()
         for conn in pending:
-            conn.answer_queued(now, deadline)
+            try:
+                conn.answer_queued(now, deadline)
+            except Exception:  # one connection's failure must not strand the batch
+                log.exception("OCSP: answering failed; closing the connection")
+                conn.transport.close()
+                self.connections.discard(conn)
 
     def answer_checked(self, method: bytes, target: bytes, body: bytes,
                        authorization: str | None, if_none_match: bytes | None,
