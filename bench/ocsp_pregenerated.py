@@ -14,10 +14,13 @@ their responses pre-generated into the store (`Pregenerator`, timed), then:
   the lean server's whole answer to a GET target (`pki.ocsp.lean.Server.answer`);
 * `mynacard ocsp serve --pregenerated --workers W --no-refresh --open` on 127.0.0.1,
   loaded by `wrk` (keep-alive, 64 connections) with GET requests spread over all N
-  serials (a Lua script picks the next path per request);
+  serials (a Lua script returns the next of the requests it formatted once at start);
 * nginx (Debian's, a private config on a free port: `worker_processes W`, access log
   off, `sendfile on`) serving one of those responses as a static file, loaded by the
   same wrk with the same connection count (one path: a file server's best case).
+
+Also reported: the CPU time (user + system, from /proc) the responder processes, nginx
+and wrk spent per response over the three timed rounds each.
 
 Targets: >= 20,000 responses/s from the responder, >= 50 % of nginx. wrk runs on the
 same cores as the servers (2 here), so both figures include the client's share.
@@ -30,6 +33,7 @@ import base64
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -48,6 +52,7 @@ TARGET_OF_NGINX = 0.5
 _WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _WRK_ERRORS = re.compile(r"Socket errors: (.*)")
+_WRK_DONE = re.compile(r"(\d+) requests in ")
 
 
 def _free_port() -> int:
@@ -80,8 +85,25 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and all its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
 def _wrk(url: str, seconds: int, connections: int, script: Path | None = None,
-         threads: int = 1) -> float:
+         threads: int = 1, served: list[int] | None = None) -> float:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk; `make setup` does)")
@@ -94,6 +116,9 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None = None,
     m = _WRK_RPS.search(res.stdout)
     if m is None:
         raise RuntimeError(f"cannot read wrk output:\n{res.stdout}")
+    if served is not None:
+        done = _WRK_DONE.search(res.stdout)
+        served.append(int(done.group(1)) if done else 0)
     bad = _WRK_NON2XX.search(res.stdout)
     if bad and int(bad.group(1)):
         raise RuntimeError(f"{bad.group(1)} non-2xx answers from {url}:\n{res.stdout}")
@@ -204,9 +229,13 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
         paths = ["/" + base64.b64encode(r).decode().replace("+", "%2B").replace("/", "%2F")
                  .replace("=", "%3D") for r in requests]
         script = home / "paths.lua"
+        # the requests are formatted once, in init (after wrk set its Host header), not
+        # per request: the client shares the cores, and nginx's wrk formats nothing either
         script.write_text("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n"
-                          "i = 0\nrequest = function()\n  i = i % #paths + 1\n"
-                          "  return wrk.format(\"GET\", paths[i])\nend\n")
+                          "reqs = {}\ni = 0\ninit = function(args)\n"
+                          "  for k, p in ipairs(paths) do reqs[k] = wrk.format(\"GET\", p) end\n"
+                          "end\nrequest = function()\n  i = i % #reqs + 1\n"
+                          "  return reqs[i]\nend\n")
         env = dict(os.environ)
         env.pop("SOFTHSM2_CONF", None)
         port = _free_port()
@@ -232,10 +261,20 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
         _wrk(url + paths[0], 2, connections)  # warm-up
         _wrk(nurl, 2, connections)
         ours, theirs = [], []
+        served: dict[str, list[int]] = {"ours": [], "nginx": []}
+        cpu = {"ours": 0.0, "nginx": 0.0, "wrk": 0.0}
         for k in range(3):  # alternate, so a drift in the machine's load favours neither
-            steps = [("ours", url, script), ("nginx", nurl, None)]
-            for name, u, s in (steps if k % 2 == 0 else steps[::-1]):
-                rate = _wrk(u if s is None else url, seconds, connections, s)
+            steps = [("ours", url, script, server), ("nginx", nurl, None, nginx)]
+            for name, u, s, proc in (steps if k % 2 == 0 else steps[::-1]):
+                before = _cpu_seconds(proc.pid)
+                client = resource.getrusage(resource.RUSAGE_CHILDREN)
+                rate = _wrk(u if s is None else url, seconds, connections, s,
+                            served=served[name])
+                cpu[name] += _cpu_seconds(proc.pid) - before
+                if name == "ours":
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu["wrk"] += (after.ru_utime + after.ru_stime - client.ru_utime
+                                   - client.ru_stime)
                 (ours if name == "ours" else theirs).append(rate)
         fixed = _wrk(url + paths[0], seconds, connections)
         ours.sort()
@@ -244,6 +283,10 @@ def run(*, store_kind: str = "sqlite", certs: int = 2000, seconds: int = 10,
             "responder_per_s": ours[1], "nginx_per_s": theirs[1],
             "responder_one_path_per_s": fixed,
             "ratio_to_nginx": ours[1] / theirs[1],
+            # CPU of the responder processes (and of wrk) per response, over the 3 rounds
+            "responder_cpu_us": cpu["ours"] / max(1, sum(served["ours"])) * 1e6,
+            "nginx_cpu_us": cpu["nginx"] / max(1, sum(served["nginx"])) * 1e6,
+            "client_cpu_us": cpu["wrk"] / max(1, sum(served["ours"])) * 1e6,
             "rounds": {"responder": ours, "nginx": theirs},
             "response_bytes": len(body),
             "client": f"wrk -t1 -c{connections} -d{seconds}s (Lua: next serial per request)",
@@ -318,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'  HTTP responses/s, all serials (ours)':<48}{r['responder_per_s']:>10.0f}")
     print(f"{'  HTTP responses/s, one path (ours)':<48}{r['responder_one_path_per_s']:>10.0f}")
     print(f"{'  HTTP responses/s, static file (nginx)':<48}{r['nginx_per_s']:>10.0f}")
+    print(f"{'  responder CPU per response, all serials (µs)':<48}{r['responder_cpu_us']:>10.1f}")
+    print(f"{'  nginx CPU per response (µs)':<48}{r['nginx_cpu_us']:>10.1f}")
+    print(f"{'  wrk CPU per response, all serials (µs)':<48}{r['client_cpu_us']:>10.1f}")
     print(f"OCSP over HTTP ({r['store']}): {r['responder_per_s']:.0f}/s (target ≥ "
           f"{TARGET_PER_S:.0f}/s: {_verdict(r['responder_per_s'] >= TARGET_PER_S)}); "
           f"{r['ratio_to_nginx']:.0%} of nginx (target ≥ {TARGET_OF_NGINX:.0%}: "

@@ -14,7 +14,14 @@ does not wait on anything but the database); run one process per core
 (``--workers N``: separate processes on one port with SO_REUSEPORT). Pre-generated
 responses are held in memory per process (`pki.ocsp.memory`, keyed by the GET target or
 the POST body, with the HTTP response rendered once per second), checked against the
-store's status-change counter before every answer.
+store's status-change counter.
+
+The check is shared: the requests parsed in one event-loop iteration (from every
+connection) are queued, and one callback scheduled with ``call_soon`` runs in the next
+iteration, reads the counter once and answers them all (`Server.flush`). Every request
+of the batch was received before that read began, so a revocation committed before a
+request arrived is seen by its answer; on PostgreSQL this turns one round trip per
+request into one per batch (under load, many requests).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import contextlib
 import email.utils
 import hashlib
 import logging
+import re
 import socket
 import ssl
 import time
@@ -41,6 +49,11 @@ log = logging.getLogger(__name__)
 MAX_REQUEST = 16 * 1024
 LIMITS = Limits(max_body=MAX_REQUEST)
 _SWEEP = 0.5  # seconds between deadline checks
+_PARSED_BYTES, _PARSED_MAX = 2048, 4096  # requests whose parse is kept: size, number
+# the header names the parser acts on: a header block without any of them (anywhere, in
+# any case) is not split into lines at all
+_NAMES_READ = re.compile(rb"(?i)content-length|authorization|if-none-match|connection"
+                         rb"|transfer-encoding")
 _UNAUTHORIZED = (b"401 Unauthorized: OCSP is served to registered relying parties only\n")
 
 
@@ -105,13 +118,57 @@ class Server:
         self.headers = _Headers()
         self.clock = clock
         self._scope_of = getattr(authorizer, "hierarchies_for", None)
+        # whole requests (as read) and their parse, for requests sent again byte for byte
+        self.parsed: dict[bytes, tuple[bytes, bytes, bytes, str | None, bytes | None]] = {}
+        self.pending: list[_Connection] = []  # connections with requests to answer
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def protocol(self) -> _Connection:
         return _Connection(self)
 
     def answer(self, method: bytes, target: bytes, body: bytes, authorization: str | None,
                if_none_match: bytes | None, peer: str) -> tuple[bytes, bool]:
-        """(the whole HTTP response, whether to close afterwards) for one request."""
+        """(the whole HTTP response, whether to close afterwards) for one request, with a
+        change check of its own."""
+        if self.memory is not None:
+            self.memory.check()
+        return self.answer_checked(method, target, body, authorization, if_none_match, peer,
+                                   self.clock()), False
+
+    def queue(self, conn: _Connection) -> None:
+        """`conn` has parsed requests to answer: answer them in the next loop iteration,
+        with every other connection's that arrive before it (`flush`)."""
+        self.pending.append(conn)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Answer every queued request after one change check: the check begins after
+        all of them arrived (they were parsed in callbacks that ran before this one), so
+        a revocation committed before any of them arrived is seen by all."""
+        self._flush_scheduled = False
+        pending, self.pending = self.pending, []
+        if self.memory is not None:
+            self.memory.check()
+        now, deadline = self.clock(), time.monotonic()
+        for conn in pending:
+            try:
+                conn.answer_queued(now, deadline)
+            except Exception:  # one connection's failure must not strand the batch
+                log.exception("OCSP: answering failed; closing the connection")
+                conn.transport.close()
+                self.connections.discard(conn)
+
+    def answer_checked(self, method: bytes, target: bytes, body: bytes,
+                       authorization: str | None, if_none_match: bytes | None,
+                       peer: str, now: float) -> bytes:
+        """As `answer`, relying on a change check made after the request arrived; `now`
+        (`clock`, taken once per batch) dates the caching headers."""
         allowed = None
         if self.authorizer is not None:
             if self.authorizer.party_for(authorization) is None:
@@ -120,17 +177,17 @@ class Server:
                 return (b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer "
                         b"realm=\"mynacard-ocsp\"\r\nCache-Control: no-store\r\nContent-Type:"
                         b" text/plain; charset=utf-8\r\nContent-Length: "
-                        + str(len(_UNAUTHORIZED)).encode() + b"\r\n\r\n" + _UNAUTHORIZED, False)
+                        + str(len(_UNAUTHORIZED)).encode() + b"\r\n\r\n" + _UNAUTHORIZED)
             if self._scope_of is not None:
                 allowed = self._scope_of(authorization)
         # memory: a GET is keyed by its target (decoded only on a miss), a POST by its
         # body (DER starts with 0x30, a target with '/': the two never meet)
         key = body if method == b"POST" else target
         memory = self.memory
-        entry = memory.held(key, allowed) if memory is not None else None
+        entry = memory.peek(key, allowed) if memory is not None else None
         if entry is not None:
-            if entry.second == int(self.clock()) and if_none_match is None:
-                return entry.http, False  # rendered already this second
+            if entry.second == int(now) and if_none_match is None:
+                return entry.http  # rendered already this second
             result = entry.result
         else:
             der = body if method == b"POST" else decode_get_target(target) or b""
@@ -138,9 +195,8 @@ class Server:
                 result, entry = memory.missed(key, der, allowed)
             else:
                 result = self.responder.respond(der, hierarchies=allowed)
+        second = int(now)
         if result.cacheable and result.this_update and result.next_update:
-            now = self.clock()
-            second = int(now)
             etag = entry.etag if entry is not None else None
             if etag is None:
                 etag = b'"' + hashlib.sha256(result.der).hexdigest()[:32].encode() + b'"'
@@ -148,8 +204,7 @@ class Server:
                     entry.etag = etag
             head = self.headers.caching(result, now) + b"ETag: " + etag + b"\r\n"
             if method == b"GET" and if_none_match == etag:
-                return b"HTTP/1.1 304 Not Modified\r\n" + head + b"Content-Length: 0\r\n\r\n", \
-                    False
+                return b"HTTP/1.1 304 Not Modified\r\n" + head + b"Content-Length: 0\r\n\r\n"
         else:
             head = b"Cache-Control: no-store\r\n"
         http = (b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n" + head
@@ -157,7 +212,7 @@ class Server:
                 + result.der)
         if entry is not None:
             entry.http, entry.second = http, second
-        return http, False
+        return http
 
     async def sweep_forever(self) -> None:
         """Close connections past their deadline (header deadline or idle timeout)."""
@@ -177,6 +232,10 @@ class _Connection(asyncio.Protocol):
         self.deadline = 0.0
         self.deadline_is_header = True  # False: idle between requests (keep-alive)
         self.lingering = -1  # >= 0: answered and closing; the input bytes dropped since
+        # parsed requests waiting for the next change check (`Server.flush`)
+        self.requests: list[tuple[bytes, bytes, bytes, str | None, bytes | None]] = []
+        self.refuse: bytes | None = None  # a status to close with once those are answered
+        self.last = False  # the last request queued asked to close (or was HTTP/1.0)
 
     # -- lifecycle ---------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -218,81 +277,122 @@ class _Connection(asyncio.Protocol):
             if self.lingering > LINGER_BYTES:
                 self.transport.close()
             return
+        if self.refuse is not None or self.last:
+            return  # answering what came before, then closing: the rest is not read
         if not self.buf and not self.deadline_is_header:
             # first byte of the next request: its headers have header_timeout from now
             self.deadline = time.monotonic() + self.server.limits.header_timeout
             self.deadline_is_header = True
-        self.buf += data
-        out: list[bytes] = []
-        close = out_done = False
-        while self.buf and not close:
-            end = self.buf.find(b"\r\n\r\n")
+        queue = self.requests
+        queued = len(queue)
+        if not self.buf:
+            # the same bytes as a request parsed before (a client asks the same way every
+            # time): its parse again, without parsing
+            request = self.server.parsed.get(data)
+            if request is not None:
+                queue.append(request)
+                if not queued:
+                    self.server.queue(self)
+                return
+        fresh = not self.buf
+        buf = self.buf + data if self.buf else data
+        limits = self.server.limits
+        while buf:
+            end = buf.find(b"\r\n\r\n")
             if end < 0:
-                if len(self.buf) > self.server.limits.max_header_bytes:
-                    self._flush(out)
-                    return self.close_with(b"431 Request Header Fields Too Large")
+                if len(buf) > limits.max_header_bytes:
+                    self.refuse = b"431 Request Header Fields Too Large"
                 break
-            if end > self.server.limits.max_header_bytes:
-                self._flush(out)
-                return self.close_with(b"431 Request Header Fields Too Large")
-            lines = self.buf[:end].split(b"\r\n")
+            if end > limits.max_header_bytes:
+                self.refuse = b"431 Request Header Fields Too Large"
+                break
+            head = buf[:end]
+            eol = head.find(b"\r\n")
+            line = head if eol < 0 else head[:eol]
             try:
-                method, target, version = lines[0].split(b" ")
+                method, target, version = line.split(b" ")
             except ValueError:
-                self._flush(out)
-                return self.close_with(b"400 Bad Request")
+                self.refuse = b"400 Bad Request"
+                break
             length = 0
             authorization = if_none_match = None
             keep = version == b"HTTP/1.1"
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    try:
-                        length = int(value)
-                    except ValueError:
-                        self._flush(out)
-                        return self.close_with(b"400 Bad Request")
-                elif name == b"authorization":
-                    authorization = value.strip().decode("latin-1")
-                elif name == b"if-none-match":
-                    if_none_match = value.strip()
-                elif name == b"connection":  # HTTP/1.0 always closes (openssl ocsp)
-                    keep = keep and value.strip().lower() != b"close"
-                elif name == b"transfer-encoding":
-                    self._flush(out)
-                    return self.close_with(b"411 Length Required")
+            if eol >= 0 and _NAMES_READ.search(head, eol) is not None:
+                # (most requests carry none of these: Host, User-Agent, Accept only)
+                for line in head[eol + 2:].split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        try:
+                            length = int(value)
+                        except ValueError:
+                            self.refuse = b"400 Bad Request"
+                            break
+                    elif name == b"authorization":
+                        authorization = value.strip().decode("latin-1")
+                    elif name == b"if-none-match":
+                        if_none_match = value.strip()
+                    elif name == b"connection":  # HTTP/1.0 always closes (openssl ocsp)
+                        keep = keep and value.strip().lower() != b"close"
+                    elif name == b"transfer-encoding":
+                        self.refuse = b"411 Length Required"
+                        break
+                if self.refuse is not None:
+                    break
             if length < 0 or length > self.server.max_body:
-                self._flush(out)
                 self.server.refusals.count(self.peer, "body too large")
-                return self.close_with(b"413 Content Too Large")
-            if len(self.buf) < end + 4 + length:
-                break  # the body is still coming (still under the header deadline)
-            body = self.buf[end + 4:end + 4 + length]
-            self.buf = self.buf[end + 4 + length:]
-            if method not in (b"GET", b"POST"):
-                self._flush(out)
-                return self.close_with(b"405 Method Not Allowed")
-            response, close = self.server.answer(method, target, body, authorization,
-                                                 if_none_match, self.peer)
-            out.append(response)
-            out_done = True
-            close = close or not keep
-        self._flush(out)
-        if close:
-            self.transport.close()
+                self.refuse = b"413 Content Too Large"
+                break
+            if length:
+                if len(buf) < end + 4 + length:
+                    break  # the body is still coming (still under the header deadline)
+                body = buf[end + 4:end + 4 + length]
+            else:
+                body = b""
+            buf = buf[end + 4 + length:]
+            if method != b"GET" and method != b"POST":
+                self.refuse = b"405 Method Not Allowed"
+                break
+            queue.append((method, target, body, authorization, if_none_match))
+            if not keep:
+                self.last = True  # answered, then closed: what follows is not read
+                break
+        self.buf = buf
+        if fresh and not buf and len(queue) == queued + 1 and self.refuse is None \
+                and not self.last and len(data) <= _PARSED_BYTES:
+            parsed = self.server.parsed
+            if len(parsed) >= _PARSED_MAX:
+                parsed.clear()
+            parsed[data] = queue[-1]
+        if self.refuse is not None and not queue:
+            self.close_with(self.refuse)
+        elif queue and not queued:
+            self.server.queue(self)  # answered after the next change check (`flush`)
+
+    def answer_queued(self, now: float, deadline: float) -> None:
+        """Answer the parsed requests (`Server.flush` made the change check after they
+        arrived), in order, in one write; then close or wait for the next request (from
+        `deadline`, the flush's monotonic time)."""
+        requests, self.requests = self.requests, []
+        transport = self.transport
+        if transport.is_closing() or self.lingering >= 0:
+            return  # expired or closed by the client meanwhile
+        answer, peer = self.server.answer_checked, self.peer
+        if len(requests) == 1:
+            transport.write(answer(*requests[0], peer, now))
+        else:
+            transport.write(b"".join([answer(*r, peer, now) for r in requests]))
+        if self.refuse is not None:
+            self.close_with(self.refuse)
+        elif self.last:
+            transport.close()
             self.server.connections.discard(self)
         elif not self.buf:
-            self.deadline = time.monotonic() + self.server.limits.keep_alive
+            self.deadline = deadline + self.server.limits.keep_alive
             self.deadline_is_header = False
-        elif out_done:
+        else:
             # a pipelined request began: its own header deadline from now
-            self.deadline = time.monotonic() + self.server.limits.header_timeout
-
-    def _flush(self, out: list[bytes]) -> None:
-        if out:
-            self.transport.write(b"".join(out))
-            out.clear()
+            self.deadline = deadline + self.server.limits.header_timeout
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:

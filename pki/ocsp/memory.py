@@ -3,14 +3,17 @@ next request (`ocsp serve --pregenerated`).
 
 Each responder process keeps the responses it has served, keyed by the request's DER
 (a nonce-less request: the same bytes always ask the same question), and answers a
-repeated request without parsing it or touching the database. Before every answer it
-checks whether a status may have changed:
+repeated request without parsing it or touching the database. Before answering it
+checks whether a status may have changed, with a check that began after the request
+arrived:
 
 * SQLite: ``PRAGMA data_version`` (a read of the shared WAL index, no I/O) changes when
   any other connection commits; only then is the one-row ``status_changes`` counter read;
-* PostgreSQL: the counter is read on every request (one primary-key read, still cheaper
-  than the lookup's join; a NOTIFY would arrive after the revoker's commit returns, so
-  it cannot promise the very next request).
+* PostgreSQL: the counter is read (one primary-key read, still cheaper than the lookup's
+  join; a NOTIFY would arrive after the revoker's commit returns, so it cannot promise
+  the very next request) - once per request by `held`, or once for a batch of requests
+  that all arrived before the read began (`check`, then `peek` for each: the lean server
+  answers everything that arrived in one event-loop iteration after one read).
 
 The counter grows in the transaction of every status change (revoke, hold, revoke_many;
 `pki.store.responses.BUMP_STATUS_CHANGES`); when it moved, everything held is forgotten
@@ -71,6 +74,8 @@ class MemoryResponses:
         self._data_version: int | None = None
         self._changes: int | None = None
         self.enabled = True
+        self._checked = False  # the last `check` succeeded (what `peek` relies on)
+        self.checks = 0  # change checks made (one per request, or one per batch)
         try:
             # data_version first: a commit between the two reads is then seen next time
             self._data_version = self._store.data_version()
@@ -102,10 +107,27 @@ class MemoryResponses:
         self._data_version = version
         return True
 
+    def check(self) -> bool:
+        """One change check (SQLite: ``data_version``, and the counter only when it moved;
+        PostgreSQL: the counter). Requests that had arrived when it began may then be
+        answered by `peek` - the lean server makes one check for all the requests of a
+        loop iteration. False when memory is off or the check failed (then `peek` holds
+        nothing until the next check succeeds)."""
+        self.checks += 1
+        self._checked = self.enabled and self._current()
+        return self._checked
+
     def held(self, key: bytes, hierarchies: Collection[str] | None = None) -> Entry | None:
         """The entry held for `key` (a request's DER, or a GET target as the lean server
-        keys it), when it may be served now, else None (then ask `lookup`)."""
-        if not self.enabled or not self._current():
+        keys it), when it may be served now, else None (then ask `missed`): a check of
+        its own, then `peek`."""
+        return self.peek(key, hierarchies) if self.check() else None
+
+    def peek(self, key: bytes, hierarchies: Collection[str] | None = None) -> Entry | None:
+        """As `held`, relying on the last `check`: the caller made that check after the
+        request arrived (never a check older than the request, or a revocation committed
+        in between would be missed)."""
+        if not self._checked:
             return None
         entry = self._entries.get(key)
         if entry is not None and self._clock() < entry.serve_until and (
