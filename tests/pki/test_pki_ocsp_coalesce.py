@@ -84,6 +84,15 @@ def _get(der: bytes) -> bytes:
     return b"GET /" + target + b" HTTP/1.1\r\nHost: ocsp\r\n\r\n"
 
 
+def _send_together(conns: list[socket.socket], data: bytes) -> None:
+    """Send `data` on every connection at once, from one thread each."""
+    threads = [threading.Thread(target=conn.sendall, args=(data,)) for conn in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def _read(sock: socket.socket, n: int) -> list[ocsp.OCSPCertStatus]:
     """The certificate statuses of the next `n` responses on `sock`."""
     statuses, data = [], b""
@@ -146,12 +155,7 @@ def test_batches_share_one_counter_read_and_see_a_revocation_committed_before_it
 
         # concurrent and pipelined, the loop running: fewer reads than requests
         reads["n"] = 0
-        threads = [threading.Thread(target=conn.sendall, args=(ask[a.serial] * PIPELINED,))
-                   for conn in conns]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _send_together(conns, ask[a.serial] * PIPELINED)
         for conn in conns:
             assert _read(conn, PIPELINED) == [ocsp.OCSPCertStatus.GOOD] * PIPELINED
         assert 1 <= reads["n"] < requests
@@ -193,12 +197,7 @@ def test_batches_share_one_counter_read_and_see_a_revocation_committed_before_it
 
         # a revocation whose commit returned before the requests were sent: seen by all
         store.revoke_many([Revocation(b.serial, x509.ReasonFlags.superseded, None, clock.now)])
-        threads = [threading.Thread(target=conn.sendall, args=(ask[b.serial] * PIPELINED,))
-                   for conn in conns]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _send_together(conns, ask[b.serial] * PIPELINED)
         for conn in conns:
             assert _read(conn, PIPELINED) == [ocsp.OCSPCertStatus.REVOKED] * PIPELINED
     finally:
