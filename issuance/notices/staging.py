@@ -18,8 +18,7 @@ from typing import Any
 # the registry's own column mapping, so a staged update writes what `update_residents` would
 from issuance.registry.model import Resident
 from issuance.registry.store import _COLUMNS as _RESIDENT_COLUMNS
-from issuance.registry.store import _UPSERT_FUHYO, update_residents
-from issuance.registry.store import _resident_params as _params
+from issuance.registry.store import _UPSERT_FUHYO, resident_change, update_residents
 from issuance.storage import Transaction
 
 TABLES = {
@@ -151,10 +150,7 @@ def write_residents(tx: Transaction, changes: Iterable[tuple[Resident, Resident]
     fuhyo: list[tuple[Any, ...]] = []
     count = 0
     for before, after in changes:
-        if before.resident_code != after.resident_code:
-            raise ValueError("update_residents: before and after are different residents")
-        old, new = _params(before, now), _params(after, now)
-        changed = tuple(i for i in range(1, len(_RESIDENT_COLUMNS)) if old[i] != new[i])
+        new, changed = resident_change(before, after, now)
         if changed:  # only the changed columns are staged (the others NULL)
             staged.append((new[0], *(new[i] if i in changed else None
                                      for i in range(1, len(_RESIDENT_COLUMNS))),

@@ -99,6 +99,16 @@ _COLUMNS = ("resident_code", "my_number", "name", "name_kana", "address", "birth
             "residence_expiry")  # the order of _resident_params, without updated_at
 
 
+def resident_change(before: Resident, after: Resident, now: str
+                    ) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+    """`after`'s row parameters and the indexes of the columns in which they differ from
+    `before`'s (never 0, the resident code, which must be the same)."""
+    if before.resident_code != after.resident_code:
+        raise ValueError("update_residents: before and after are different residents")
+    old, new = _resident_params(before, now), _resident_params(after, now)
+    return new, tuple(i for i in range(1, len(_COLUMNS)) if old[i] != new[i])
+
+
 def update_residents(tx: Transaction, changes: Iterable[tuple[Resident, Resident]]) -> int:
     """Write what changed from `before` to `after` for each pair (one resident each):
     only the changed columns, one UPDATE statement per set of changed columns, and the
@@ -110,10 +120,7 @@ def update_residents(tx: Transaction, changes: Iterable[tuple[Resident, Resident
     fuhyo_set: list[tuple[Any, ...]] = []
     count = 0
     for before, after in changes:
-        if before.resident_code != after.resident_code:
-            raise ValueError("update_residents: before and after are different residents")
-        old, new = _resident_params(before, now), _resident_params(after, now)
-        changed = tuple(i for i in range(1, len(_COLUMNS)) if old[i] != new[i])
+        new, changed = resident_change(before, after, now)
         if changed:
             groups.setdefault(changed, []).append(
                 tuple(new[i] for i in changed) + (now, after.resident_code))
