@@ -50,7 +50,7 @@ from card.contract import LifeCycle
 from card.errors import CardError, DataNotFound
 from card.formats import HolderPins
 from card.issuer import IssuerClient
-from card.transport import PcscTransport, Transport
+from card.transport import CardReset, PcscTransport, Transport
 from hsm import HsmError
 from issuance.applications.photos import photo_of
 from issuance.applications.rules import State
@@ -79,6 +79,8 @@ Progress = Callable[[str], None]
 STEPS = ("bound", "keys_generated", "certificates_issued", "certificates_recorded",
          "card_written", "card_locked", "done")
 SIGNING = "signing"
+# Reads of the card's serial and life cycle, when other connections keep resetting it.
+IDENTIFY_TRIES = 3
 USER_AUTH = "user_authentication"
 
 
@@ -171,8 +173,7 @@ class Issuer:
                               + " ".join(f"{k.value}=…" for k in missing) + ")")
         transport = StepTransport(raw, self.on_step)
         client = IssuerClient(transport)
-        serial = client.serial()
-        life = client.life_cycle()
+        serial, life = self._identify(client)
         self.progress(f"card {serial} in the reader, life cycle {life.name.lower()}")
         resumed = job is not None and job.step != "new"
         revoked: list[str] = []
@@ -260,6 +261,23 @@ class Issuer:
         if resident.status in (ResidentStatus.DECEASED, ResidentStatus.DELETED):
             raise Refused("I2", f"resident {app.resident_code} is {resident.status.value}")
         return app, resident, job
+
+    def _identify(self, client: IssuerClient) -> tuple[str, LifeCycle]:
+        """The card's serial and life cycle, read again if another connection resets the
+        card meanwhile.
+
+        pcscd resets the card for a process that died holding it a moment after that
+        process is gone, which is exactly when the operator runs the job again. Reading
+        changes nothing, so reading again is safe; a reset later in the job is another
+        program interfering, and fails the run (resumable) as it should."""
+        for attempt in range(1, IDENTIFY_TRIES + 1):
+            try:
+                return client.serial(), client.life_cycle()
+            except CardReset:
+                if attempt == IDENTIFY_TRIES:
+                    raise
+                self.progress("the card was reset by another connection; reading it again")
+        raise AssertionError("unreachable")
 
     def _check_not_running(self, job: Job | None) -> None:
         if job is None or job.step in ("new", "done"):

@@ -25,6 +25,7 @@ from workflow_support import (
 )
 
 from card import contract
+from card.apdu import Response
 from card.contract import LifeCycle
 from card.issuer import IssuerClient
 from card.transport import PcscTransport
@@ -192,4 +193,46 @@ def test_a_job_still_running_elsewhere_is_not_taken_over(
         tx.execute("UPDATE workflow_jobs SET owner = ? WHERE application_id = ?",
                    (f"{socket.gethostname()}:999999999:1", app))
     Issuer(db, center, operator=OPERATOR).issue(app, blank_card)
+    check_complete(db, center, app, blank_card, person.resident_code)
+
+
+class ResetAfterFirstAnswer:
+    """A real PC/SC connection whose card another connection resets right after the
+    first answer: what pcscd does for a process that died holding the card, a moment
+    after the process is gone (the CI failure of `test_crash_twice_then_finish`)."""
+
+    def __init__(self, inner: PcscTransport) -> None:
+        self.inner = inner
+        self.resets = 0
+
+    @property
+    def atr(self) -> bytes:
+        return self.inner.atr
+
+    @property
+    def connection_count(self) -> int:
+        return self.inner.connection_count
+
+    def transmit(self, apdu: bytes) -> Response:
+        response = self.inner.transmit(apdu)
+        if self.resets == 0:
+            other = PcscTransport(self.inner.reader)
+            other.connect()
+            other.close()  # SCardDisconnect(SCARD_RESET_CARD)
+            self.resets += 1
+        return response
+
+
+def test_a_reset_while_the_card_is_identified_is_read_through(
+        db: Database, center: Center, blank_card: str) -> None:
+    person = resident(47)
+    app = apply(db, person)
+    said: list[str] = []
+    with PcscTransport(blank_card) as pcsc:
+        resetting = ResetAfterFirstAnswer(pcsc)
+        result = Issuer(db, center, operator=OPERATOR, progress=said.append).issue(
+            app, blank_card, transport=resetting)
+    assert resetting.resets == 1
+    assert "the card was reset by another connection; reading it again" in said
+    assert result.resumed is False and result.life_cycle == "issued"
     check_complete(db, center, app, blank_card, person.resident_code)
