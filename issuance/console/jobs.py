@@ -71,7 +71,9 @@ class Pad:
                     return str(exc)
             elif not first:
                 return "empty"
-            self._value = first
+            # No longer asked for from this moment: the pad's page, fetched again straight
+            # after this POST, must not show the same form while the action wakes.
+            self._value, self.asking = first, None
             self._cond.notify_all()
         return None
 

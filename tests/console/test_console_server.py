@@ -99,6 +99,26 @@ def test_the_pad_takes_a_new_pin_only_twice_alike_and_well_formed() -> None:
     assert got == ["1234"] and pad.asking is None
 
 
+def test_a_pin_taken_is_no_longer_asked_for_before_the_action_wakes() -> None:
+    # The pad's page is fetched again straight after the POST. Were the PIN still asked
+    # for until the action's thread woke, the page would show the same PIN's form again,
+    # which does not poll, and the holder would be stuck on it (the console browser test
+    # timed out so, "the pad to take auth"). The condition's lock, held here, keeps the
+    # action's thread from waking.
+    pad = Pad("t")
+    got: list[str] = []
+    worker = threading.Thread(target=lambda: got.append(pad.supply(PinKind.AUTH, "set")))
+    worker.start()
+    while pad.asking is None:
+        time.sleep(0.01)
+    with pad._cond:
+        assert pad.deliver(PinKind.AUTH, "1234", "1234") is None
+        assert pad.asking is None
+        assert pad.deliver(PinKind.AUTH, "5678", "5678") == "not asked"  # a second POST
+    worker.join(5)
+    assert got == ["1234"]
+
+
 def test_a_pad_nobody_answers_refuses_with_rule_3_7() -> None:
     with pytest.raises(PadTimeout) as err:
         Pad("t").supply(PinKind.JUKI, wait=0.05)
