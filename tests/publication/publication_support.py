@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from leaks import shows
 
 MYNACARD = str(Path(sys.executable).parent / "mynacard")
 PIN = "975310"
@@ -36,7 +37,7 @@ def run(home: Path, *args: str, check: bool = False,
     res = subprocess.run([MYNACARD, "--home", str(home), *args], capture_output=True,
                          text=True, env=env(), timeout=timeout)
     assert "Traceback" not in res.stderr, res.stderr
-    assert PIN not in res.stdout + res.stderr and SO_PIN not in res.stdout + res.stderr
+    assert not shows(res.stdout + res.stderr, PIN) and not shows(res.stdout + res.stderr, SO_PIN)
     if check:
         assert res.returncode == 0, res.stdout + res.stderr
     return res

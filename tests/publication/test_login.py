@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from leaks import shows
 from publication_support import OPERATOR, load_resident, new_resident, notice_file, run
 from test_e2e_death import _personalise
 
@@ -31,7 +32,7 @@ def _answer(home: Path, reader: str, challenge: Path, out: Path) -> None:
     finally:
         del os.environ[AUTH_PIN_ENV]
     assert res.returncode == 0, res.stderr
-    assert SAMPLE_PIN_VALUES["jpki_auth"] not in res.stdout + res.stderr
+    assert not shows(res.stdout + res.stderr, SAMPLE_PIN_VALUES["jpki_auth"])
 
 
 def _login(home: Path, response: Path, ocsp: str, *extra: str) -> tuple[int, dict[str, Any]]:
