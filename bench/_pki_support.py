@@ -71,6 +71,28 @@ def raw_sign_rate(signer: Any, *, n: int = 200, threads: int = 1) -> float:
         n, threads)
 
 
+def sign_rate_beside_python(signer: Any, *, n: int = 100) -> float:
+    """Signatures/s with `signer` while another thread of this process runs pure Python:
+    what the HSM signing thread of `IssuingCA.issue_many` meets while the calling thread
+    builds and records. python-pkcs11 lets go of the GIL inside each PKCS#11 call and must
+    take it back after each, from a thread that does not let go of it on its own."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            total = 0
+            for i in range(10_000):
+                total += i
+
+    beside = threading.Thread(target=spin, name="bench-python-beside", daemon=True)
+    beside.start()
+    try:
+        return raw_sign_rate(signer, n=n)
+    finally:
+        stop.set()
+        beside.join()
+
+
 def bare_pkcs11_sign_rate(key_manager: Any, label: str, *, n: int = 200,
                           threads: int = 1) -> float:
     """The floor: CKM_RSA_PKCS signatures per second over a SHA-256 DigestInfo with bare

@@ -20,6 +20,8 @@ $MYNACARD_BENCH_STORE, as `make bench` sets it) a private PostgreSQL cluster.
   issuance >= 90 % of the raw rate. SoftHSM2 signs on the host's own 2 cores, so with
   2 threads the HSM and our code compete for the same CPUs (a hardware HSM signs on its
   own); with 1 signing thread the other core is ours, as beside a hardware HSM.
+  Beside them, signatures/s while another thread of the same process runs Python, over
+  signatures/s alone: what the GIL costs `issue_many`'s signing thread.
 * one CRL shard of 100,000 revoked entries read from the store and signed in the HSM
   (`pki.crl.CrlPublisher`), beside the same CRL built by cryptography's
   CertificateRevocationListBuilder and signed with a software key. Target: <= 2 s.
@@ -90,6 +92,7 @@ def _issuance(km: Any, ca: Any, label: str, n: int, rounds: int) -> dict[str, An
         issuance_rate,
         pipelined_issuance_rate,
         raw_sign_rate,
+        sign_rate_beside_python,
     )
 
     signer = km.signer(label)
@@ -137,6 +140,16 @@ def _issuance(km: Any, ca: Any, label: str, n: int, rounds: int) -> dict[str, An
                 [i / b for i, b in zip(issued, bare, strict=True)]),
             "python_us_per_cert": (1 / med["issued"] - 1 / med["signer"]) * 1e6 * threads,
         }
+    # the GIL: signatures beside a thread running Python in the same process, each round
+    # beside signatures alone
+    alone, beside = [], []
+    for _ in range(3):
+        alone.append(raw_sign_rate(signer, n=100))
+        beside.append(sign_rate_beside_python(signer, n=100))
+    out["gil"] = {"alone_per_s": statistics.median(alone),
+                  "beside_python_per_s": statistics.median(beside),
+                  "ratio": statistics.median([b / a for a, b in zip(alone, beside,
+                                                                     strict=True)])}
     # CPU time of the calling thread per operation (SoftHSM2 signs in this thread): the
     # same comparison, insensitive to other processes competing for the cores
     from bench._pki_support import BENCH_IDENTITY
@@ -436,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{cpu['issue_us']:>12.0f}  (1 thread)")
     print(f"{'CPU-time ratio (signature / certificate)':<44}"
           f"{cpu['ratio_sign_to_issue']:>12.1%}  (+{cpu['extra_us']:.0f} µs per certificate)")
+    gil = iss["gil"]
+    print(f"{'HSM signatures/s alone / beside a Python thread':<44}{gil['alone_per_s']:>12.0f}"
+          f"{gil['beside_python_per_s']:>12.0f}  ({gil['ratio']:.1%}: the signing thread "
+          "waits for the GIL after each PKCS#11 call)")
     for label, t in (("1 thread", t1), ("2 threads", t2)):
         for what, key in (("one call per certificate", "ratio_issued_to_signer"),
                           ("issue_many, pipelined", "ratio_pipelined_to_signer")):
