@@ -133,7 +133,8 @@ def issuance_rate(ca: IssuingCA, *, n: int = 200, public_key: rsa.RSAPublicKey |
 def pipelined_issuance_rate(ca: IssuingCA, *, n: int = 200,
                             public_key: rsa.RSAPublicKey | None = None,
                             card_expiry: dt.date = dt.date(2040, 1, 1),
-                            parallel: int = 1, commit_every: int = 64) -> float:
+                            parallel: int = 1, commit_every: int = 64,
+                            signing: Any = None) -> float:
     """User-authentication certificates issued per second by `IssuingCA.issue_many`
     (`parallel` HSM signing threads, this thread building and recording)."""
     from pki.ca import CertificateRequest
@@ -145,7 +146,8 @@ def pipelined_issuance_rate(ca: IssuingCA, *, n: int = 200,
                                    identity=BENCH_IDENTITY, holder_id=f"pipe-{i}",
                                    card_expiry=card_expiry) for i in range(n)]
     t = time.perf_counter()
-    issued = ca.issue_many(requests, parallel=parallel, commit_every=commit_every)
+    issued = ca.issue_many(requests, parallel=parallel, commit_every=commit_every,
+                           signing=signing)
     elapsed = time.perf_counter() - t
     if len(issued) != n:
         raise RuntimeError(f"issue_many returned {len(issued)} of {n}")

@@ -12,15 +12,18 @@ The CA directory holds only public material: the certificates (PEM and DER) and
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
@@ -46,6 +49,9 @@ from pki.profiles import (
 )
 from pki.store import CertificateStore
 from pki.store.db import key_digest
+
+if TYPE_CHECKING:
+    from hsm.signing_process import SigningProcess
 
 CONFIG_NAME = "ca.json"
 DEFAULT_CRL_BASE_URL = "http://crl.mynacard.test/jpki"
@@ -420,7 +426,8 @@ class IssuingCA:
         raise CAError("could not find an unused serial number")  # pragma: no cover
 
     def issue_many(self, requests: Iterable[CertificateRequest], *, parallel: int = 1,
-                   commit_every: int = 64) -> list[IssuedCertificate]:
+                   commit_every: int = 64,
+                   signing: SigningProcess | None = None) -> list[IssuedCertificate]:
         """Issue many certificates, pipelined: `parallel` threads sign in the HSM (each
         on its own session) while this thread builds the next certificates and records
         the signed ones, so the HSM never waits for Python or the database.
@@ -432,7 +439,11 @@ class IssuingCA:
         are recorded together or not at all. If the HSM or the store fails midway, the
         error is raised; the certificates of transactions already committed stay
         recorded (valid, findable by holder), and nothing signed but unrecorded exists
-        anywhere else, as it was never returned."""
+        anywhere else, as it was never returned.
+
+        `signing`: a `hsm.SigningProcess` on this CA's token signs instead of `parallel`
+        threads: a process of its own, so the GIL this thread holds while it builds and
+        records never keeps the HSM waiting."""
         if parallel < 1 or commit_every < 1:
             raise ValueError("parallel and commit_every must be at least 1")
         now = self._clock()
@@ -445,35 +456,65 @@ class IssuingCA:
             return []
         done: list[IssuedCertificate] = []
         staged: list[tuple[str, _Builder, int, int, bytes]] = []
-        pending: collections.deque[tuple[str, _Builder, int, int, bytes, Future[bytes]]] = \
-            collections.deque()
+        # each certificate waiting for its signature, with how to wait for it
+        pending: collections.deque[tuple[str, _Builder, int, int, bytes,
+                                         Callable[[], bytes]]] = collections.deque()
         todo = iter(builders)
-        with ThreadPoolExecutor(max_workers=parallel,
-                                thread_name_prefix="ca-hsm-sign") as pool:
+        pool: ThreadPoolExecutor | None = None
+        with contextlib.ExitStack() as stack:
+            if signing is None:
+                pool = stack.enter_context(ThreadPoolExecutor(
+                    max_workers=parallel, thread_name_prefix="ca-hsm-sign"))
+            else:
+                stack.callback(signing.drain)  # a failure midway leaves nothing owed
+                parallel = 1
+
             def submit() -> bool:
                 item = next(todo, None)
                 if item is None:
                     return False
                 holder, b = item
                 serial, shard, tbs = self._tbs(b, now)
-                signer = self._rsa_signer(b.profile.hierarchy)
-                pending.append((holder, b, serial, shard, tbs, pool.submit(
-                    signer.sign, tbs, padding.PKCS1v15(), hashes.SHA256())))
+                h = b.profile.hierarchy
+                signed: Callable[[], bytes]
+                if pool is not None:
+                    signed = pool.submit(self._rsa_signer(h).sign, tbs, padding.PKCS1v15(),
+                                         hashes.SHA256()).result
+                else:
+                    assert signing is not None
+                    signing.submit(self._config.hierarchies[h].root_key, tbs)
+                    signed = functools.partial(self._checked, signing, h, tbs)
+                pending.append((holder, b, serial, shard, tbs, signed))
                 return True
 
-            # keep every signing thread busy, also while a transaction of certificates is
-            # being recorded: as many ready to sign as one transaction holds
+            # keep every signer busy, also while a transaction of certificates is being
+            # recorded: as many ready to sign as one transaction holds
             while len(pending) < parallel + commit_every and submit():
                 pass
             while pending:
                 holder, b, serial, shard, tbs, signed = pending.popleft()
-                staged.append((holder, b, serial, shard,
-                               assemble_rsa_sha256(tbs, signed.result())))
+                staged.append((holder, b, serial, shard, assemble_rsa_sha256(tbs, signed())))
                 submit()
                 if len(staged) >= commit_every or not pending:
                     done.extend(self._record(staged, now))
                     staged = []
         return done
+
+    def _checked(self, signing: SigningProcess, h: Hierarchy, tbs: bytes) -> bytes:
+        """The next signature from `signing` (answers come in the order asked), verified
+        with the root certificate's key: another process could have opened a token that
+        holds a different key under the same label, and a faulty RSA signature must never
+        leave the CA."""
+        signature = signing.result()
+        public = self._config.hierarchies[h].root_cert.public_key()
+        if not isinstance(public, rsa.RSAPublicKey):  # every JPKI root is RSA (init_ca)
+            raise CAError(f"the {h.value} root key is not an RSA key")
+        try:
+            public.verify(signature, tbs, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            raise CAError(f"the signing process's signature does not verify with the "
+                          f"{h.value} root certificate: is it on this CA's token?") from None
+        return signature
 
     def _rsa_signer(self, h: Hierarchy) -> rsa.RSAPrivateKey:
         signer = self._signers[h]
