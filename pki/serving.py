@@ -231,22 +231,36 @@ LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 
 
-def linger(transport: Any, loop: asyncio.AbstractEventLoop) -> bool:
+class Linger:
+    """A lingering close under way: input that still arrives is dropped (`drop`), and past
+    `LINGER_BYTES` of it the transport is closed at once."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.dropped = 0
+
+    def drop(self, n: int) -> None:
+        self.dropped += n
+        if self.dropped > LINGER_BYTES:
+            self._transport.close()
+
+
+def linger(transport: Any, loop: asyncio.AbstractEventLoop) -> Linger | None:
     """Half-close `transport` (after what it still has to write) and close it fully
-    `LINGER_SECONDS` later, or when the client closes; True if it lingers. Input that
-    arrives meanwhile must be dropped by the protocol (`Lingering.drained`). A TLS
-    transport cannot half-close in asyncio: it is closed at once (False)."""
+    `LINGER_SECONDS` later, or when the client closes; the `Linger` through which the
+    protocol drops the input that arrives meanwhile. A TLS transport cannot half-close in
+    asyncio: it is closed at once (None)."""
     if transport.is_closing() or not transport.can_write_eof():
         transport.close()
-        return False
+        return None
     try:
         transport.write_eof()
         transport.resume_reading()
     except (OSError, RuntimeError):
         transport.close()
-        return False
+        return None
     loop.call_later(LINGER_SECONDS, transport.close)
-    return True
+    return Linger(transport)
 
 
 class Lingering:
@@ -260,28 +274,26 @@ class Lingering:
         self._transport = transport
         self._loop = loop
         self._unread = unread
-        self._lingering = False
-        self._drained = 0
+        self._linger: Linger | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
     def is_closing(self) -> bool:
-        return self._lingering or bool(self._transport.is_closing())
+        return self._linger is not None or bool(self._transport.is_closing())
 
     def close(self) -> None:
         if self.is_closing():
             return
         if self._unread():
-            self._lingering = linger(self._transport, self._loop)
+            self._linger = linger(self._transport, self._loop)
         else:
             self._transport.close()
 
     def drained(self, n: int) -> None:
-        """`n` bytes read while closing were dropped; past `LINGER_BYTES` it closes."""
-        self._drained += n
-        if self._drained > LINGER_BYTES:
-            self._transport.close()
+        """`n` bytes read while closing were dropped."""
+        if self._linger is not None:
+            self._linger.drop(n)
 
 
 class Guard:

@@ -42,7 +42,7 @@ from typing import Any
 
 from pki.ocsp.memory import MemoryResponses
 from pki.ocsp.responder import OcspResponder, OcspResult
-from pki.serving import LINGER_BYTES, Limits, RefusalCounter, Tls, linger, log_refusals
+from pki.serving import Limits, Linger, RefusalCounter, Tls, linger, log_refusals
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class _Connection(asyncio.Protocol):
         self.peer = "?"
         self.deadline = 0.0
         self.deadline_is_header = True  # False: idle between requests (keep-alive)
-        self.lingering = -1  # >= 0: answered and closing; the input bytes dropped since
+        self.lingering: Linger | None = None  # answered and closing: input is dropped
         # parsed requests waiting for the next change check (`Server.flush`)
         self.requests: list[tuple[bytes, bytes, bytes, str | None, bytes | None]] = []
         self.refuse: bytes | None = None  # a status to close with once those are answered
@@ -266,16 +266,13 @@ class _Connection(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 " + status + b"\r\nConnection: close\r\n"
                                  b"Content-Length: 0\r\n\r\n")
             # the client may still be sending: half-close and drop its input a while
-            if linger(self.transport, asyncio.get_running_loop()):
-                self.lingering = 0
+            self.lingering = linger(self.transport, asyncio.get_running_loop())
         self.server.connections.discard(self)
 
     # -- parsing -----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self.lingering >= 0:
-            self.lingering += len(data)
-            if self.lingering > LINGER_BYTES:
-                self.transport.close()
+        if self.lingering is not None:
+            self.lingering.drop(len(data))
             return
         if self.refuse is not None or self.last:
             return  # answering what came before, then closing: the rest is not read
@@ -375,7 +372,7 @@ class _Connection(asyncio.Protocol):
         `deadline`, the flush's monotonic time)."""
         requests, self.requests = self.requests, []
         transport = self.transport
-        if transport.is_closing() or self.lingering >= 0:
+        if transport.is_closing() or self.lingering is not None:
             return  # expired or closed by the client meanwhile
         answer, peer = self.server.answer_checked, self.peer
         if len(requests) == 1:
