@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pkcs11.exceptions as p11e
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -32,6 +32,9 @@ from hsm.session import PooledSession, SessionPool
 from hsm.signers import HsmEcSigner, HsmRsaSigner
 from hsm.templates import private_key_template, public_key_template
 from hsm.uri import Pkcs11Uri
+
+if TYPE_CHECKING:
+    from hsm.signing_process import SigningProcess
 
 T = TypeVar("T")
 
@@ -191,6 +194,13 @@ class KeyManager:
     @property
     def module_path(self) -> str:
         return self._module_path
+
+    def signing_process(self) -> SigningProcess:
+        """A child process with a session of its own on this token, logged in with the same
+        PIN (`hsm.signing_process`): signatures that never wait for this process's GIL."""
+        from hsm.signing_process import SigningProcess
+
+        return SigningProcess(self.uri, self._pool.pin_source)
 
     @property
     def uri(self) -> str:

@@ -87,6 +87,11 @@ class SessionPool:
         self._ensure()  # fail now on a missing token or a wrong PIN
 
     @property
+    def pin_source(self) -> PinSource:
+        """Where the PIN comes from (a `prompt` source asks once and keeps the answer)."""
+        return self._pin_source
+
+    @property
     def token_label(self) -> str:
         return str(self._token.label) if self._token is not None else (self._label or "")
 

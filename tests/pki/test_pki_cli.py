@@ -242,6 +242,27 @@ def test_ocsp_serve_with_two_workers(home: Path) -> None:
         next(server, None)
 
 
+def test_issue_batch_signed_by_a_process_of_its_own(home: Path, tmp_path: Path) -> None:
+    ident = json.loads((home / "id.json").read_text())
+    lines = [{"profile": "signing" if i % 2 else "user-authentication",
+              "public_key": _new_key(tmp_path, f"p{i}").read_text(), "identity": ident,
+              "holder_id": f"PROC{i}", "card_expiry": "2034-01-01"} for i in range(4)]
+    batch = tmp_path / "proc.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    res = run(home, "ca", "issue-batch", *HSM, str(batch), "--signer", "process", "--out-dir",
+              str(tmp_path / "out"), "--json", check=True)
+    issued = json.loads(res.stdout)["issued"]
+    assert [r["holder_id"] for r in issued] == [f"PROC{i}" for i in range(4)]
+    roots = {name: x509.load_pem_x509_certificate((home / "ca" / f"{name}-root.pem").read_bytes())
+             for name in ("sign", "auth")}
+    for r, line in zip(issued, lines, strict=True):
+        cert = x509.load_pem_x509_certificate(Path(r["out"]).read_bytes())
+        cert.verify_directly_issued_by(roots["sign" if line["profile"] == "signing" else "auth"])
+        status = json.loads(run(home, "ca", "status", r["serial"], "--json",
+                                check=True).stdout)
+        assert status["holder_id"] == r["holder_id"] and status["status"] == "good"
+
+
 def test_issue_batch_refuses_bad_lines_and_issues_the_rest(home: Path, tmp_path: Path) -> None:
     ident = json.loads((home / "id.json").read_text())
     child = dict(ident, birth_date=(dt.date.today() - dt.timedelta(days=3650)).isoformat())
