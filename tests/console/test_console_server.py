@@ -84,13 +84,20 @@ def test_serve_refuses_unusable_options_with_exit_2(
     assert message in err and "Traceback" not in err
 
 
-def test_the_pad_takes_a_new_pin_only_twice_alike_and_well_formed() -> None:
+def _asking_for_auth() -> tuple[Pad, threading.Thread, list[str]]:
+    """A pad the action's thread has asked for the user-authentication PIN; what the
+    action gets is appended to the list."""
     pad = Pad("t")
     got: list[str] = []
     worker = threading.Thread(target=lambda: got.append(pad.supply(PinKind.AUTH, "set")))
     worker.start()
     while pad.asking is None:
         time.sleep(0.01)
+    return pad, worker, got
+
+
+def test_the_pad_takes_a_new_pin_only_twice_alike_and_well_formed() -> None:
+    pad, worker, got = _asking_for_auth()
     assert pad.deliver(PinKind.SIGN, "ABC123", "ABC123") == "not asked"
     assert pad.deliver(PinKind.AUTH, "1234", "1235") == "mismatch"
     assert pad.deliver(PinKind.AUTH, "12a4", "12a4") is not None  # rule 3.1's format
@@ -105,12 +112,7 @@ def test_a_pin_taken_is_no_longer_asked_for_before_the_action_wakes() -> None:
     # which does not poll, and the holder would be stuck on it (the console browser test
     # timed out so, "the pad to take auth"). The condition's lock, held here, keeps the
     # action's thread from waking.
-    pad = Pad("t")
-    got: list[str] = []
-    worker = threading.Thread(target=lambda: got.append(pad.supply(PinKind.AUTH, "set")))
-    worker.start()
-    while pad.asking is None:
-        time.sleep(0.01)
+    pad, worker, got = _asking_for_auth()
     with pad._cond:
         assert pad.deliver(PinKind.AUTH, "1234", "1234") is None
         assert pad.asking is None
