@@ -81,7 +81,9 @@ def enter_pins(pad: Any, url: str, server: ConsoleServer, done: Callable[[], boo
         pad.find_element(By.ID, "pad-submit").click()
         if not mismatched:
             mismatched = True
-            assert "differ" in text_of(pad, "pad-error")
+            # the click starts the POST; the answer is a new page, read once it is there
+            assert "differ" in wait_for(lambda: text_of(pad, "pad-error"), 15,
+                                        "the pad to refuse the differing entries")
             continue
         asked.append(kind)
         wait_for(lambda k=kind: not pad.find_elements(By.CSS_SELECTOR,
