@@ -224,7 +224,7 @@ def test_clerk_applies_issues_hands_over_with_the_pin_pad_and_reports_loss(
     browser.get(server.url + "/search?q=" + urllib.parse.quote(person.name_kana or ""))
     browser.find_element(By.CSS_SELECTOR,
                          f"a[href='/record/resident/{person.resident_code}']").click()
-    history = text_of(browser, "history")
+    history = wait_for(lambda: text_of(browser, "history"), 15, "the resident's record")
     for action in ("application.apply", "issue", "handover", "activate",
                    "handover.identity-check", "pin.reset", "card.update", "card.report_loss"):
         assert action in history.split(), action
