@@ -318,14 +318,18 @@ def claimed_identity(text: str) -> tuple[str | None, str | None]:
             nid if isinstance(nid, str) and len(nid) <= 128 and _ID.fullmatch(nid) else None)
 
 
+_SOURCE_OF = {s.value: s for s in Source}
+_KIND_OF = {k.value: k for k in Kind}
+
+
 def notice_from_stored(payload: str, sender: str = LOCAL_SENDER) -> Notice:
     """A notice from its stored canonical payload (validated when it was accepted)."""
     obj = json.loads(payload)
     return Notice(
         sender=sender,
         id=obj["id"],
-        source=Source(obj["source"]),
-        kind=Kind(obj["kind"]),
+        source=_SOURCE_OF[obj["source"]],  # dict lookups: a processor reads millions
+        kind=_KIND_OF[obj["kind"]],
         resident_code=obj["resident_code"],
         effective_date=date.fromisoformat(obj["effective_date"]),
         facts=dict(obj.get("facts") or {}),

@@ -47,7 +47,7 @@ from typing import Any
 from issuance.applications.rules import CARD_IN_HAND, IN_PROGRESS, State
 from issuance.applications.store import Application, applications_of_many, set_state
 from issuance.audit.log import append_entry
-from issuance.notices.certificates import CertificateGateway, Reason
+from issuance.notices.certificates import CertificateGateway, CertKind, Reason
 from issuance.notices.claims import NAMESPACE, claims_for
 from issuance.notices.migrations import migrate_notices
 from issuance.notices.model import (
@@ -75,6 +75,8 @@ BATCH = 5000
 BUSY_WAIT_S = 0.05  # between passes that found every remaining bucket held by others
 CACHE_KIB = 256 * 1024  # SQLite page cache of the processor's connection
 _Effect = tuple[str, str, str | None, str | None, str]
+_NATIONALITIES = {n.value: n for n in Nationality}  # a dict lookup: the hot loop's
+_REVOKE_ACTION = {kind: f"revoke_{kind.value}" for kind in CertKind}  # enum calls cost
 
 
 @dataclass
@@ -285,19 +287,19 @@ class NoticeProcessor:
                 sorted({n.resident_code for n in matched}))
             for notice in matched:
                 held = held_by.get(notice.resident_code, [])
-                nationality = Nationality(notice.nationality or
-                                          nationality_of[notice.resident_code])
+                nationality = _NATIONALITIES[notice.nationality or
+                                             nationality_of[notice.resident_code]]
                 decision = decide(kind=notice.kind, source=notice.source,
                                   effective_date=notice.effective_date, nationality=nationality,
                                   status=None, certificates=held)
                 cause = cause_of(notice)
-                issued = {c.serial: c.issued_at for c in held}
                 for rev in decision.revocations:
                     at = now
                     if rev.as_of_effective_date:
                         start = datetime.combine(notice.effective_date, time(0),
                                                  JST).astimezone(UTC)
-                        at = min(now, max(start, issued[rev.serial]))
+                        issued = next(c.issued_at for c in held if c.serial == rev.serial)
+                        at = min(now, max(start, issued))
                     wanted.append((rev.serial, rev.reason, cause, at))
                 decided.append((notice, decision, cause))
             changed = self.certificates.revoke_many(wanted)
@@ -322,13 +324,13 @@ class NoticeProcessor:
                 else:
                     report.already_revoked += 1
                     outcome = "already_revoked"
-                effects.append((f"certificate:{rev.serial:x}",
-                                f"revoke_{rev.certificate.value}", format(rev.serial, "x"),
-                                rev.reason.value, outcome))
+                serial_hex = format(rev.serial, "x")
+                effects.append(("certificate:" + serial_hex, _REVOKE_ACTION[rev.certificate],
+                                serial_hex, rev.reason.value, outcome))
+            report.kept += len(decision.kept)
             for serial in decision.kept:
-                report.kept += 1
-                effects.append((f"certificate:{serial:x}", "keep", format(serial, "x"),
-                                None, "kept"))
+                serial_hex = format(serial, "x")
+                effects.append(("certificate:" + serial_hex, "keep", serial_hex, None, "kept"))
             plans.append((notice, decision, effects))
         stamp = now.astimezone(UTC).isoformat(timespec="microseconds")
         applied: list[tuple[Notice, Decision]] = []

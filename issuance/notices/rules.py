@@ -83,6 +83,37 @@ def issued_on_or_before(cert: HeldCertificate, day: date) -> bool:
     return cert.issued_at.astimezone(JST).date() <= day
 
 
+_Head = tuple[frozenset[CertKind], Reason, CardAction, ResidentStatus | None, bool, bool, str]
+_HEADS: dict[tuple[Kind, bool, bool], _Head] = {}  # every head, computed once
+
+
+def _head(kind: Kind, foreign: bool, before_continued_use: bool) -> _Head:
+    """The row of the table for a notice: (certificates targeted, reason, card action,
+    new status, follow the 附票, revoke as of the effective date, rule text)."""
+    if kind in (Kind.DEATH, Kind.RECORD_DELETED):
+        new_status = (ResidentStatus.DECEASED if kind is Kind.DEATH else ResidentStatus.DELETED)
+        return (BOTH, Reason.CESSATION_OF_OPERATION, CardAction.ABOLISH, new_status, False,
+                False, f"{kind.value}: revoke both, abolish the card")
+    if kind in FACT_CHANGES:
+        return (SIGNING_ONLY, Reason.AFFILIATION_CHANGED, CardAction.NONE, None, False, False,
+                f"{kind.value}: revoke signing (affiliationChanged), keep user authentication")
+    if kind is Kind.EMIGRATION_CONTINUED_USE and not foreign and not before_continued_use:
+        return (SIGNING_ONLY, Reason.CESSATION_OF_OPERATION, CardAction.NONE,
+                ResidentStatus.EMIGRATED, True, True,
+                "emigration with continued use: revoke signing as of the emigration date, "
+                "keep user authentication, follow through 附票")
+    # without continued use, or a foreign national (no 附票, no continued use)
+    if kind is not Kind.EMIGRATION_CONTINUED_USE:
+        rule = "emigration without continued use: revoke both, the card lapses"
+    elif foreign:
+        rule = "emigration by a foreign national: revoke both, the card lapses"
+    else:
+        rule = (f"emigration before {CONTINUED_USE_START} (no continued use yet): "
+                "revoke both, the card lapses")
+    return (BOTH, Reason.CESSATION_OF_OPERATION, CardAction.LAPSE, ResidentStatus.EMIGRATED,
+            False, True, rule)
+
+
 def decide(
     *,
     kind: Kind,
@@ -95,38 +126,21 @@ def decide(
     """The actions for one notice. `source` does not change them: a 附票ネット notice
     about an emigrant does what the 住基ネット notice does at home."""
     del source, status  # the table is the same for both networks and every current status
-    kind = Kind(kind)
-    if kind in (Kind.DEATH, Kind.RECORD_DELETED):
-        targets, reason, card = BOTH, Reason.CESSATION_OF_OPERATION, CardAction.ABOLISH
-        new_status = (ResidentStatus.DECEASED if kind is Kind.DEATH else ResidentStatus.DELETED)
-        follow, as_of, rule = False, False, f"{kind.value}: revoke both, abolish the card"
-    elif kind in FACT_CHANGES:
-        targets, reason, card = SIGNING_ONLY, Reason.AFFILIATION_CHANGED, CardAction.NONE
-        new_status, follow, as_of = None, False, False
-        rule = f"{kind.value}: revoke signing (affiliationChanged), keep user authentication"
-    elif (kind is Kind.EMIGRATION_CONTINUED_USE and nationality is not Nationality.FOREIGN
-          and effective_date >= CONTINUED_USE_START):
-        targets, reason, card = SIGNING_ONLY, Reason.CESSATION_OF_OPERATION, CardAction.NONE
-        new_status, follow, as_of = ResidentStatus.EMIGRATED, True, True
-        rule = ("emigration with continued use: revoke signing as of the emigration date, "
-                "keep user authentication, follow through 附票")
-    else:  # without continued use, or a foreign national (no 附票, no continued use)
-        targets, reason, card = BOTH, Reason.CESSATION_OF_OPERATION, CardAction.LAPSE
-        new_status, follow, as_of = ResidentStatus.EMIGRATED, False, True
-        if kind is not Kind.EMIGRATION_CONTINUED_USE:
-            rule = "emigration without continued use: revoke both, the card lapses"
-        elif nationality is Nationality.FOREIGN:
-            rule = "emigration by a foreign national: revoke both, the card lapses"
-        else:
-            rule = (f"emigration before {CONTINUED_USE_START} (no continued use yet): "
-                    "revoke both, the card lapses")
+    if type(kind) is not Kind:
+        kind = Kind(kind)
+    key = (kind, nationality is Nationality.FOREIGN, effective_date < CONTINUED_USE_START)
+    head = _HEADS.get(key)
+    if head is None:
+        head = _HEADS[key] = _head(*key)
+    targets, reason, card, new_status, follow, as_of, rule = head
     revocations: list[Revocation] = []
     kept: list[int] = []
+    every = kind is Kind.DEATH  # every certificate of a dead person, whenever issued
     for cert in certificates:
         if cert.kind is CertKind.OTHER:
             continue
-        in_scope = kind is Kind.DEATH or issued_on_or_before(cert, effective_date)
-        if cert.kind in targets and in_scope:
+        if cert.kind in targets and (every or
+                                     cert.issued_at.astimezone(JST).date() <= effective_date):
             revocations.append(Revocation(cert.serial, cert.kind, reason, as_of))
         else:
             kept.append(cert.serial)
