@@ -2,7 +2,7 @@
 
     python -m bench.notices_revocation [--certs N] [--notices M] [--db sqlite|postgresql|both]
                                       [--pg-url URL] [--workers-pg K] [--quick] [--json]
-                                      [--no-ocsp] [--profile DIR]
+                                      [--no-ocsp] [--profile DIR] [--stages]
 
 One run, on one machine, every figure beside a baseline measured in the same run, for
 each database asked for (`--db`; PostgreSQL: a private cluster started in the work
@@ -30,6 +30,8 @@ store are two schemas of it):
 
 `--profile DIR` replaces 2. and 3. by a profile: intake, then one processor pass, both in
 this process under cProfile, with each phase's µs per notice and its top costs.
+`--stages` does the same without cProfile: what each stage costs per notice on its own
+(no contention between the two, no profiling overhead), the figure a speed-up moves.
 """
 
 from __future__ import annotations
@@ -450,8 +452,9 @@ def run_backend(args: argparse.Namespace, backend: str, work: Path, home: Path, 
     out["bare_seconds"] = len(lines) / out["bare_insert_per_s"]
 
     now = dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)
-    if args.profile:
-        out["profile"] = profile_pass(db, store_loc, lines, now, Path(args.profile), backend)
+    if args.profile or args.stages:
+        out["profile"] = profile_pass(db, store_loc, lines, now,
+                                      Path(args.profile) if args.profile else None, backend)
         db.close()
         return out
     appliers = 1 if backend == "sqlite" else max(1, args.workers_pg)
@@ -526,11 +529,12 @@ def run_backend(args: argparse.Namespace, backend: str, work: Path, home: Path, 
 
 
 def profile_pass(db: Any, store_loc: str | Path, lines: list[str], now: dt.datetime,
-                 out_dir: Path, backend: str) -> dict[str, Any]:
+                 out_dir: Path | None, backend: str) -> dict[str, Any]:
     """`--profile`: intake, then one `NoticeProcessor` pass, in THIS process (no child),
     each under cProfile; writes `<backend>-intake.prof` and `<backend>-process.prof` to
     `out_dir` and returns each phase's wall and CPU time per notice and its top costs
-    (own time per notice, in µs; profiling inflates them, read them as shares)."""
+    (own time per notice, in µs; profiling inflates them, read them as shares).
+    `out_dir` None (`--stages`): the same phases unprofiled, times only."""
     import cProfile
     import pstats
 
@@ -538,30 +542,38 @@ def profile_pass(db: Any, store_loc: str | Path, lines: list[str], now: dt.datet
     from issuance.notices.intake import BULK_BATCH, NoticeIntake
     from issuance.notices.processor import NoticeProcessor
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {}
     with CertificateGateway.open(store_loc) as certs:
         intake = NoticeIntake(db, batch=BULK_BATCH)
         processor = NoticeProcessor(db, certs, clock=lambda: now, first_batch=BULK_BATCH)
         for phase, work in (("intake", lambda: intake.accept_lines(lines)),
                             ("process", processor.process)):
-            prof = cProfile.Profile()
+            prof = cProfile.Profile() if out_dir is not None else None
             wall, cpu = time.perf_counter(), time.process_time()
-            prof.runcall(work)
+            if prof is not None:
+                prof.runcall(work)
+            else:
+                work()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            result[phase] = {"wall_us_per_notice": wall / len(lines) * 1e6,
+                             "cpu_us_per_notice": cpu / len(lines) * 1e6}
+            how = "profiled" if prof is not None else "unprofiled, alone"
+            print(f"[{backend}] {phase}: {result[phase]['wall_us_per_notice']:.0f} µs/notice"
+                  f" wall, {result[phase]['cpu_us_per_notice']:.0f} µs CPU (this process,"
+                  f" {how})", file=sys.stderr, flush=True)
+            if prof is None or out_dir is None:
+                continue
             path = out_dir / f"{backend}-{phase}.prof"
             prof.dump_stats(str(path))
             stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
             top = sorted(((tt, f"{Path(fn).name}:{line}({name})")
                           for (fn, line, name), (_cc, _nc, tt, _ct, _cl) in stats.items()),
                          reverse=True)[:15]
-            result[phase] = {"wall_us_per_notice": wall / len(lines) * 1e6,
-                             "cpu_us_per_notice": cpu / len(lines) * 1e6,
-                             "top_own_us_per_notice": {k: tt / len(lines) * 1e6
-                                                       for tt, k in top}}
-            print(f"[{backend}] {phase}: {result[phase]['wall_us_per_notice']:.0f} µs/notice"
-                  f" wall, {result[phase]['cpu_us_per_notice']:.0f} µs CPU (this process,"
-                  f" profiled); {path}", file=sys.stderr, flush=True)
+            result[phase]["top_own_us_per_notice"] = {k: tt / len(lines) * 1e6
+                                                      for tt, k in top}
+            print(f"    {path}", file=sys.stderr)
             for k, v in result[phase]["top_own_us_per_notice"].items():
                 print(f"    {v:8.1f} µs  {k}", file=sys.stderr)
     return result
@@ -672,6 +684,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead of the timed run: intake then one processor pass in this"
                    " process, each under cProfile (.prof files to DIR, top costs per notice"
                    " printed); no OCSP")
+    p.add_argument("--stages", action="store_true",
+                   help="instead of the timed run: intake then one processor pass in this"
+                   " process, unprofiled, one after the other: each stage's µs per notice"
+                   " on its own; no OCSP")
     p.add_argument("--dir", help="work directory (kept); default a temporary one")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--json", action="store_true")

@@ -1,7 +1,9 @@
 """Applying accepted notices: order-tolerant, and exactly once in effect, in batches.
 
 `NoticeProcessor.process()`:
-1. re-matches unmatched notices whose resident has since been loaded (→ accepted);
+1. re-matches unmatched notices whose resident has since been loaded (→ accepted), when
+   the registry's change counter moved since this processor's last re-match (a pass
+   with no load in between pays one primary-key read, not a probe of every unmatched);
 2. pages through the accepted notices whose effective date has come (today in Japan;
    later ones wait), in effective-date order (then arrival, sender, source, id), with a keyset
    cursor on the `notices_due` index; batches grow from 1 (`first_batch`) to `batch` (default
@@ -65,6 +67,7 @@ from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 # the registry's own row mapping, so a batch reads its residents in one set query
 from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
 from issuance.registry.store import _from_row as _resident_from_row
+from issuance.registry.store import registry_version
 from issuance.storage import Database, SqliteDatabase, Transaction
 from issuance.workflow.migrations import migrate_workflow
 from issuance.workflow.records import live_card_of, put_card
@@ -161,6 +164,7 @@ class NoticeProcessor:
         self.keep_details = keep_details
         self.batch = batch
         self._revocations = 0
+        self._registry_seen: int | None = None  # the registry version at the last re-match
         self.audit_operator = audit_operator
         self._claims = claims_for(db)
         migrate_notices(db)
@@ -181,12 +185,20 @@ class NoticeProcessor:
         report = ProcessReport()
         today = self.clock().astimezone(JST).date().isoformat()
         with self.db.transaction() as tx:
-            # one re-match at a time: concurrent processors would lock the same rows in
-            # orders of their own (a deadlock on PostgreSQL)
-            tx.lock("mynacard.notices.rematch")
-            report.rematched = tx.execute(
-                "UPDATE notices SET state = 'accepted', reason = NULL WHERE state = 'unmatched'"
-                " AND resident_code IN (SELECT resident_code FROM residents)")
+            # only when the registry was loaded since this processor's last re-match (a
+            # notice it or another marked unmatched meanwhile read the residents after
+            # that re-match, so a resident loaded later moves the counter again): the
+            # probe of the whole unmatched backlog is not paid on every pass
+            version = registry_version(tx)
+            if version != self._registry_seen:
+                # one re-match at a time: concurrent processors would lock the same rows
+                # in orders of their own (a deadlock on PostgreSQL)
+                tx.lock("mynacard.notices.rematch")
+                report.rematched = tx.execute(
+                    "UPDATE notices SET state = 'accepted', reason = NULL"
+                    " WHERE state = 'unmatched'"
+                    " AND resident_code IN (SELECT resident_code FROM residents)")
+                self._registry_seen = version
             waiting = tx.query_one(
                 "SELECT COUNT(*) AS n FROM notices WHERE state = 'accepted'"
                 " AND effective_date > ?", (today,))

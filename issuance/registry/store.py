@@ -76,10 +76,14 @@ def _from_row(row: dict[str, Any]) -> Resident:
 
 
 def put_residents(tx: Transaction, residents: Iterable[Resident]) -> int:
-    """Insert or replace residents (keyed by resident code) with their 附票 entries."""
+    """Insert or replace residents (keyed by resident code) with their 附票 entries, and
+    bump the registry's change counter (`registry_version`) in the same transaction."""
     now = datetime.now(UTC).isoformat()
     batch = list(residents)
+    if not batch:
+        return 0
     tx.executemany(_UPSERT, (_resident_params(r, now) for r in batch))
+    tx.execute("UPDATE registry_changes SET version = version + 1 WHERE id = 1")
     with_fuhyo = [r for r in batch if r.fuhyo is not None]
     without = [r for r in batch if r.fuhyo is None]
     if without:
@@ -146,6 +150,13 @@ def update_residents(tx: Transaction, changes: Iterable[tuple[Resident, Resident
     if fuhyo_set:
         tx.executemany(_UPSERT_FUHYO, fuhyo_set)
     return count
+
+
+def registry_version(tx: Transaction) -> int:
+    """How many times residents were loaded or replaced (`put_residents`): a reader that
+    remembers it knows, by one primary-key read, whether a resident may have appeared."""
+    row = tx.query_one("SELECT version FROM registry_changes WHERE id = 1")
+    return int(row["version"]) if row else 0
 
 
 def get_resident(tx: Transaction, resident_code: str) -> Resident | None:

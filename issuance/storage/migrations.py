@@ -231,6 +231,17 @@ _V6 = (
     "CREATE INDEX certificate_links_resident ON certificate_links (resident_code)",
 )
 
+# a counter every registry load (`issuance.registry.store.put_residents`) bumps in its own
+# transaction: a notice processor re-matches its unmatched notices only when it moved,
+# instead of probing the whole unmatched backlog on every pass
+_V7 = (
+    """CREATE TABLE registry_changes (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        version BIGINT NOT NULL
+    )""",
+    "INSERT INTO registry_changes (id, version) VALUES (1, 0)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "registry, applications, audit log", tuple(SQLITE_V1), tuple(POSTGRES_V1)),
     Migration(2, "audit log: keyed by an HMAC made in the HSM", _V2, _V2),
@@ -239,6 +250,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "counter records: identity checks, legal representatives, substitutes",
               _V5, _V5),
     Migration(6, "certificate links old -> new (証明書新旧紐付け)", _V6, _V6),
+    Migration(7, "a counter of registry loads (notices re-match when it moves)", _V7, _V7),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

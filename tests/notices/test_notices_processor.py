@@ -334,3 +334,38 @@ def test_notices_of_one_batch_see_each_others_revocations(
     assert outcome == {("d", format(sign, "x")): "revoked", ("d", format(auth, "x")): "revoked",
                        ("x", format(sign, "x")): "already_revoked",
                        ("x", format(auth, "x")): "already_revoked"}
+
+
+def test_long_lived_processor_rematches_only_after_a_registry_load(
+        db: Database, certs: CertificateGateway, store: CertificateStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server's processor makes a pass per notice: the unmatched backlog is probed
+    again only when residents were loaded since, and then the load is seen at once."""
+    person = resident()
+    sign, auth = issue_pair(store, person.resident_code)
+    n = notice("death", person.resident_code)
+    NoticeIntake(db, clock=clock(NOW)).accept_lines([line(n)])
+    processor = NoticeProcessor(db, certs, clock=clock())
+    assert processor.process().applied == 0  # its first pass re-matches: nobody to match
+    assert notice_state(db, "juki", n["id"]) == "unmatched"
+    with db.transaction() as tx:
+        tx_class = type(tx)
+    statements: list[str] = []
+    original = tx_class.execute
+
+    def spy(self: Any, sql: str, params: Any = ()) -> int:
+        statements.append(sql)
+        return int(original(self, sql, params))
+
+    monkeypatch.setattr(tx_class, "execute", spy)
+    idle = processor.process()
+    assert (idle.rematched, idle.applied) == (0, 0)
+    assert not [s for s in statements if "'unmatched'" in s]
+    assert notice_state(db, "juki", n["id"]) == "unmatched"
+    ResidentStore(db).put(person)  # the registry load moves the counter
+    statements.clear()
+    report = processor.process()
+    assert (report.rematched, report.applied) == (1, 1)
+    assert [s for s in statements if "'unmatched'" in s]
+    assert store.get(sign).status.value == store.get(auth).status.value == "revoked"
+    assert processor.process().rematched == 0  # nothing loaded since
