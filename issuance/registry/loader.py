@@ -29,7 +29,7 @@ from typing import Any, Literal, NamedTuple
 
 from hsm.files import private_writer
 from issuance.registry.model import COLUMNS, REQUIRED, RecordError, RegistryError, parse_record
-from issuance.registry.store import owner_of_my_number, put_residents
+from issuance.registry.store import note_registry_load, owner_of_my_number, put_residents
 from issuance.storage import Database
 
 Format = Literal["csv", "jsonl"]
@@ -262,6 +262,8 @@ def load_file(
                 batch = []
         if batch:
             report.loaded += put_residents(tx, batch)
+        if report.loaded:
+            note_registry_load(tx)  # last: notice processors re-match after the commit
     if write_rejects:
         target = rejects_path(path, fmt)
         if report.rejected:

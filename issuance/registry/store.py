@@ -76,14 +76,13 @@ def _from_row(row: dict[str, Any]) -> Resident:
 
 
 def put_residents(tx: Transaction, residents: Iterable[Resident]) -> int:
-    """Insert or replace residents (keyed by resident code) with their 附票 entries, and
-    bump the registry's change counter (`registry_version`) in the same transaction."""
+    """Insert or replace residents (keyed by resident code) with their 附票 entries. A
+    caller that may add residents ends its transaction with `note_registry_load`."""
     now = datetime.now(UTC).isoformat()
     batch = list(residents)
     if not batch:
         return 0
     tx.executemany(_UPSERT, (_resident_params(r, now) for r in batch))
-    tx.execute("UPDATE registry_changes SET version = version + 1 WHERE id = 1")
     with_fuhyo = [r for r in batch if r.fuhyo is not None]
     without = [r for r in batch if r.fuhyo is None]
     if without:
@@ -152,6 +151,15 @@ def update_residents(tx: Transaction, changes: Iterable[tuple[Resident, Resident
     return count
 
 
+def note_registry_load(tx: Transaction) -> None:
+    """Residents may have been added in this transaction: bump the registry's change
+    counter, so notice processors re-match their unmatched notices. The last statement of
+    a load's transaction (PostgreSQL holds the counter's row lock until the commit, so a
+    load taking it earlier would hold up every other load meanwhile); the counter's
+    operations only change residents that exist and never take it."""
+    tx.execute("UPDATE registry_changes SET version = version + 1 WHERE id = 1")
+
+
 def registry_version(tx: Transaction) -> int:
     """How many times residents were loaded or replaced (`put_residents`): a reader that
     remembers it knows, by one primary-key read, whether a resident may have appeared."""
@@ -181,8 +189,11 @@ class ResidentStore:
         self.db = db
 
     def put(self, *residents: Resident) -> int:
+        """Insert or replace, as a registry load does (the change counter moves)."""
         with self.db.transaction() as tx:
-            return put_residents(tx, residents)
+            count = put_residents(tx, residents)
+            note_registry_load(tx)
+            return count
 
     def get(self, resident_code: str) -> Resident | None:
         with self.db.transaction() as tx:

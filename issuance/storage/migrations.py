@@ -231,9 +231,10 @@ _V6 = (
     "CREATE INDEX certificate_links_resident ON certificate_links (resident_code)",
 )
 
-# a counter every registry load (`issuance.registry.store.put_residents`) bumps in its own
-# transaction: a notice processor re-matches its unmatched notices only when it moved,
-# instead of probing the whole unmatched backlog on every pass
+# a counter every registry load bumps in its own transaction
+# (`issuance.registry.store.note_registry_load`): a notice processor re-matches its
+# unmatched notices only when it moved, instead of probing the whole unmatched backlog on
+# every pass
 _V7 = (
     """CREATE TABLE registry_changes (
         id      INTEGER PRIMARY KEY CHECK (id = 1),

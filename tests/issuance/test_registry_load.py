@@ -242,3 +242,20 @@ def test_update_residents_writes_only_what_changed(db: Database) -> None:
         assert (got.name, got.status) == (moved.name, ResidentStatus.EMIGRATED)
         with pytest.raises(ValueError):
             update_residents(tx, [(home, abroad)])
+
+
+def test_a_load_moves_the_registry_counter_once_and_only_when_it_loaded(
+        db: Database, tmp_path: Path) -> None:
+    """Notice processors re-match their unmatched notices when this counter moves."""
+    from issuance.registry.store import registry_version
+
+    def version() -> int:
+        with db.transaction() as tx:
+            return registry_version(tx)
+
+    before = version()
+    rows = [resident().to_row() for _ in range(3)]
+    assert load_file(db, _write_jsonl(tmp_path / "a.jsonl", rows), today=TODAY).loaded == 3
+    assert version() == before + 1  # one load, one step, however many residents
+    nothing = load_file(db, _write_jsonl(tmp_path / "b.jsonl", ["{not json"]), today=TODAY)
+    assert nothing.loaded == 0 and version() == before + 1
