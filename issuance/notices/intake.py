@@ -43,6 +43,7 @@ from issuance.notices.model import (
 )
 from issuance.notices.queries import query_in, stored_notices
 from issuance.notices.staging import insert_notices
+from issuance.registry.store import hold_registry_loads
 from issuance.storage import Database, SqliteDatabase, Transaction
 
 Outcome = Literal["accepted", "duplicate", "unmatched", "rejected"]
@@ -184,6 +185,8 @@ class NoticeIntake:
         rows: list[tuple[Any, ...]] = []
         rejects: list[tuple[Any, ...]] = []
         with self.db.transaction() as tx:
+            # a notice stored unmatched is seen by the re-match a later load triggers
+            hold_registry_loads(tx)
             stored = _stored_payloads(tx, self.sender, [(n.source.value, n.id) for n in good])
             known = _known_residents(tx, [n.resident_code for n in good])
             for line, raw, item in parsed:

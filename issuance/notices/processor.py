@@ -67,7 +67,7 @@ from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 # the registry's own row mapping, so a batch reads its residents in one set query
 from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
 from issuance.registry.store import _from_row as _resident_from_row
-from issuance.registry.store import registry_version
+from issuance.registry.store import hold_registry_loads, registry_version
 from issuance.storage import Database, SqliteDatabase, Transaction
 from issuance.workflow.migrations import migrate_workflow
 from issuance.workflow.records import live_card_of, put_card
@@ -185,10 +185,11 @@ class NoticeProcessor:
         report = ProcessReport()
         today = self.clock().astimezone(JST).date().isoformat()
         with self.db.transaction() as tx:
-            # only when the registry was loaded since this processor's last re-match (a
-            # notice it or another marked unmatched meanwhile read the residents after
-            # that re-match, so a resident loaded later moves the counter again): the
-            # probe of the whole unmatched backlog is not paid on every pass
+            # only when the registry was loaded since this processor's last re-match:
+            # every notice is marked unmatched (here or at intake) with loads held off,
+            # so a resident loaded after that decision moves the counter after the mark
+            # is visible (`hold_registry_loads`); the probe of the whole unmatched
+            # backlog is not paid on every pass
             version = registry_version(tx)
             if version != self._registry_seen:
                 # one re-match at a time: concurrent processors would lock the same rows
@@ -283,6 +284,15 @@ class NoticeProcessor:
         missing = [n for n in notices if n.resident_code not in nationality_of]
         if missing:
             with self.db.transaction() as tx:
+                # decided and marked with registry loads held off, so a resident loaded
+                # meanwhile is either seen here or moves the re-match counter after this
+                # mark commits (`hold_registry_loads`)
+                hold_registry_loads(tx)
+                for row in tx.query_in("SELECT resident_code, nationality FROM residents"
+                                       " WHERE resident_code IN ({values})",
+                                       sorted({n.resident_code for n in missing})):
+                    nationality_of[row["resident_code"]] = row["nationality"]
+                missing = [n for n in missing if n.resident_code not in nationality_of]
                 tx.executemany("UPDATE notices SET state = 'unmatched', reason = ? WHERE"
                                " sender = ? AND source = ? AND id = ? AND state = 'accepted'",
                                [("no resident with this resident code", *key_of(n))

@@ -160,8 +160,20 @@ def note_registry_load(tx: Transaction) -> None:
     tx.execute("UPDATE registry_changes SET version = version + 1 WHERE id = 1")
 
 
+def hold_registry_loads(tx: Transaction) -> None:
+    """Keep registry loads from committing until this transaction ends; call it before
+    reading residents to decide that a notice names nobody. A load that committed first is
+    then seen by that read, and one that commits later moves the counter only after this
+    transaction's marks are visible, so the re-match it triggers finds them. PostgreSQL:
+    a share lock on the counter's row (a load's last statement updates it; readers do not
+    block each other). SQLite: nothing to do, a transaction already excludes every other
+    writer."""
+    if tx.dialect == "postgresql":
+        tx.query_one("SELECT version FROM registry_changes WHERE id = 1 FOR SHARE")
+
+
 def registry_version(tx: Transaction) -> int:
-    """How many times residents were loaded or replaced (`put_residents`): a reader that
+    """How many registry loads have committed (`note_registry_load`): a reader that
     remembers it knows, by one primary-key read, whether a resident may have appeared."""
     row = tx.query_one("SELECT version FROM registry_changes WHERE id = 1")
     return int(row["version"]) if row else 0

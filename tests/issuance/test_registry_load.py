@@ -259,3 +259,42 @@ def test_a_load_moves_the_registry_counter_once_and_only_when_it_loaded(
     assert version() == before + 1  # one load, one step, however many residents
     nothing = load_file(db, _write_jsonl(tmp_path / "b.jsonl", ["{not json"]), today=TODAY)
     assert nothing.loaded == 0 and version() == before + 1
+
+
+def test_a_load_cannot_commit_while_a_notice_is_being_found_unmatched(
+        db: Database, tmp_path: Path) -> None:
+    """Intake and the notice processor decide "no such resident" with loads held off: a
+    load waits, then moves the counter after their marks are visible (so the re-match it
+    triggers finds them). The load here runs on a connection of its own."""
+    import threading
+
+    from issuance.registry.store import get_resident, hold_registry_loads, registry_version
+    from issuance.storage import open_database
+
+    person = resident()
+    other = open_database(db.url)
+    loaded = threading.Event()
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            ResidentStore(other).put(person)
+            loaded.set()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failed.append(exc)
+
+    try:
+        with db.transaction() as tx:
+            hold_registry_loads(tx)
+            before = registry_version(tx)
+            loader = threading.Thread(target=load)
+            loader.start()
+            assert not loaded.wait(1.0)  # held off while this transaction is open
+            assert get_resident(tx, person.resident_code) is None
+        loader.join(30)
+        assert not failed and loaded.is_set()
+        with db.transaction() as tx:
+            assert registry_version(tx) == before + 1
+            assert get_resident(tx, person.resident_code) is not None
+    finally:
+        other.close()
