@@ -65,9 +65,9 @@ from issuance.notices.staging import mark_applied, write_effects, write_facts, w
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, Sex
 
 # the registry's own row mapping, so a batch reads its residents in one set query
+from issuance.registry.store import _NATIONALITY_OF, hold_registry_loads, registry_version
 from issuance.registry.store import _SELECT as _SELECT_RESIDENTS
 from issuance.registry.store import _from_row as _resident_from_row
-from issuance.registry.store import hold_registry_loads, registry_version
 from issuance.storage import Database, SqliteDatabase, Transaction
 from issuance.workflow.migrations import migrate_workflow
 from issuance.workflow.records import live_card_of, put_card
@@ -78,8 +78,7 @@ BATCH = 5000
 BUSY_WAIT_S = 0.05  # between passes that found every remaining bucket held by others
 CACHE_KIB = 256 * 1024  # SQLite page cache of the processor's connection
 _Effect = tuple[str, str, str | None, str | None, str]
-_NATIONALITIES = {n.value: n for n in Nationality}  # a dict lookup: the hot loop's
-_REVOKE_ACTION = {kind: f"revoke_{kind.value}" for kind in CertKind}  # enum calls cost
+_REVOKE_ACTION = {kind: f"revoke_{kind.value}" for kind in CertKind}  # no enum call per row
 
 
 @dataclass
@@ -278,26 +277,20 @@ class NoticeProcessor:
         codes = sorted({n.resident_code for n in notices})
         nationality_of: dict[str, str] = {}
         with self.db.transaction() as tx:
+            # read and marked with registry loads held off, so a resident loaded meanwhile
+            # is either seen here or moves the re-match counter after the marks commit
+            # (`hold_registry_loads`)
+            hold_registry_loads(tx)
             for row in tx.query_in("SELECT resident_code, nationality FROM residents"
                                    " WHERE resident_code IN ({values})", codes):
                 nationality_of[row["resident_code"]] = row["nationality"]
-        missing = [n for n in notices if n.resident_code not in nationality_of]
-        if missing:
-            with self.db.transaction() as tx:
-                # decided and marked with registry loads held off, so a resident loaded
-                # meanwhile is either seen here or moves the re-match counter after this
-                # mark commits (`hold_registry_loads`)
-                hold_registry_loads(tx)
-                for row in tx.query_in("SELECT resident_code, nationality FROM residents"
-                                       " WHERE resident_code IN ({values})",
-                                       sorted({n.resident_code for n in missing})):
-                    nationality_of[row["resident_code"]] = row["nationality"]
-                missing = [n for n in missing if n.resident_code not in nationality_of]
+            missing = [n for n in notices if n.resident_code not in nationality_of]
+            if missing:
                 tx.executemany("UPDATE notices SET state = 'unmatched', reason = ? WHERE"
                                " sender = ? AND source = ? AND id = ? AND state = 'accepted'",
                                [("no resident with this resident code", *key_of(n))
                                 for n in missing])
-            report.unmatched += len(missing)
+        report.unmatched += len(missing)
         matched = [n for n in notices if n.resident_code in nationality_of]
         if not matched:
             return
@@ -309,8 +302,8 @@ class NoticeProcessor:
                 sorted({n.resident_code for n in matched}))
             for notice in matched:
                 held = held_by.get(notice.resident_code, [])
-                nationality = _NATIONALITIES[notice.nationality or
-                                             nationality_of[notice.resident_code]]
+                nationality = _NATIONALITY_OF[notice.nationality or
+                                              nationality_of[notice.resident_code]]
                 decision = decide(kind=notice.kind, source=notice.source,
                                   effective_date=notice.effective_date, nationality=nationality,
                                   status=None, certificates=held)

@@ -139,8 +139,7 @@ def decide(
     for cert in certificates:
         if cert.kind is CertKind.OTHER:
             continue
-        if cert.kind in targets and (every or
-                                     cert.issued_at.astimezone(JST).date() <= effective_date):
+        if cert.kind in targets and (every or issued_on_or_before(cert, effective_date)):
             revocations.append(Revocation(cert.serial, cert.kind, reason, as_of))
         else:
             kept.append(cert.serial)
