@@ -10,7 +10,9 @@ log keeps.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -215,9 +217,6 @@ def _register_emigrate(subparsers: Any) -> None:
 
 
 def _emigrate(args: argparse.Namespace) -> int:
-    from issuance.workflow.center import Center
-    from issuance.workflow.machine import Refused
-
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
@@ -228,18 +227,14 @@ def _emigrate(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         args.reader = resolve_reader(args.reader)
         text_pin = pin_supplier(parse_pin_sources(args.pin_source))(PinKind.TEXT)
-    with open_store(args) as db, Center.open(Path(args.home)) as center:
-        try:
-            result = _life(db, operator, center).emigrate(
-                resident_code=args.resident_code, on=args.date,
-                continued_use=args.continued_use, identity_check=args.identity_checked,
-                address_abroad=args.address_abroad, fuhyo_municipality=args.fuhyo_municipality,
-                reader=args.reader, text_pin=text_pin)
-        except Refused as exc:
-            return _refused(exc, args)
-    return _done(result, args, f"resident {args.resident_code} emigrated on {args.date}: "
-                               + ("continued use" if args.continued_use else "card lapsed")
-                               + f"; revoked: {', '.join(result.detail['revoked']) or 'none'}")
+    return _at_counter(args, lambda db, center: _life(db, operator, center).emigrate(
+        resident_code=args.resident_code, on=args.date,
+        continued_use=args.continued_use, identity_check=args.identity_checked,
+        address_abroad=args.address_abroad, fuhyo_municipality=args.fuhyo_municipality,
+        reader=args.reader, text_pin=text_pin),
+        lambda result: f"resident {args.resident_code} emigrated on {args.date}: "
+        + ("continued use" if args.continued_use else "card lapsed")
+        + f"; revoked: {', '.join(result.detail['revoked']) or 'none'}")
 
 
 def _register_changes(card: Any) -> None:
@@ -269,38 +264,25 @@ def _register_changes(card: Any) -> None:
 
 
 def _number_changed(args: argparse.Namespace) -> int:
-    from issuance.workflow.center import Center
-    from issuance.workflow.machine import Refused
-
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
-    with open_store(args) as db, Center.open(Path(args.home)) as center:
-        try:
-            result = _life(db, operator, center).number_changed(
-                resident_code=args.resident_code, identity_check=args.identity_checked,
-                new_my_number=args.my_number)
-        except Refused as exc:
-            return _refused(exc, args)
-    return _done(result, args, f"application {result.application_id}: the card lapsed; "
-                               f"revoked: {', '.join(result.detail['revoked']) or 'none'}")
+    return _at_counter(args, lambda db, center: _life(db, operator, center).number_changed(
+        resident_code=args.resident_code, identity_check=args.identity_checked,
+        new_my_number=args.my_number),
+        lambda result: f"application {result.application_id}: the card lapsed; "
+        f"revoked: {', '.join(result.detail['revoked']) or 'none'}")
 
 
 def _extend_stay(args: argparse.Namespace) -> int:
-    from issuance.workflow.machine import Refused
-
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
-    with open_store(args) as db:
-        try:
-            result = _life(db, operator, None).extend_stay(
-                resident_code=args.resident_code, until=args.until,
-                identity_check=args.identity_checked)
-        except Refused as exc:
-            return _refused(exc, args)
-    return _done(result, args, f"application {result.application_id}: card valid to "
-                               f"{result.detail['card_expiry']}")
+    return _at_counter(args, lambda db, center: _life(db, operator, center).extend_stay(
+        resident_code=args.resident_code, until=args.until,
+        identity_check=args.identity_checked),
+        lambda result: f"application {result.application_id}: card valid to "
+        f"{result.detail['card_expiry']}", center=False)
 
 
 def _reader_pins(parser: argparse.ArgumentParser) -> None:
@@ -319,65 +301,46 @@ def _life(db: Any, operator: str, center: Any) -> Any:
 
 def _life_reader(method: str) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from issuance.workflow.center import Center
-        from issuance.workflow.machine import Refused
-
         operator = operator_or_none(args)
         if operator is None:
             return EXIT_USAGE
         supply = pin_supplier(parse_pin_sources(args.pin_source))
         args.reader = resolve_reader(args.reader)
-        with open_store(args) as db, Center.open(Path(args.home)) as center:
-            try:
-                result = getattr(_life(db, operator, center), method)(
-                    args.reader, identity_check=args.identity_checked, pins=supply)
-            except Refused as exc:
-                return _refused(exc, args)
-        issued = ", ".join(f"{k.replace('_', '-')} {v}"
-                           for k, v in result.detail.get("issued", {}).items())
-        return _done(result, args, f"card {result.card_serial}: new certificates: "
-                                   f"{issued or 'none'}")
+
+        def describe(result: Any) -> str:
+            issued = ", ".join(f"{k.replace('_', '-')} {v}"
+                               for k, v in result.detail.get("issued", {}).items())
+            return f"card {result.card_serial}: new certificates: {issued or 'none'}"
+
+        return _at_counter(args, lambda db, center: getattr(_life(db, operator, center), method)(
+            args.reader, identity_check=args.identity_checked, pins=supply), describe)
 
     return run
 
 
 def _life_holder(method: str) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from issuance.workflow.center import Center
-        from issuance.workflow.machine import Refused
-
         operator = operator_or_none(args)
         if operator is None:
             return EXIT_USAGE
-        with open_store(args) as db, Center.open(Path(args.home)) as center:
-            try:
-                result = getattr(_life(db, operator, center), method)(
-                    application_id=args.application, resident_code=args.resident_code,
-                    identity_check=args.identity_checked)
-            except Refused as exc:
-                return _refused(exc, args)
-        return _done(result, args, f"application {result.application_id}: certificates "
-                                   f"revoked: {', '.join(result.detail['revoked']) or 'none'}")
+        return _at_counter(args, lambda db, center: getattr(_life(db, operator, center), method)(
+            application_id=args.application, resident_code=args.resident_code,
+            identity_check=args.identity_checked),
+            lambda result: f"application {result.application_id}: certificates revoked: "
+            f"{', '.join(result.detail['revoked']) or 'none'}")
 
     return run
 
 
 def _life_cancel(refuse: bool) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from issuance.workflow.center import Center
-        from issuance.workflow.machine import Refused
-
         operator = operator_or_none(args)
         if operator is None:
             return EXIT_USAGE
-        with open_store(args) as db, Center.open(Path(args.home)) as center:
-            try:
-                result = _life(db, operator, center).cancel(args.application, why=args.reason,
-                                                            refuse=refuse)
-            except Refused as exc:
-                return _refused(exc, args)
-        return _done(result, args, f"application {result.application_id} "
-                                   f"{'refused' if refuse else 'cancelled'}")
+        return _at_counter(args, lambda db, center: _life(db, operator, center).cancel(
+            args.application, why=args.reason, refuse=refuse),
+            lambda result: f"application {result.application_id} "
+            f"{'refused' if refuse else 'cancelled'}")
 
     return run
 
@@ -386,6 +349,23 @@ def _counter(args: argparse.Namespace, db: Any, operator: str, center: Any = Non
     from issuance.counter.operations import Counter
 
     return Counter(db, operator=operator, center=center, progress=Progress())
+
+
+def _at_counter(args: argparse.Namespace, call: Callable[[Any, Any], Any],
+                describe: Callable[[Any], str], *, center: bool = True) -> int:
+    """Open the store (and the center's keys, unless the step needs none), run
+    `call(db, center)` and report it: a refusal with its rule (exit 1), else the result
+    as JSON or as `describe(result)`; every counter step ends the same way."""
+    from issuance.workflow.center import Center
+    from issuance.workflow.machine import Refused
+
+    keys = Center.open(Path(args.home)) if center else contextlib.nullcontext()
+    with open_store(args) as db, keys as opened:
+        try:
+            result = call(db, opened)
+        except Refused as exc:
+            return _refused(exc, args)
+    return _done(result, args, describe(result))
 
 
 def _refused(exc: Any, args: argparse.Namespace) -> int:
@@ -404,9 +384,6 @@ def _done(result: Any, args: argparse.Namespace, text: str) -> int:
 
 
 def _pin_reset(args: argparse.Namespace) -> int:
-    from issuance.workflow.center import Center
-    from issuance.workflow.machine import Refused
-
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
@@ -422,19 +399,12 @@ def _pin_reset(args: argparse.Namespace) -> int:
                 return EXIT_USAGE
         sources = {kind: spec} if spec else {}
         new = pin_supplier(sources)(kind)
-    with open_store(args) as db, Center.open(Path(args.home)) as center:
-        try:
-            result = _counter(args, db, operator, center).reset_pin(
-                args.reader, kind, identity_check=args.identity_checked, new_pin=new)
-        except Refused as exc:
-            return _refused(exc, args)
-    return _done(result, args, f"card {result.card_serial}: {kind.value} PIN reset")
+    return _at_counter(args, lambda db, center: _counter(args, db, operator, center).reset_pin(
+        args.reader, kind, identity_check=args.identity_checked, new_pin=new),
+        lambda result: f"card {result.card_serial}: {kind.value} PIN reset")
 
 
 def _card_update(args: argparse.Namespace) -> int:
-    from issuance.workflow.center import Center
-    from issuance.workflow.machine import Refused
-
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
@@ -447,36 +417,24 @@ def _card_update(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     sign = PinSource.from_spec(sources[PinKind.SIGN]).read() if PinKind.SIGN in sources \
         else None
-    with open_store(args) as db, Center.open(Path(args.home)) as center:
-        try:
-            result = _counter(args, db, operator, center).update_card(
-                args.reader, identity_check=args.identity_checked, text_pin=text_pin,
-                sign_password=sign)
-        except Refused as exc:
-            return _refused(exc, args)
-    d = result.detail
-    return _done(result, args, f"card {result.card_serial} updated ({', '.join(d['changed'])}"
-                               f"); signing certificate {d['old_signing_certificate']} → "
-                               f"{d['new_signing_certificate']}")
+    return _at_counter(args, lambda db, center: _counter(args, db, operator, center).update_card(
+        args.reader, identity_check=args.identity_checked, text_pin=text_pin,
+        sign_password=sign),
+        lambda result: f"card {result.card_serial} updated "
+        f"({', '.join(result.detail['changed'])}); signing certificate "
+        f"{result.detail['old_signing_certificate']} → {result.detail['new_signing_certificate']}")
 
 
 def _report_loss(args: argparse.Namespace) -> int:
-    from issuance.workflow.center import Center
-    from issuance.workflow.machine import Refused
-
     operator = operator_or_none(args)
     if operator is None:
         return EXIT_USAGE
-    with open_store(args) as db, Center.open(Path(args.home)) as center:
-        try:
-            result = _counter(args, db, operator, center).report_loss(
-                application_id=args.application, resident_code=args.resident_code,
-                hold=args.hold, identity_check=args.identity_checked)
-        except Refused as exc:
-            return _refused(exc, args)
     state = "on hold" if args.hold else "revoked"
-    return _done(result, args, f"application {result.application_id} lost; certificates "
-                               f"{state}: {', '.join(result.detail['certificates']) or 'none'}")
+    return _at_counter(args, lambda db, center: _counter(args, db, operator, center).report_loss(
+        application_id=args.application, resident_code=args.resident_code,
+        hold=args.hold, identity_check=args.identity_checked),
+        lambda result: f"application {result.application_id} lost; certificates "
+        f"{state}: {', '.join(result.detail['certificates']) or 'none'}")
 
 
 def _reissue(args: argparse.Namespace) -> int:
