@@ -410,17 +410,25 @@ class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
     def _change(self, serial: int, status: CertStatus, reason: int, cause: str | None,
                 at: dt.datetime, allowed_from: tuple[str, ...]) -> bool:
         text = serial_to_text(serial)
+        # PostgreSQL (READ COMMITTED): lock the row while reading it, so a revocation
+        # another connection is committing is waited for and seen, never overwritten;
+        # the UPDATE re-checks the status too (SQLite: BEGIN IMMEDIATE serialises writers)
+        lock = " FOR UPDATE" if self._db.postgres else ""
+        allowed = ", ".join("?" * len(allowed_from))
         with self.transaction():
-            row = self._execute("SELECT status FROM certificates WHERE serial = ?",
+            row = self._execute(f"SELECT status FROM certificates WHERE serial = ?{lock}",
                                 (text,)).fetchone()
             if row is None:
                 raise UnknownCertificateError(f"no certificate with serial {serial:x}")
             if row[0] not in allowed_from:
                 return False
-            self._execute(
+            cur = self._execute(
                 "UPDATE certificates SET status = ?, reason = ?, revoked_at = ?, cause = ?,"
-                " status_version = status_version + 1, updated_at = ? WHERE serial = ?",
-                (status.value, reason, epoch(at), cause, epoch(at), text))
+                " status_version = status_version + 1, updated_at = ? WHERE serial = ?"
+                f" AND status IN ({allowed})",
+                (status.value, reason, epoch(at), cause, epoch(at), text, *allowed_from))
+            if cur.rowcount != 1:
+                return False
             self._execute(BUMP_STATUS_CHANGES)
             return True
 

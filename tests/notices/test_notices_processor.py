@@ -369,3 +369,73 @@ def test_long_lived_processor_rematches_only_after_a_registry_load(
     assert [s for s in statements if "'unmatched'" in s]
     assert store.get(sign).status.value == store.get(auth).status.value == "revoked"
     assert processor.process().rematched == 0  # nothing loaded since
+
+
+def _blocked_on_a_row_lock(store_url: str, backend: str, deadline: float = 20.0) -> None:
+    """Wait until another connection waits for a row lock (PostgreSQL), so the race is
+    the one meant; SQLite's BEGIN IMMEDIATE makes the other writer wait for the commit."""
+    import time
+
+    if backend != "postgresql":
+        time.sleep(0.3)
+        return
+    import psycopg
+
+    end = time.monotonic() + deadline
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        while time.monotonic() < end:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE"
+                               " wait_event_type = 'Lock' AND datname = current_database()"
+                               ).fetchone()
+            if row and row[0] > 0:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second connection never waited for the row")
+
+
+@pytest.mark.parametrize("op", ["hold", "revoke"])
+def test_a_hold_or_revocation_racing_a_notice_never_overwrites_its_revocation(
+        op: str, backend: str, certs: CertificateGateway, store: CertificateStore,
+        store_url: str) -> None:
+    """The processor revokes a certificate for a death notice while, on another
+    connection, the counter puts it on hold (a loss reported) or revokes it: whoever
+    commits second sees the first revocation and changes nothing (PostgreSQL's READ
+    COMMITTED once let the second overwrite status, reason and cause)."""
+    import threading
+
+    from issuance.notices.certificates import Reason
+    from pki.store import open_store
+
+    serial = issue(store, "12345678901", Profile.SIGNING)
+    counter = open_store(store_url)
+    outcome: dict[str, Any] = {}
+
+    def at_the_counter() -> None:
+        try:
+            if op == "hold":
+                outcome["changed"] = counter.hold(serial, cause="loss reported", at=NOW)
+            else:
+                outcome["changed"] = counter.revoke(
+                    serial, reason=x509.ReasonFlags.key_compromise, cause="counter",
+                    at=NOW + dt.timedelta(days=3))
+        except BaseException as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    try:
+        with certs.transaction():
+            changed = certs.revoke_many([(serial, Reason.CESSATION_OF_OPERATION,
+                                          "notice:juki:DEATH-1", NOW)])
+            thread = threading.Thread(target=at_the_counter)
+            thread.start()
+            _blocked_on_a_row_lock(store_url, backend)
+        thread.join(30)
+    finally:
+        counter.close()
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome
+    assert changed == [True]
+    assert outcome["changed"] is False
+    record = store.get(serial)
+    assert record.status.value == "revoked"
+    assert record.cause == "notice:juki:DEATH-1"
+    assert record.reason is CESSATION
