@@ -112,8 +112,24 @@ def schema() -> dict[str, Any]:
 @cache
 def _validator() -> Any:
     import jsonschema
+    from jsonschema import validators
 
-    return jsonschema.Draft202012Validator(schema())
+    def pattern(validator: Any, expected: str, instance: Any, _schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not _ecma(expected).search(instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {expected!r}")
+
+    return validators.extend(jsonschema.Draft202012Validator,
+                             {"pattern": pattern})(schema())
+
+
+@cache
+def _ecma(expected: str) -> re.Pattern[str]:
+    """A schema pattern as JSON Schema means it (ECMA-262): a final `$` matches only at
+    the very end, where Python's also matches before a final newline ("N-1\\n" would pass
+    `^[\\x21-\\x7E]+$` and be stored as a second notice beside "N-1")."""
+    if expected.endswith("$") and not expected.endswith("\\$"):
+        expected = expected[:-1] + "\\Z"
+    return re.compile(expected)
 
 
 def unstorable(obj: Any) -> str | None:

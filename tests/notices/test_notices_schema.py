@@ -62,6 +62,11 @@ BAD = [
     (line(notice("emigration_continued_use", CODE,
                  facts={"fuhyo_municipality_code": "131017"})), "fuhyo_municipality_code"),
     (b"\xff\xfe", "not UTF-8"),
+    # a final newline inside a string is not the end of it (JSON Schema's `$`): "N-1\n"
+    # would otherwise be stored beside "N-1" and the same death applied twice
+    (line(notice("death", CODE, nid="N-1\n")), "id"),
+    (line(notice("emigration_continued_use", CODE,
+                 facts={"fuhyo_municipality_code": "131016\n"})), "fuhyo_municipality_code"),
 ]
 
 
