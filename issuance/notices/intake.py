@@ -185,6 +185,11 @@ class NoticeIntake:
         rows: list[tuple[Any, ...]] = []
         rejects: list[tuple[Any, ...]] = []
         with self.db.transaction() as tx:
+            # one intake of this sender at a time (PostgreSQL; SQLite's BEGIN IMMEDIATE
+            # already is): what is stored is read and written as one step, so a retry
+            # racing its first attempt finds its notices stored, instead of failing on
+            # the key and costing the batch's other lines
+            tx.lock(f"mynacard.notices.intake:{self.sender}")
             # a notice stored unmatched is seen by the re-match a later load triggers
             hold_registry_loads(tx)
             stored = _stored_payloads(tx, self.sender, [(n.source.value, n.id) for n in good])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from notices_support import clock, line, notice, resident
 
 from issuance.notices.intake import NoticeIntake
@@ -123,3 +125,53 @@ def test_one_batch_sees_its_own_earlier_lines(db: Database) -> None:
     assert sorted(r["raw"] for r in problem_notices(db)["rejected"]) == sorted([clash, "{broken"])
     assert notice_counts(db) == {"arrived": 4, "applied": 0, "waiting": 1, "unmatched": 1,
                                  "rejected": 2}
+
+
+def test_two_intakes_of_one_notice_at_once_store_it_once_and_lose_no_line(
+        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sender's retry racing its first attempt: both carry notice SHARED-1, the retry
+    also GOOD-2. Whichever stores second finds SHARED-1 stored (a duplicate) and still
+    stores GOOD-2. On PostgreSQL both once read "not stored", and the second's INSERT
+    then failed on the key and took GOOD-2 down with it. The intakes are held at the
+    point of writing until both are there (or, once one waits for the other, 2 s)."""
+    import threading
+
+    import issuance.notices.intake as intake
+
+    person = resident()
+    ResidentStore(db).put(person)
+    shared = notice("death", person.resident_code, nid="SHARED-1")
+    other = notice("name_change", person.resident_code, nid="GOOD-2")
+    both_there = threading.Barrier(2, timeout=2)
+    insert = intake.insert_notices
+
+    def held(tx: Any, rows: Any) -> None:
+        try:
+            both_there.wait()
+        except threading.BrokenBarrierError:
+            pass  # the other intake waits for this one's commit: the race cannot happen
+        insert(tx, rows)
+
+    monkeypatch.setattr(intake, "insert_notices", held)
+    counts: dict[str, Any] = {}
+
+    def run(name: str, lines: list[str]) -> None:
+        conn = open_database(db_url)
+        try:
+            counts[name] = NoticeIntake(conn, clock=clock()).accept_lines(lines).counts
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions
+            counts[name] = exc
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run, args=("first", [line(shared)])),
+               threading.Thread(target=run, args=("retry", [line(shared), line(other)]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(c, dict) for c in counts.values()), counts
+    assert notice_state(db, "juki", "GOOD-2") == "accepted"
+    assert notice_state(db, "juki", "SHARED-1") == "accepted"
+    assert sum(c.get("accepted", 0) for c in counts.values()) == 2
+    assert sum(c.get("duplicate", 0) for c in counts.values()) == 1
