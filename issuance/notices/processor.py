@@ -40,6 +40,7 @@ emigration date (00:00 JST that day, not before the certificate was issued).
 
 from __future__ import annotations
 
+import json
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,7 @@ from issuance.notices.model import (
     LOCAL_SENDER,
     Kind,
     Notice,
+    Source,
     notice_from_stored,
 )
 from issuance.notices.rules import CardAction, Decision, decide
@@ -403,7 +405,10 @@ class NoticeProcessor:
         updated = resident
         facts = notice.facts
         if notice.kind in FACT_CHANGES:
-            abroad = notice.source.value == "fuhyo" and resident.fuhyo is not None
+            # a 附票 notice's address is the address abroad, also when it arrives before
+            # the emigration that made the 附票 entry (which then takes it up, see
+            # `_with_status`): the domestic address is never set from it
+            abroad = notice.source is Source.FUHYO
             for key, value in sorted(facts.items()):
                 fact = "address_abroad" if key == "address" and abroad else key
                 if not batch.claim(notice, fact):
@@ -413,7 +418,7 @@ class NoticeProcessor:
                 effects.append((target, f"set_{fact}", None, None, "applied"))
         elif decision.new_status is not None:
             if batch.claim(notice, "status"):
-                updated = _with_status(updated, notice, decision)
+                updated = _with_status(updated, notice, decision, batch)
                 effects.append((target, f"set_status_{decision.new_status.value}", None, None,
                                 "applied"))
             else:
@@ -467,8 +472,9 @@ class _BatchView:
     """The residents and fact dates a batch touches, read once and written once, inside
     the batch's issuance transaction; notices of the batch see each other's changes."""
 
-    def __init__(self, residents: dict[str, Resident], facts: dict[tuple[str, str],
-                 tuple[str, str, str, str]]) -> None:
+    def __init__(self, tx: Transaction, residents: dict[str, Resident],
+                 facts: dict[tuple[str, str], tuple[str, str, str, str]]) -> None:
+        self._tx = tx
         self.residents = residents
         self._loaded = dict(residents)
         self.facts = facts
@@ -488,7 +494,7 @@ class _BatchView:
                                codes):
             facts[(row["resident_code"], row["fact"])] = (
                 row["effective_date"], row["source"], row["notice_id"], row["sender"])
-        return cls(residents, facts)
+        return cls(tx, residents, facts)
 
     def claim(self, notice: Notice, fact: str) -> bool:
         """Take `fact` for this notice unless a later-ordered notice already set it."""
@@ -500,6 +506,20 @@ class _BatchView:
             return False
         self.facts[key] = self._dirty_facts[key] = mine
         return True
+
+    def claimed_address_abroad(self, resident_code: str) -> str | None:
+        """The address abroad of the notice that last set it (read from that stored
+        notice: an address abroad set before the 附票 entry existed lives nowhere else)."""
+        have = self.facts.get((resident_code, "address_abroad"))
+        if have is None:
+            return None
+        _date, source, notice_id, sender = have
+        row = self._tx.query_one("SELECT payload FROM notices WHERE sender = ? AND source = ?"
+                                 " AND id = ?", (sender, source, notice_id))
+        if row is None:
+            return None
+        address = json.loads(row["payload"]).get("facts", {}).get("address")
+        return address if isinstance(address, str) else None
 
     def put(self, resident: Resident) -> None:
         self.residents[resident.resident_code] = resident
@@ -526,7 +546,8 @@ def _with_fact(resident: Resident, fact: str, value: Any) -> Resident:
     return resident
 
 
-def _with_status(resident: Resident, notice: Notice, decision: Decision) -> Resident:
+def _with_status(resident: Resident, notice: Notice, decision: Decision,
+                 batch: _BatchView) -> Resident:
     status = decision.new_status
     assert status is not None
     fuhyo: FuhyoEntry | None = None
@@ -534,7 +555,14 @@ def _with_status(resident: Resident, notice: Notice, decision: Decision) -> Resi
         old = resident.fuhyo
         municipality = (notice.facts.get("fuhyo_municipality_code")
                         or (old.municipality_code if old else resident.municipality_code))
-        abroad = notice.facts.get("address") or (old.address_abroad if old else None)
+        abroad = old.address_abroad if old else None
+        if "address" in notice.facts:
+            # the address abroad is a fact like the others: a later-dated 附票 address
+            # change applied first (before this entry existed) keeps its address
+            if batch.claim(notice, "address_abroad"):
+                abroad = notice.facts["address"]
+            else:
+                abroad = batch.claimed_address_abroad(notice.resident_code) or abroad
         fuhyo = FuhyoEntry(municipality, abroad, decision.follow_fuhyo)
     return replace(resident, status=status, status_date=notice.effective_date, fuhyo=fuhyo)
 

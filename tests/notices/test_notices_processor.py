@@ -217,6 +217,36 @@ def test_order_tolerance_every_arrival_order_gives_the_same_end_state(
     assert statuses[0][0] == statuses[2][0] == "revoked"
 
 
+def test_order_tolerance_of_an_emigration_and_a_later_fuhyo_address_change(
+        db: Database, certs: CertificateGateway, store: CertificateStore) -> None:
+    """The 附票 network's address change (dated after the emigration) may arrive first,
+    before the 附票 entry exists: it never sets the domestic address, and the emigration
+    applied later keeps the newer address abroad."""
+    script = [
+        ("emigration_continued_use", "juki", "2026-06-01",
+         {"address": "アメリカ合衆国 ニューヨーク州"}),
+        ("address_change", "fuhyo", "2026-07-01", {"address": "アメリカ合衆国 カリフォルニア州"}),
+        ("name_change", "fuhyo", "2026-08-01", {"name": "佐藤 花子"}),
+    ]
+    states = []
+    for order in itertools.permutations(range(len(script))):
+        person = resident()
+        ResidentStore(db).put(person)
+        serials = list(issue_pair(store, person.resident_code))
+        for i in order:
+            kind, source, day, facts = script[i]
+            ingest(db, certs, notice(kind, person.resident_code, source=source,
+                                     effective_date=day, facts=facts,
+                                     nid=f"{person.resident_code}-{i}"))
+        states.append(_end_state(db, store, person, serials))
+    assert all(f == states[0][0] for f, _ in states), [f for f, _ in states]
+    facts = states[0][0]
+    assert facts["address"] == resident().address  # the domestic address, untouched
+    assert facts["status"] == "emigrated"
+    assert facts["fuhyo_address"] == "アメリカ合衆国 カリフォルニア州"
+    assert facts["name"] == "佐藤 花子"
+
+
 def test_order_tolerance_with_changes_only_includes_reasons(
         db: Database, certs: CertificateGateway, store: CertificateStore) -> None:
     script = [("address_change", "2026-06-01", {"address": "大阪府大阪市北区梅田1丁目1番1号"}),
