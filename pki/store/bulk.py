@@ -28,7 +28,6 @@ from pki.store.records import (
     serial_to_text,
     to_datetime,
 )
-from pki.store.responses import BUMP_STATUS_CHANGES
 
 _HOLDERS = "bulk_holders"
 _REVOCATIONS = "bulk_revocations"
@@ -142,6 +141,6 @@ def revoke_set(store: Any, revocations: Sequence[Revocation]) -> list[bool]:
         changed = {row[0] for row in store._execute(
             _REVOKE_POSTGRES if store._db.postgres else _REVOKE_SQLITE).fetchall()}
         if changed:
-            store._execute(BUMP_STATUS_CHANGES)
+            store._status_changed()
         _clear(store, _REVOCATIONS)
     return [first[text] == i and text in changed for i, text in enumerate(texts)]

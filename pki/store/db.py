@@ -294,6 +294,17 @@ class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
             self._in_tx = False
             self._execute("COMMIT")
 
+    def _status_changed(self) -> None:
+        """In a transaction that changed statuses: move the change counter the OCSP
+        responders watch, and on PostgreSQL commit with `synchronous_commit = remote_apply`,
+        so where the primary names synchronous standbys (`synchronous_standby_names`) the
+        commit returns only once they have applied it, and responders reading them answer
+        "revoked" from then on, as those reading the primary do (no standby named: the same
+        as a local commit)."""
+        if self._db.postgres:
+            self._execute("SET LOCAL synchronous_commit = remote_apply")
+        self._execute(BUMP_STATUS_CHANGES)
+
     def add(self, cert: x509.Certificate, *, hierarchy: str, profile: str, holder_id: str,
             shard: int, issued_at: dt.datetime) -> None:
         """Record a newly issued certificate (status good); StoreError if the serial exists."""
@@ -399,7 +410,7 @@ class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
                 " status_version = status_version + 1, updated_at = ? WHERE serial = ?",
                 updates)
             if updates:
-                self._execute(BUMP_STATUS_CHANGES)
+                self._status_changed()
         return changed
 
     def hold(self, serial: int, *, cause: str | None = None, at: dt.datetime) -> bool:
@@ -429,7 +440,7 @@ class CertificateStore(ReadOnlyStore, ResponseWrites, CrlWrites):
                 (status.value, reason, epoch(at), cause, epoch(at), text, *allowed_from))
             if cur.rowcount != 1:
                 return False
-            self._execute(BUMP_STATUS_CHANGES)
+            self._status_changed()
             return True
 
     def set_successor(self, serial: int, successor: int) -> None:
