@@ -43,7 +43,7 @@ from issuance.personalisation.profile import identity_of
 from issuance.registry.checkdigits import is_valid_my_number
 from issuance.registry.dates import japan_date
 from issuance.registry.model import FuhyoEntry, Nationality, Resident, ResidentStatus
-from issuance.registry.store import get_resident, put_residents
+from issuance.registry.store import get_resident, update_residents
 from issuance.workflow import records
 from issuance.workflow.center import ca_evidence
 from issuance.workflow.machine import Refused, stamp, transition
@@ -440,7 +440,9 @@ class CardLife(Counter):
                                        cause=f"emigration on {on} ({app.id})", at=at)]
             now = self.clock()
             with self.db.transaction() as tx:
-                put_residents(tx, [moved])
+                # only what this step changed: a notice applied since `resident` was
+                # read (a new name, say) is kept, not written back over
+                update_residents(tx, [(resident, moved)])
                 for cert in targets:
                     records.set_certificate_status(tx, cert.serial, "revoked", now=stamp(now))
                 card = records.live_card_of(tx, app.id)
@@ -489,7 +491,8 @@ class CardLife(Counter):
             now = self.clock()
             with self.db.transaction() as tx:
                 if new_my_number is not None:
-                    put_residents(tx, [replace(resident, my_number=new_my_number)])
+                    update_residents(tx, [(resident, replace(resident,
+                                                             my_number=new_my_number))])
                 card = records.live_card_of(tx, app.id)
                 card_serial = card.serial if card else None
                 detail: dict[str, Any] = {"card_serial": card_serial, "identity_check": ref,
@@ -524,7 +527,7 @@ class CardLife(Counter):
                                  residence_expiry=until)
             now = self.clock()
             with self.db.transaction() as tx:
-                put_residents(tx, [replace(resident, residence_expiry=until)])
+                update_residents(tx, [(resident, replace(resident, residence_expiry=until))])
                 tx.execute("UPDATE applications SET card_expiry = ?, updated_at = ?"
                            " WHERE id = ?", (expiry.isoformat(), stamp(now), app.id))
                 card = records.live_card_of(tx, app.id)

@@ -150,3 +150,32 @@ def test_coming_back_with_a_continued_use_card_is_the_domestic_procedure(
     cert = center.store.get(int(issued.detail["issued"]["signing"], 16)).certificate()
     assert identity_from_certificate(cert).address == home
     assert app_state(db, app) == "activated"
+
+
+def test_an_emigration_at_the_counter_keeps_a_name_a_notice_set_meanwhile(
+        db: Database, center: Center, blank_card: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The counter reads the resident, revokes in the certificate store, then records the
+    emigration; a name-change notice applied in between must survive (the whole row read
+    before was once written back over it)."""
+    from issuance.registry.store import update_residents
+
+    app, code = _active(db, center, blank_card)
+    revoke = center.store.revoke
+
+    def revoke_while_a_notice_lands(*args: object, **kwargs: object) -> bool:
+        before = ResidentStore(db).get(code)
+        assert before is not None
+        if before.name != "新名 花子":
+            with db.transaction() as tx:
+                update_residents(tx, [(before, dataclasses.replace(before, name="新名 花子"))])
+        return revoke(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(center.store, "revoke", revoke_while_a_notice_lands)
+    CardLife(db, operator=OPERATOR, center=center).emigrate(
+        resident_code=code, on=date.today(), continued_use=False, identity_check="passport 2",
+        address_abroad="大韓民国 ソウル特別市")
+    person = ResidentStore(db).get(code)
+    assert person is not None
+    assert person.status is ResidentStatus.EMIGRATED
+    assert person.name == "新名 花子"
