@@ -68,14 +68,19 @@ class Pregenerator:
         """Sign everything due now; returns how many responses were signed."""
         with self._lock:
             started = self._clock()
+            # the refresh horizon is fixed for the run: a response signed in it ends after
+            # started + validity, beyond the horizon, so it is never due again in the same
+            # run however long the run takes (a horizon moving with the clock re-signed
+            # the first batches without end once a run outlasted validity - refresh_before)
+            horizon = started + self.refresh_before
             by_status: dict[str, int] = {}
             for ident in self._identities:
                 name_hash, key_hash = issuer_hashes(ident.issuer, "sha1")
                 while True:
                     now = self._clock()
                     due = self._store.due_responses(
-                        key_hash, ident.name, now=now,
-                        refresh_before=now + self.refresh_before, limit=self._batch)
+                        key_hash, ident.name, now=now, refresh_before=horizon,
+                        limit=self._batch)
                     if not due:
                         break
                     out = []
@@ -95,5 +100,8 @@ class Pregenerator:
                     self._store.put_responses(out)
                     if len(due) < self._batch:
                         break
+            # responses that have ended are never served (of expired certificates, or left
+            # while no refresher ran): forgotten, so the table holds live responses only
+            self._store.drop_expired_responses(started)
             seconds = (self._clock() - started).total_seconds()
             return PregenerateReport(sum(by_status.values()), by_status, seconds)

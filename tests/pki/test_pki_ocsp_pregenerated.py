@@ -216,3 +216,36 @@ def test_lean_server_tokens_kinds_and_etag(responder, pregen, issued, session_ca
     assert raw.startswith(b"HTTP/1.1 304 ")
     raw, _ = server.answer(b"GET", target, b"", "Bearer sign-rp", b'"other"', "192.0.2.7")
     assert raw.split(b"\r\n\r\n", 1)[1] == body
+
+
+def test_a_run_longer_than_the_refresh_margin_ends_and_expired_responses_go(
+        km, session_ca, store, clock, issuing, holder_key, adult) -> None:
+    """Signing takes time: with a refresh margin (validity - refresh_before) shorter than
+    the run, the responses signed first were due again before the run ended and the run
+    never did. Here every look at the clock costs 10 s against a 5 s margin; the run signs
+    each certificate once and ends. Responses that have ended (here: of certificates past
+    their end) are forgotten, so the table does not grow for ever."""
+    for i in range(3):
+        issuing.issue_signing(public_key=holder_key.public_key(), identity=adult,
+                              holder_id=f"R{i}", card_expiry=dt.date(2035, 1, 1))
+    calls = 0
+
+    def slow_clock() -> dt.datetime:
+        nonlocal calls
+        calls += 1
+        if calls > 500:
+            raise AssertionError("the run did not end")
+        clock.advance(seconds=10)
+        return clock.now
+
+    slow = Pregenerator.from_ca(key_source=km, ca=session_ca, store=store, clock=slow_clock,
+                                validity=dt.timedelta(minutes=2),
+                                refresh_before=dt.timedelta(seconds=115), batch=1)
+    assert slow.run_once().signed == 3
+    assert store.pregenerated_count() == 3
+    # past the certificates' end: nothing is due, and their ended responses are dropped
+    clock.advance(days=366 * 11)
+    later = Pregenerator.from_ca(key_source=km, ca=session_ca, store=store, clock=clock,
+                                 validity=dt.timedelta(hours=24))
+    assert later.run_once().signed == 0
+    assert store.pregenerated_count() == 0
