@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pki.ocsp.memory import MemoryResponses
-from pki.ocsp.responder import OcspResponder, OcspResult
+from pki.ocsp.responder import HTTP_MAX_AGE, OcspResponder, OcspResult
 from pki.serving import Limits, Linger, RefusalCounter, Tls, linger, log_refusals
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class _Headers:
         if head is None:
             if len(self._cache) > 4096:
                 self._cache.clear()
-            max_age = max(0, int(result.next_update.timestamp() - now))
+            max_age = max(0, min(HTTP_MAX_AGE, int(result.next_update.timestamp() - now)))
             head = (f"Cache-Control: max-age={max_age}, public, no-transform, must-revalidate"
                     f"\r\nLast-Modified: {_http_date(result.this_update)}"
                     f"\r\nExpires: {_http_date(result.next_update)}\r\n").encode()

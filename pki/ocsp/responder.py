@@ -40,6 +40,11 @@ from pki.store import CertStatus, ReadOnlyStore
 log = logging.getLogger(__name__)
 
 DEFAULT_VALIDITY = dt.timedelta(hours=1)
+# the longest an HTTP cache in front may keep an answer (Cache-Control max-age): a
+# pre-generated response is valid for a day, and a cache keeping "good" that long would
+# hide a revocation from the relying parties behind it as long; an answer signed on
+# demand is valid for an hour anyway (RFC 5019 lets max-age end before nextUpdate)
+HTTP_MAX_AGE = 3600
 # the DER of id-pkix-ocsp-nonce (1.3.6.1.5.5.7.48.1.2), tag and length included
 _NONCE_OID = bytes.fromhex("06092b0601050507300102")
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {

@@ -1,6 +1,6 @@
 """OCSP over HTTP (RFC 6960 appendix A, RFC 5019): GET with the base64 request in the
 path, POST with ``application/ocsp-request``. Nonce-less answers carry caching headers
-(Cache-Control max-age until nextUpdate, ETag, Last-Modified, Expires).
+(Cache-Control max-age until nextUpdate, an hour at most; ETag, Last-Modified, Expires).
 
 With an `authorizer` (see `pki.relying_parties.registry.TokenAuthorizer`), only
 registered relying parties are answered (jpki-rules 5.1): a request must carry
@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from pki.ocsp.responder import OcspResponder, OcspResult
+from pki.ocsp.responder import HTTP_MAX_AGE, OcspResponder, OcspResult
 from pki.serving import Limits, RefusalCounter, Tls, log_refusals, run, uvicorn_config
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _response(result: OcspResult, responder: OcspResponder, request: Request) ->
     headers = {}
     if result.cacheable and result.this_update and result.next_update:
         now = responder._clock()
-        max_age = max(0, int((result.next_update - now).total_seconds()))
+        max_age = max(0, min(HTTP_MAX_AGE, int((result.next_update - now).total_seconds())))
         etag = result.etag
         headers = {
             "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",

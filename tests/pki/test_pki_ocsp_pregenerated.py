@@ -249,3 +249,24 @@ def test_a_run_longer_than_the_refresh_margin_ends_and_expired_responses_go(
                                  validity=dt.timedelta(hours=24))
     assert later.run_once().signed == 0
     assert store.pregenerated_count() == 0
+
+
+def test_http_caches_keep_a_day_long_response_an_hour_at_most(
+        responder, pregen, issued, session_ca) -> None:
+    """A pre-generated response is valid for a day; the caching headers of both servers
+    let an HTTP cache keep it an hour (a cached "good" would hide a revocation that long)."""
+    from starlette.requests import Request
+
+    from pki.ocsp.lean import _Headers
+    from pki.ocsp.server import _response
+
+    pregen.run_once()
+    result = responder.respond(_request(issued.certificate, _root(session_ca)))
+    assert result.pregenerated and result.next_update is not None
+    now = responder.clock()
+    assert result.next_update - now > dt.timedelta(hours=23)
+    head = _Headers().caching(result, now.timestamp())
+    assert b"Cache-Control: max-age=3600," in head
+    request = Request({"type": "http", "method": "POST", "headers": [], "path": "/"})
+    headers = _response(result, responder, request).headers
+    assert headers["Cache-Control"].startswith("max-age=3600,")
