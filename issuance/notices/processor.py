@@ -363,6 +363,7 @@ class NoticeProcessor:
             apps = applications_of_many(tx, sorted({n.resident_code for n, d, _e in plans
                                                     if d.card is not CardAction.NONE}))
             rows: list[tuple[Any, ...]] = []
+            mine: list[tuple[tuple[str, str, str], Notice, Decision, list[_Effect]]] = []
             for notice, decision, effects in plans:
                 key = key_of(notice)
                 if key not in ours:
@@ -370,13 +371,18 @@ class NoticeProcessor:
                 ours.discard(key)  # a duplicate in the same batch is applied once
                 effects = list(effects)
                 effects.extend(self._update_registry(notice, decision, batch))
+                mine.append((key, notice, decision, effects))
+            # the residents first, then the applications and cards: the order the counter
+            # (`issuance.counter`) writes them in too, so on PostgreSQL the two never wait
+            # for each other's row locks in a cycle
+            batch.save(tx)
+            for key, notice, decision, effects in mine:
                 cards = self._update_card(tx, notice, decision, apps)
                 report.cards += len(cards)
                 effects.extend(cards)
                 rows.extend((*key, target, action, serial, reason, outcome, stamp)
                             for target, action, serial, reason, outcome in effects)
                 applied.append((notice, decision))
-            batch.save(tx)
             if rows:
                 write_effects(tx, rows)
             if self.audit_operator is not None and applied:

@@ -469,3 +469,49 @@ def test_a_hold_or_revocation_racing_a_notice_never_overwrites_its_revocation(
     assert record.status.value == "revoked"
     assert record.cause == "notice:juki:DEATH-1"
     assert record.reason is CESSATION
+
+
+def test_a_counter_step_and_a_death_notice_on_one_holder_never_deadlock(
+        db: Database, db_url: str, backend: str, certs: CertificateGateway,
+        store: CertificateStore) -> None:
+    """The counter writes a resident, then the application (an emigration, say) while the
+    processor applies a death of the same holder: the processor writes the residents
+    before the applications and cards too, so it waits for the counter instead of
+    holding the application the counter needs next (PostgreSQL once found a deadlock
+    and aborted one of the two)."""
+    import threading
+
+    from issuance.storage import open_database
+
+    person = resident()
+    ResidentStore(db).put(person)
+    issue_pair(store, person.resident_code)
+    app_id = add_card(db, person.resident_code)
+    NoticeIntake(db, clock=clock()).accept_lines([line(notice("death", person.resident_code))])
+    outcome: dict[str, Any] = {}
+
+    def processor() -> None:
+        conn = open_database(db_url)
+        try:
+            outcome["report"] = NoticeProcessor(conn, certs, clock=clock()).process()
+        except BaseException as exc:  # reported by the assertions
+            outcome["error"] = exc
+        finally:
+            conn.close()
+
+    counter = open_database(db_url)
+    try:
+        with counter.transaction() as tx:
+            tx.execute("UPDATE residents SET name = name WHERE resident_code = ?",
+                       (person.resident_code,))
+            thread = threading.Thread(target=processor)
+            thread.start()
+            _blocked_on_a_row_lock(db_url, backend)  # the processor waits for the resident
+            tx.execute("UPDATE applications SET updated_at = updated_at WHERE id = ?",
+                       (app_id,))
+        thread.join(60)
+    finally:
+        counter.close()
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome
+    assert outcome["report"].applied == 1 and outcome["report"].cards >= 1
