@@ -14,10 +14,11 @@
    transaction reads the holders' certificates (staged, one join: `pki.store.bulk`), asks
    `rules.decide` for each notice in order and revokes them all with `revoke_many` (staged,
    one UPDATE; revoking an already revoked certificate is a no-op); then ONE issuance
-   transaction reads the batch's residents, fact dates and applications once, records every
-   effect, updates the registry view and the cards, writes the residents and fact dates
-   once, and marks the notices applied (set-based writes: the effects and the marks
-   staged by COPY or one executemany, then one INSERT and one UPDATE; `staging`).
+   transaction marks the notices applied, reads the batch's residents, fact dates and
+   applications once, writes the residents and fact dates once, then the applications
+   and cards (the counter's order, so the two never deadlock), and records every effect
+   (set-based writes: the effects and the marks staged by COPY or one executemany, then
+   one INSERT and one UPDATE; `staging`).
 
 A crash (even kill -9) between a batch's revocations and its issuance transaction leaves
 its notices accepted; the next run applies them again and the store's idempotent
