@@ -136,7 +136,8 @@ class LoginVerifier:
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise VerificationError(f"not a login response: {exc}") from None
         seal = ch.get("seal")
-        if not isinstance(seal, str) or not hmac.compare_digest(seal, self._seal(ch)) \
+        if not isinstance(seal, str) or not hmac.compare_digest(
+                seal.encode("utf-8", "surrogatepass"), self._seal(ch).encode()) \
                 or ch.get("rp") != self.rp:
             return LoginResult.refused("the challenge is not one this relying party made", cert)
         if expires <= now:

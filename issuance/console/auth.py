@@ -215,4 +215,7 @@ def _credential_holds(store: OperatorStore, current: Operator, credential: str) 
 
 
 def same_token(given: str | None, expected: str) -> bool:
-    return bool(given) and secrets.compare_digest(str(given), expected)
+    """Constant-time comparison of what a request sent (any text: compared as bytes, as
+    `compare_digest` refuses str with non-ASCII characters) with the expected token."""
+    return bool(given) and secrets.compare_digest(
+        str(given).encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))

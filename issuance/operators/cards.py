@@ -405,7 +405,8 @@ class CardLogin:
         card = OperatorCardStore(self.db).by_fingerprint(fingerprint_of(cert))
         if card is None or card.state != "active":
             raise OperatorsError("this operator card is not enrolled or was revoked")
-        if not hmac.compare_digest(card.operator, operator_name_of(cert)):
+        if not hmac.compare_digest(card.operator.encode("utf-8", "surrogatepass"),
+                                   operator_name_of(cert).encode("utf-8", "surrogatepass")):
             raise OperatorsError("the certificate names another operator than its card")
         if expect is not None and expect.strip() != card.operator:
             raise OperatorsError(f"the card is {card.operator!r}'s, not {expect.strip()!r}'s")

@@ -63,7 +63,9 @@ def verify_signature(secret: str, body: bytes, headers: Mapping[str, str], *,
         return False
     if abs((time.time() if now is None else now) - ts) > tolerance:
         return False
-    return hmac.compare_digest(sign_payload(secret, body, ts), given)
+    # bytes: a header may carry any character, which compare_digest refuses in a str
+    return hmac.compare_digest(sign_payload(secret, body, ts).encode(),
+                               given.encode("utf-8", "surrogatepass"))
 
 
 @dataclasses.dataclass

@@ -210,3 +210,14 @@ def test_a_card_session_ends_when_its_card_is_revoked_or_the_operator_disabled(
         assert table.get(olive.id, db) is None
         ops.disable("owen")
         assert table.get(owen.id, db) is None
+
+
+def test_a_form_token_of_any_text_is_refused_not_an_error() -> None:
+    """A CSRF or device token comes from the request: any text compares as bytes, so a
+    non-ASCII one is refused instead of raising (a 500 on the login page)."""
+    from issuance.console.auth import same_token
+
+    assert not same_token("é", "a" * 32)
+    assert not same_token("\udcff", "a" * 32)
+    assert not same_token(None, "a" * 32)
+    assert same_token("a" * 32, "a" * 32)

@@ -110,3 +110,32 @@ def test_login_replay_expiry_foreign_and_death(blank_card: str, pub_home: Path, 
     assert rc == 1
     assert dead["valid"] is False and dead["revocation"]["status"] == "revoked"
     assert any(r.startswith("revoked") for r in dead["reasons"])
+
+
+def test_a_seal_of_any_text_is_refused_not_an_error(tmp_path: Path) -> None:
+    """The seal comes from the response: a non-ASCII one is a refusal (constant-time
+    comparison of bytes; `compare_digest` raises on such a str)."""
+    import base64
+
+    from cryptography import x509 as x509_
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from pki.login import LoginVerifier
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509_.Name([x509_.NameAttribute(NameOID.COMMON_NAME, "anyone")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509_.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    verifier = LoginVerifier(tmp_path / "rp")
+    challenge = dict(verifier.challenge(), seal="é")
+    result = verifier.verify({"challenge": challenge,
+                              "certificate": base64.b64encode(cert.public_bytes(Encoding.DER)
+                                                              ).decode(),
+                              "signature": base64.b64encode(b"x" * 256).decode()}, roots=[])
+    assert not result.valid
+    assert result.reasons == ("the challenge is not one this relying party made",)

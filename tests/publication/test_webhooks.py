@@ -73,6 +73,8 @@ def test_change_of_facts_push_with_retries_signature_and_successor(
         assert verify_signature(secret, body, headers)
         assert not verify_signature(secret, body + b" ", headers)
         assert not verify_signature("whsec_wrong", body, headers)
+        # any text in the header is a refusal, never an exception
+        assert not verify_signature(secret, body, dict(headers, **{SIGNATURE_HEADER: "sha256=é"}))
         old = dict(headers, **{TIMESTAMP_HEADER: str(int(time.time()) - 3600)})
         assert not verify_signature(secret, body, old)  # a replay, an hour later
         assert headers[SIGNATURE_HEADER].startswith("sha256=")
