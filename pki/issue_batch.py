@@ -165,6 +165,8 @@ def read_batch(path: Path, *, now: dt.datetime | None = None) -> Batch:
             if not raw:
                 break
             number += 1
+            if number == 1:  # a byte-order mark some editors put first is not a request's
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
             if len(raw) > MAX_LINE + 1 and not raw.endswith(b"\n"):
                 while True:  # skip the rest of the line, a bounded piece at a time
                     rest = fh.readline(MAX_LINE + 2)

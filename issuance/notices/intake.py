@@ -263,6 +263,9 @@ def _chunks(lines: Iterable[str | bytes],
             size: int) -> Iterator[list[tuple[int, str | bytes]]]:
     chunk: list[tuple[int, str | bytes]] = []
     for number, raw in enumerate(lines, start=1):
+        if number == 1:  # a byte-order mark some editors put first is not the notice's
+            raw = raw.removeprefix(b"\xef\xbb\xbf") if isinstance(raw, bytes) \
+                else raw.removeprefix("\ufeff")
         if not raw.strip():
             continue
         chunk.append((number, raw))

@@ -175,3 +175,16 @@ def test_two_intakes_of_one_notice_at_once_store_it_once_and_lose_no_line(
     assert notice_state(db, "juki", "SHARED-1") == "accepted"
     assert sum(c.get("accepted", 0) for c in counts.values()) == 2
     assert sum(c.get("duplicate", 0) for c in counts.values()) == 1
+
+
+def test_a_byte_order_mark_before_the_first_notice_costs_it_nothing(db: Database) -> None:
+    """Some editors save UTF-8 with a BOM: the first notice is still a notice (as bytes
+    from a file and as text)."""
+    person = resident()
+    ResidentStore(db).put(person)
+    first, second = (notice("death", person.resident_code) for _ in range(2))
+    as_bytes = [b"\xef\xbb\xbf" + line(first).encode(), line(second).encode()]
+    assert NoticeIntake(db, clock=clock()).accept_lines(as_bytes).counts["accepted"] == 2
+    third = notice("death", person.resident_code)
+    report = NoticeIntake(db, clock=clock()).accept_lines(["\ufeff" + line(third)])
+    assert report.counts["accepted"] == 1

@@ -254,3 +254,12 @@ def test_a_store_of_before_the_key_column_is_filled_in_on_migration(tmp_path: Pa
     with open_store(path) as store:
         assert store.schema_version() == len(migrations())
         assert store.certified_keys([key_digest(known)]) == {key_digest(known): (1 << 100) + 9}
+
+
+def test_a_byte_order_mark_before_the_first_request_costs_it_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "batch.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_line(fake_key(), 0)).encode() + b"\n"
+                     + json.dumps(_line(fake_key(), 1)).encode() + b"\n")
+    batch = read_batch(path, now=NOW)
+    assert [n for n, _r in batch.requests] == [1, 2]
+    assert batch.rejected == []
