@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,6 +98,9 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
+_COLUMN_LIKE = re.compile(r"[a-z_][a-z0-9_]{0,39}")  # how a column name looks
+
+
 def _short(reason: str) -> str:
     reason = printable(reason)
     return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + "…"
@@ -154,7 +158,12 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Row]]:
         raise LoadFileError(f"row 1: bad CSV header: {exc}") from None
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        raise LoadFileError(_short(f"row 1: unknown column(s) {', '.join(unknown)}"))
+        if all(_COLUMN_LIKE.fullmatch(h) for h in unknown):
+            raise LoadFileError(_short(f"row 1: unknown column(s) {', '.join(unknown)}"))
+        # not names at all: most likely a first resident where the header should be; what
+        # it holds (a My Number, a name) is never repeated into messages or the audit log
+        raise LoadFileError(f"row 1: {len(unknown)} field(s) that are not column names: the"
+                            f" first row must name the columns ({', '.join(REQUIRED)}, …)")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise LoadFileError(f"row 1: missing column(s) {', '.join(missing)}")

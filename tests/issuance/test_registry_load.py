@@ -140,6 +140,22 @@ def test_csv_row_numbers_count_the_header(db: Database, tmp_path: Path) -> None:
     assert rejected[0]["reason"].startswith("my_number")
 
 
+def test_a_csv_without_its_header_row_names_no_resident_data(db: Database,
+                                                             tmp_path: Path) -> None:
+    """A file whose first row is a resident, not the header: refused whole, and the
+    reason (printed, and kept in the audit log) repeats none of the resident's data."""
+    person = resident()
+    path = _write_csv(tmp_path / "with-header.csv", [person.to_row()])
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")  # the header dropped
+    with pytest.raises(LoadFileError) as refused:
+        load_file(db, path, today=TODAY)
+    reason = str(refused.value)
+    assert "first row must name the columns" in reason
+    for value in (person.resident_code, person.my_number, person.name, person.address):
+        assert str(value) not in reason
+
+
 def test_csv_with_bad_header_is_refused_whole(db: Database, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("resident_code,colour\n1,2\n", encoding="utf-8")
