@@ -112,15 +112,28 @@ def jp2(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel camera's frame; decoding more is a DoS
+
+
 def photo_from_file(raw: bytes) -> bytes:
-    """An applicant's photo (any format Pillow reads) as the card's JP2."""
+    """An applicant's photo (any format Pillow reads) as the card's JP2. The size is read
+    from the header first: a small file can declare a huge image, whose decoding would
+    take seconds and hundreds of MB."""
+    too_large = None
     try:
         with Image.open(io.BytesIO(raw)) as image:
-            if image.format == "JPEG2000" and image.mode == "L" and image.size == PHOTO_SIZE:
+            width, height = image.size
+            if width * height > MAX_PHOTO_PIXELS:
+                too_large = f"{width}×{height}"
+            elif image.format == "JPEG2000" and image.mode == "L" \
+                    and image.size == PHOTO_SIZE:
                 return bytes(raw)  # already the card's photo: no second lossy pass
-            return jp2(image)
+            else:
+                return jp2(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"the photo is not an image Pillow can read: {exc}") from None
+    raise ValueError(f"the photo is {too_large} pixels; at most "
+                     f"{MAX_PHOTO_PIXELS // 1_000_000} megapixels")
 
 
 def generated_portrait(seed: str) -> bytes:

@@ -69,9 +69,13 @@ def routes(console: Console) -> list[Route]:
             raw = await upload.read()
             if raw:
                 try:
+                    from starlette.concurrency import run_in_threadpool
+
                     from card import images
 
-                    photo = images.photo_from_file(raw)
+                    # decoding and encoding take a while: off the event loop, so the
+                    # other operators' pages do not wait for it
+                    photo = await run_in_threadpool(images.photo_from_file, raw)
                 except (ValueError, OSError) as exc:
                     error = f"invalid photo: {exc}"
         representative = field_text(form, "representative")
