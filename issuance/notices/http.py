@@ -44,6 +44,9 @@ from pki.serving import RefusalCounter, client_certificate
 
 log = logging.getLogger("mynacard.notices.http")
 MAX_BODY = 32 * 1024 * 1024
+# lines per POST: each line not accepted is kept (rejected, for review) and answered,
+# so a body of tiny junk lines would cost far more memory and rows than its bytes
+MAX_LINES = 10_000
 APPLY_INTERVAL = 30.0  # seconds between runs of the processor when no POST comes
 REFUSAL_WINDOW = 60.0  # seconds over which unauthenticated refusals are counted
 RETRY_AFTER = "5"
@@ -59,7 +62,7 @@ class _Refused(Exception):
 
 def create_app(db: Database, store: str | Path | None, *, clock: Clock,
                max_body: int = MAX_BODY, apply_interval: float = APPLY_INTERVAL,
-               refusal_window: float = REFUSAL_WINDOW) -> Any:
+               refusal_window: float = REFUSAL_WINDOW, max_lines: int = MAX_LINES) -> Any:
     """The Starlette app over an open issuance database; `store` None: store only.
     `app.state.refusals` is its refusal counter (hand it to `pki.serving.uvicorn_config`
     so connection-level refusals, e.g. header timeouts, are counted with the rest)."""
@@ -190,6 +193,10 @@ def create_app(db: Database, store: str | Path | None, *, clock: Clock,
                 if len(body) > max_body:
                     return await run_in_threadpool(refuse_sender, request, 413,
                                                    "body too large", sender.name)
+            if body.count(b"\n") + (not body.endswith(b"\n")) > max_lines:
+                return await run_in_threadpool(
+                    refuse_sender, request, 413,
+                    f"too many lines: at most {max_lines} per request", sender.name)
             lines = bytes(body).split(b"\n")
             intake = await run_in_threadpool(intake_for, sender)
             report = await run_in_threadpool(intake.accept_lines, lines)

@@ -84,6 +84,23 @@ def test_authenticated_sender_posts_notices(db: Database, store: CertificateStor
     assert all(token not in json.dumps(e.to_json()) for e in entries)
 
 
+def test_a_post_of_more_lines_than_allowed_is_refused_whole(db: Database, store_url: str,
+                                                            ca: TestCa) -> None:
+    """Every line not accepted is kept and answered: a body of tiny junk lines would cost
+    memory and rows out of all proportion to its bytes, so a POST carries at most
+    `max_lines` lines (413, nothing stored; the sender sends the rest in another)."""
+    token = add_sender(db, "juki-gateway", sources=["juki"])
+    person = resident()
+    ResidentStore(db).put(person)
+    with running(db, store_url, ca, max_lines=5) as srv:
+        assert post(srv, b"x\n" * 6, token)[0] == 413
+        assert post(srv, b"x\n" * 5 + b"x", token)[0] == 413
+        assert notice_counts(db)["arrived"] == 0
+        good = "\n".join(line(notice("death", person.resident_code)) for _ in range(5))
+        status, body = post(srv, good.encode() + b"\n", token)
+        assert status == 200 and body["accepted"] == 5
+
+
 def test_a_sender_sends_only_its_sources_and_owns_its_ids(db: Database, store: CertificateStore,
                                                          server: Server) -> None:
     a = add_sender(db, "gw-a", sources=["juki"])
