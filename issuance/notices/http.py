@@ -236,7 +236,7 @@ _STATUS = {"header timeout": 408, "headers too large": 431, "too many connection
 
 
 def register_http(sub: Any, *, clock: Clock) -> None:
-    """Add `notices serve` and `notices sender add|list`."""
+    """Add `notices serve` and `notices sender add|disable|list`."""
     from issuance.audit.cli_support import add_common_options, guarded
 
     serve = sub.add_parser("serve", help="accept notices over HTTP from known senders")
@@ -269,6 +269,16 @@ def register_http(sub: Any, *, clock: Clock) -> None:
     add.set_defaults(func=guarded(lambda a: _sender_add(a, clock)), changes=True,
                      roles=("supervisor",),
                      audit_action="notices.sender.add", audits_itself=True, audit_subject="name")
+    off = sender_sub.add_parser(
+        "disable", help="refuse a sender from now on (a leaked token, a retired gateway)",
+        description="Refuse NAME's token and client certificate from its next request on; "
+                    "the notices it sent stay. There is no enabling again: add the gateway "
+                    "under a new name, which gets a new token.")
+    off.add_argument("name", metavar="NAME")
+    add_common_options(off, json_output=False)
+    off.set_defaults(func=guarded(lambda a: _sender_disable(a, clock)), changes=True,
+                     roles=("supervisor",), audit_action="notices.sender.disable",
+                     audits_itself=True, audit_subject="name")
     lst = sender_sub.add_parser("list", help="list senders (never their tokens)")
     add_common_options(lst)
     lst.set_defaults(func=guarded(lambda a: _sender_list(a, clock)), changes=False, roles="*")
@@ -333,6 +343,35 @@ def _sender_add(args: argparse.Namespace, clock: Clock) -> int:
                      outcome="ok", detail={"sources": sorted(args.sources),
                                            "client_certificate": bool(args.client_cert)})
     print(token)
+    return EXIT_OK
+
+
+def _sender_disable(args: argparse.Namespace, clock: Clock) -> int:
+    from issuance.audit.cli_support import (
+        EXIT_OK,
+        EXIT_REFUSED,
+        EXIT_USAGE,
+        fail,
+        open_store,
+        operator_or_none,
+    )
+    from issuance.notices.senders import SenderError, disable_sender
+
+    operator = operator_or_none(args)
+    if operator is None:
+        return EXIT_USAGE
+    with open_store(args) as db:
+        audit = AuditLog(db, clock=clock)
+        try:
+            changed = disable_sender(db, args.name)
+        except SenderError as exc:
+            audit.append(operator=operator, action="notices.sender.disable", subject=args.name,
+                         outcome="refused", detail={"reason": str(exc)})
+            fail(str(exc))
+            return EXIT_REFUSED
+        audit.append(operator=operator, action="notices.sender.disable", subject=args.name,
+                     outcome="ok", detail={"was_enabled": changed})
+    print(f"sender {args.name} disabled" + ("" if changed else " (already)"))
     return EXIT_OK
 
 

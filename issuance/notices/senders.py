@@ -88,6 +88,21 @@ def add_sender(db: Database, name: str, *, sources: Iterable[str],
     return token
 
 
+def disable_sender(db: Database, name: str) -> bool:
+    """Stop accepting `name`'s token and client certificate from its next request on (a
+    leaked token, a retired gateway); the notices it sent stay. False when it was
+    disabled already; SenderError when there is no such sender."""
+    migrate_notices(db)
+    with db.transaction() as tx:
+        row = tx.query_one("SELECT disabled FROM notice_senders WHERE name = ?", (name,))
+        if row is None:
+            raise SenderError(f"no sender {name!r}")
+        if row["disabled"]:
+            return False
+        tx.execute("UPDATE notice_senders SET disabled = 1 WHERE name = ?", (name,))
+    return True
+
+
 def list_senders(db: Database) -> list[dict[str, object]]:
     migrate_notices(db)
     with db.transaction() as tx:

@@ -71,6 +71,7 @@ def minimal_argv(tmp: Path) -> dict[str, list[str]]:
         "notices serve": ["--host", "256.256.256.256", "--port", "1"],
         "console serve": ["--listen", "256.256.256.256:1"],
         "notices sender add": ["gateway", "--source", "juki"],
+        "notices sender disable": ["no-such-gateway"],
         "notices sender list": [],
         "ca init": ["--pin-source", "env:AUDIT_T_NONE", "--pin-source", "so=env:AUDIT_T_NONE"],
         "ca issue": ["--pin-source", "env:AUDIT_T_NONE", "--profile", "signing",
@@ -164,7 +165,7 @@ def test_every_command_declares_itself() -> None:
         assert not declaration(tree[path], path).changes, path
     for path in ("ca init", "ca issue", "ca issue-batch", "ca revoke", "crl publish", "rp add",
                  "rp remove", "rp subscribe", "hsm init", "hsm create-key",
-                 "notices sender add", "notices ingest", "notices process", "registry load",
+                 "notices sender add", "notices sender disable", "notices ingest", "notices process", "registry load",
                  "registry generate", "center init", "issue", "activate", "apply",
                  "pin reset", "card update", "card report-loss", "card reissue"):
         assert declaration(tree[path], path).changes, path

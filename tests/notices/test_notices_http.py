@@ -265,6 +265,33 @@ def test_sender_names_and_cli(db_url: str, tmp_path: Path,
         "fuhyo-gw": ["fuhyo"], "juki-gw": ["juki"]}
 
 
+def test_a_disabled_sender_is_refused_from_its_next_request(
+        db: Database, db_url: str, store_url: str, ca: TestCa, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A leaked token is stopped with `notices sender disable` (supervisor, audited):
+    the very next POST with it gets 401; the notices it sent before stay."""
+    token = add_sender(db, "juki-gw", sources=["juki"])
+    person = resident()
+    ResidentStore(db).put(person)
+    parser = _parser()
+    with running(db, store_url, ca) as srv:
+        assert post(srv, line(notice("death", person.resident_code)).encode(), token)[0] == 200
+        args = parser.parse_args(["notices", "sender", "disable", "juki-gw",
+                                  "--operator", "admin", "--db", db_url])
+        args.home = tmp_path
+        assert args.func(args) == 0
+        assert "juki-gw disabled" in capsys.readouterr().out
+        assert post(srv, line(notice("death", person.resident_code)).encode(), token)[0] == 401
+    assert notice_counts(db)["arrived"] == 1
+    assert [s["disabled"] for s in list_senders(db)] == [1]
+    entries = [e for e in AuditLog(db).entries() if e.action == "notices.sender.disable"]
+    assert [(e.subject, e.outcome) for e in entries] == [("juki-gw", "ok")]
+    args = parser.parse_args(["notices", "sender", "disable", "nobody",
+                              "--operator", "admin", "--db", db_url])
+    args.home = tmp_path
+    assert args.func(args) == 1  # no such sender: refused, and recorded
+
+
 def _tls_socket(srv: Server) -> ssl.SSLSocket:
     raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     return srv.ca.client_context().wrap_socket(raw, server_hostname="127.0.0.1")
