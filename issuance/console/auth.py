@@ -87,11 +87,21 @@ class LoginMethod(Protocol):
     def authenticate(self, store: OperatorStore, form: Mapping[str, str]) -> Proof: ...
 
 
+REFUSED = ("login refused: unknown operator or wrong password, or this operator may not"
+           " log in with a password now (a supervisor sees why in the audit log)")
+
+
 class PasswordLogin:
     name = "password"
 
     def authenticate(self, store: OperatorStore, form: Mapping[str, str]) -> Proof:
-        op = store.authenticate(form.get("operator", "").strip(), form.get("password", ""))
+        try:
+            op = store.authenticate(form.get("operator", "").strip(),
+                                    form.get("password", ""))
+        except OperatorsError:
+            # one answer for every refusal: which names are operators, and which are
+            # locked or disabled, is for the audit log, not for whoever types here
+            raise OperatorsError(REFUSED) from None
         return Proof(op, op.credential_id)
 
 
@@ -198,8 +208,9 @@ class SessionTable:
             return None
         store = OperatorStore(db)
         current = store.get(session.operator)
+        # not `locked`: wrong passwords anyone can type must not end the operator's work
         if (time.time() >= session.expires or current is None or current.disabled
-                or current.locked or current.roles != session.roles
+                or current.roles != session.roles
                 or not _credential_holds(store, current, session.credential)):
             self.close(session_id)
             return None

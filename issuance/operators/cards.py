@@ -415,9 +415,9 @@ class CardLogin:
             raise OperatorsError(f"no operator {card.operator!r} is enrolled")
         if op.disabled:
             raise OperatorsError(f"operator {op.name!r} is disabled")
-        if op.locked:
-            raise OperatorsError(f"operator {op.name!r} is locked: a supervisor must set a"
-                                 " new password")
+        # a password locked by wrong guesses does not stop the card: it proves the operator
+        # with its own key and PIN (which has its own retry limit), and a supervisor locked
+        # out by someone typing at the login page can still log in with it
         return op, card
 
 

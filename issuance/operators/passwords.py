@@ -21,6 +21,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_UNUSABLE = _hasher.hash("a password no operator has: only its verifying time is used")
+
+
+def spend_verification(password: str) -> None:
+    """Verify `password` against a hash nobody has: a refusal that needs no verification
+    (unknown operator, locked, disabled) takes as long as a wrong password, so the time
+    of an answer does not tell which operator names exist."""
+    verify_password(_UNUSABLE, password)
+
+
 def verify_password(stored: str, password: str) -> bool:
     try:
         return _hasher.verify(stored, password)

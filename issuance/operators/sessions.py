@@ -106,7 +106,9 @@ class SessionStore:
         if (now or datetime.now(UTC)) >= session.expires:
             raise OperatorsError("the operator session has expired: log in again")
         current = store.get(session.operator)
-        if current is None or current.disabled or current.locked:
+        # `locked` (too many wrong passwords, anyone can cause it) stops password logins
+        # only; a session already open is the operator's and goes on
+        if current is None or current.disabled:
             raise OperatorsError(f"operator {session.operator!r} may no longer act:"
                                  " log in again")
         if session.credential.startswith("card:"):  # bound to an operator IC card

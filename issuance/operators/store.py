@@ -1,8 +1,11 @@
 """The enrolled operators of a center, in the issuance database (table `operators`).
 
 A password login that fails counts against the operator; after `MAX_FAILURES` in a row
-the operator is locked until a supervisor sets a new password. Every failure and the
-lock are written to the audit log in the same transaction as the counter.
+the operator's password is locked until a supervisor sets a new one. Every failure and the
+lock are written to the audit log in the same transaction as the counter. As anyone at a
+login page can type wrong passwords, the lock stops password logins only: sessions already
+open go on, and the operator's IC card still logs in. Every refusal takes one argon2
+verification, so its time does not tell which names are operators.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from issuance.audit.log import append_entry
 from issuance.audit.operator import check_operator
 from issuance.operators.errors import OperatorsError
-from issuance.operators.passwords import hash_password, verify_password
+from issuance.operators.passwords import hash_password, spend_verification, verify_password
 from issuance.operators.roles import parse_roles
 from issuance.storage.db import Database
 
@@ -121,6 +124,8 @@ class OperatorStore:
         with self.db.transaction() as tx:
             tx.lock("mynacard.operators")
             row = tx.query_one("SELECT * FROM operators WHERE name = ?", (name,))
+            if row is None or row["disabled"] or row["locked"]:
+                spend_verification(password)
             if row is None:
                 raise OperatorsError("unknown operator or wrong password")
             if row["disabled"]:

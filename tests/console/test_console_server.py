@@ -221,3 +221,51 @@ def test_a_form_token_of_any_text_is_refused_not_an_error() -> None:
     assert not same_token("\udcff", "a" * 32)
     assert not same_token(None, "a" * 32)
     assert same_token("a" * 32, "a" * 32)
+
+
+def test_wrong_passwords_lock_password_logins_only_and_say_nothing_of_who_exists(
+        console_server: ConsoleServer) -> None:
+    """Anyone reaching the login page can type five wrong passwords: the password is
+    locked, but the operator's open session goes on; and the page answers an unknown
+    name, a wrong password and a locked operator alike."""
+    import time as time_
+
+    from issuance.operators import OperatorStore
+    from issuance.operators.store import MAX_FAILURES
+
+    server = console_server
+    with server.db() as db:  # an operator of this test's own: the server is shared
+        OperatorStore(db).add("kubo", ("clerk",), "kubo-counter-33")
+        OperatorStore(db).add("kudo", ("clerk",), "kudo-counter-44")
+    kubo, status = _login(server.url, "kubo", "kubo-counter-33")
+    assert status == 200
+
+    def refusal(name: str, password: str) -> tuple[int, str]:
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = opener.open(server.url + "/login").read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        try:
+            opener.open(server.url + "/login", urllib.parse.urlencode({
+                "csrf_token": token.group(1), "operator": name,
+                "password": password}).encode())
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode()
+            return exc.code, text[text.index("login refused"):][:80]
+        raise AssertionError("the login was not refused")
+
+    answers = {refusal("nobody-such", "some password") for _ in range(2)}
+    for _ in range(MAX_FAILURES):
+        answers.add(refusal("kubo", "not his password"))
+    answers.add(refusal("kubo", "kubo-counter-33"))  # locked now: the right one is refused
+    assert len(answers) == 1 and next(iter(answers))[0] == 401
+    assert "kubo (clerk)" in kubo.open(server.url + "/").read().decode()
+    # an unknown name costs an argon2 verification like a known one
+    started = time_.monotonic()
+    refusal("nobody-such", "x")
+    unknown = time_.monotonic() - started
+    started = time_.monotonic()
+    refusal("kudo", "x")  # a wrong password of an operator who is not locked
+    known = time_.monotonic() - started
+    assert unknown > known / 3
