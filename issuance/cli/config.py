@@ -105,6 +105,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"mynacard config show: error: {exc}", file=sys.stderr)
         return 3
+    from hsm.advice import redacted
+
+    # a database URL may carry its password (the file is private; what is printed is not)
+    config = {k: redacted(v) if isinstance(v, str) and "://" in v else v
+              for k, v in config.items()}
     if args.json:
         print(json.dumps({"path": str(path), "exists": path.exists(), SECTION: config},
                          indent=2, ensure_ascii=False))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote
 
+from hsm.advice import redacted, scheme
 from issuance.storage.db import Database, PostgresDatabase, SqliteDatabase
 from issuance.storage.errors import StorageError
 from issuance.storage.migrations import migrate as run_migrations
@@ -22,10 +23,12 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     elif url.startswith("sqlite:"):
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
         if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-            raise StorageError(f"no file in SQLite URL {url!r} (sqlite:///PATH)")
+            raise StorageError(f"no file in SQLite URL {redacted(url)!r} (sqlite:///PATH)")
         db = SqliteDatabase(Path(unquote(url[len("sqlite:///"):])))
     elif "://" in url:
-        raise StorageError(f"unsupported database URL {url!r} (sqlite:/// or postgresql://)")
+        # only the scheme: the rest may hold a password in a form no redaction knows
+        raise StorageError(f"unsupported database URL scheme {scheme(url)!r}"
+                           " (sqlite:/// or postgresql://)")
     else:
         db = SqliteDatabase(Path(url))
     if migrate:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from card.attestation import AttestationGate, KeyAttestation
 from card.issuer import IssuerAuthenticator
 from hsm import HsmError, KeyManager, KeyNotFound, PinSource, open_key_manager
+from hsm.advice import redacted
 from hsm.derive import (
     HsmAttestationVerifier,
     HsmIssuerAuthenticator,
@@ -154,7 +155,8 @@ def init_center(
         uri = parsed.replace(pin_source=None).format()
         report(f"HSM token {uri}", "found")
     ca_dir = home / "ca"
-    store_location = store or str(home / "store.sqlite")
+    # a re-run without --store keeps the center's store (never a new SQLite one beside it)
+    store_location = store or _recorded_store(home) or str(home / "store.sqlite")
     with open_key_manager(uri, pin_source=PinSource.from_spec(pin_source)) as km:
         # chosen once per center (every card of it is derived alike), kept on a re-run
         recorded = _recorded_derivation(home)
@@ -213,7 +215,8 @@ def init_center(
         report(f"audit log key {AUDIT_KEY_LABEL!r} (HMAC-SHA256, in the HSM)",
                "created" if created else "found")
     open_store(store_location).close()
-    report(f"certificate store {store_location}", "ready")
+    # the report reaches the terminal, --json and the audit log: never the URL's password
+    report(f"certificate store {redacted(store_location)}", "ready")
     config.save(home)
     return config
 
@@ -226,6 +229,13 @@ def _recorded_derivation(home: Path) -> DerivationMethod | None:
         return DerivationMethod.parse(CenterConfig.load(home).derivation)
     except ValueError as exc:
         raise CenterError(f"bad center configuration: {exc}") from None
+
+
+def _recorded_store(home: Path) -> str | None:
+    """The certificate store an existing center recorded (None for a new center)."""
+    if not (Path(home) / CONFIG_NAME).exists():
+        return None
+    return CenterConfig.load(home).store
 
 
 def _read_master(path: Path) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +41,8 @@ from issuance.personalisation.pins import PIN_KINDS, PinKind, check_pin, holder_
 from issuance.records.identity_options import add_identity_options, identity_from_args
 from pki.errors import PkiError
 
+# what may be echoed back as a mistyped KIND: short and shaped like a kind name
+_KIND_NAME = re.compile(r"[a-z][a-z0-9-]{0,15}")
 PIN_SOURCE_HELP = ("KIND=SPEC: where the holder's PIN of KIND (auth, sign, text, juki) is "
                    "read: env:NAME, file:PATH, fd:N or prompt (repeatable; missing PINs are "
                    "asked for without echo)")
@@ -82,12 +85,17 @@ def command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
 
 
 def parse_pin_sources(items: list[str] | None) -> dict[PinKind, str]:
+    """`--pin-source KIND=SPEC` items by kind. A bad KIND is echoed only when it looks
+    like a kind name: a mistyped value may be the secret itself (as hsm.options)."""
     out: dict[PinKind, str] = {}
     for item in items or []:
         kind, sep, spec = item.partition("=")
         if not sep or kind not in {k.value for k in PinKind}:
-            raise ValueError(f"--pin-source {item.split('=')[0]}=…: KIND is auth, sign, text "
-                             "or juki")
+            if sep and _KIND_NAME.fullmatch(kind):
+                raise ValueError(f"--pin-source {kind}=…: KIND is auth, sign, text or juki")
+            raise ValueError("--pin-source takes KIND=SPEC: KIND auth, sign, text or juki,"
+                             " SPEC where that PIN is read (env:NAME, file:PATH, fd:N or"
+                             " prompt), never the PIN itself")
         out[PinKind(kind)] = spec
     return out
 
@@ -257,14 +265,17 @@ def _center_init(args: argparse.Namespace) -> int:
         migrate_workflow(db)
         AuditLog(db).append(operator=operator, action="center.init", subject=str(args.home),
                             outcome="ok", detail={"items": made})
+    from hsm.advice import redacted
     from issuance.cli.config import write_config
     from issuance.storage.config import resolve_db_url
 
+    # `store` fills the PKI commands' --db, so it is kept whole (config.toml is 0600);
+    # `issuance_db` is only shown, never read back: it is kept without its password
     config_file = write_config(Path(args.home), {
         "token": None if args.pkcs11_uri else args.token, "token_uri": config.token_uri,
         "pin_source": config.pin_source, "store": config.store, "ocsp_url": args.ocsp_url,
         "crl_base_url": args.crl_base_url, "crl_dir": str(Path(args.home) / "crl"),
-        "issuance_db": resolve_db_url(getattr(args, "db", None), Path(args.home))})
+        "issuance_db": redacted(resolve_db_url(getattr(args, "db", None), Path(args.home)))})
     if not args.json:
         print(f"the token PIN is read from {config.pin_source}; the defaults are in "
               f"{config_file} (`mynacard config show`), so `ocsp serve` and `crl publish` "
@@ -272,7 +283,7 @@ def _center_init(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"home": str(args.home), "items": made, "token_uri": config.token_uri,
                    "pin_source": config.pin_source, "ca_dir": config.ca_dir,
-                   "store": config.store})
+                   "store": redacted(config.store)})
     return EXIT_OK
 
 
