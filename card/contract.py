@@ -19,9 +19,10 @@ AID_TEXT = bytes.fromhex("D3921000310001010408")  # 券面事項入力補助AP (
 AID_SURFACE = bytes.fromhex("D3921000310001010402")  # 券面AP (card surface)
 AID_JUKI = bytes.fromhex("D3921000310001010401")  # 住基AP (resident registry)
 AID_COMMON = bytes.fromhex("D3921000310001010100")  # 共通カードAP (common card application)
-# The card manager (GlobalPlatform ISD AID of the real card). Selected at power-on;
-# answers MF-level GET DATA, life cycle and issuer authentication. (Project design.)
-AID_CARD_MANAGER = bytes.fromhex("A000000151000000")
+# The card manager: the GlobalPlatform ISD AID of the real card (7 bytes), current at
+# power-on; selecting it restores the MF-level state. Answers MF-level GET DATA and, by
+# project design, life cycle and issuer authentication.
+AID_CARD_MANAGER = bytes.fromhex("A0000001510000")
 # Example municipal free-area applet (市町村独自サービスエリア): a library card.
 # Its own Java package, its own PIN, its own issuer key. (Project design.)
 AID_MUNICIPAL_LIBRARY = bytes.fromhex("F04A504C49423031")  # F0 "JPLIB01"
@@ -64,6 +65,11 @@ class Ins(IntEnum):
     READ_RECORD = 0xB2  # 00 B2 <record> <SFI<<3 | 4> Le  (record EFs; 6981 on a transparent one)
     UPDATE_RECORD = 0xDC  # 00 DC <record> <SFI<<3 | 4> Lc data  (issuer)
     INTERNAL_AUTHENTICATE = 0x88  # 00 88 00 80|SFI Lc <DigestInfo> 00 (共通カードAP EF 0019)
+    # 80 AE 00 00: text → 9000 (the only area with secure messaging), JPKI/住基 → 6982,
+    # 共通/券面 → 66F1; the card-info areas' ciphertext is not emulated (6A80).
+    SET_SESSION_KEY = 0xAE
+    # 80 FC 00 00: a phone token's "last command" indicator; a physical card answers 6700.
+    LAST_COMMAND_INDICATOR = 0xFC
 
 
 # READ/UPDATE RECORD P2: the low three bits 100 say "P1 is a record number"; SFI in bits 8-4.
@@ -80,6 +86,7 @@ RSA_MODULUS_BYTES = 256
 RESET_P1_NEW_VALUE = 0x02  # set a new value and reset the counter
 RESET_P1_COUNTER_ONLY = 0x03  # reset the counter, keep the value
 
+SELECT_P1_MF = 0x00  # 00 A4 00 00: 6A86 at MF level, 9000 (nothing changes) in an area
 SELECT_P1_BY_FID = 0x02
 SELECT_P1_BY_NAME = 0x04
 SELECT_P2_NO_RESPONSE = 0x0C
@@ -95,6 +102,7 @@ PIN_MAX_LENGTH = 16  # VERIFY data field 1..16 bytes (JICSAP 6.4.9(3))
 class SW(IntEnum):
     OK = 0x9000
     VERIFICATION_FAILED = 0x63C0  # | tries left in the low nibble; 63C0 = just blocked
+    NO_SESSION_KEY = 0x66F1  # SET SESSION KEY in an area without secure messaging
     WRONG_LENGTH = 0x6700
     SECURE_MESSAGING_NOT_SUPPORTED = 0x6882
     COMMAND_INCOMPATIBLE = 0x6981  # e.g. READ BINARY on a key or PIN EF
@@ -103,6 +111,7 @@ class SW(IntEnum):
     REFERENCE_DATA_BLOCKED = 0x6984  # PIN blocked (every attempt after the 63C0)
     CONDITIONS_NOT_SATISFIED = 0x6985  # life cycle, PIN not set, no challenge
     NO_CURRENT_EF = 0x6986
+    SECURE_MESSAGING_REFUSED = 0x69FC  # SM CLA (08/0C) on anything but SELECT (6882)
     INCORRECT_DATA = 0x6A80  # new PIN in the wrong format, bad data
     FILE_NOT_FOUND = 0x6A82  # unknown AID or EF
     RECORD_NOT_FOUND = 0x6A83  # READ/UPDATE RECORD: no such record
@@ -253,6 +262,10 @@ JPKI_AUTH_PIN = 0x0018
 JPKI_SIGN_KEY = 0x001A
 JPKI_SIGN_PIN = 0x001B
 TOKEN_INFO_LABEL = b"JPKIAPICCTOKEN2"
+# Shown by the real card, outside the AreaSpec (nothing writes or reads them): an
+# unreadable EF of unknown use and the terminal-CA key reference of `80 A2` (6982 on READ).
+JPKI_UNKNOWN_PROTECTED = 0x0009
+JPKI_TERMINAL_KEY_REFERENCE = 0x0016
 
 JPKI = AreaSpec(
     name="jpki",
@@ -286,6 +299,16 @@ TEXT_AP_BASIC = 0x0005
 TEXT_PIN = 0x0011
 TEXT_CODE_A = 0x0014
 TEXT_CODE_B = 0x0015
+# Shown by the real card, outside the AreaSpec: the session-key encryption key
+# `A1 { 90 e, 91 n }` and the signed card key `FF50 { DF51 key, DF52 signature }` (both
+# opened by the PIN, code A or code B), 16 bytes of FF, and a key reference that is blocked
+# on every issued card (empty VERIFY 63C0, VERIFY 6984).
+TEXT_SESSION_KEY = 0x0006
+TEXT_CARD_KEY = 0x0007
+TEXT_UNKNOWN = 0x0008
+TEXT_BLOCKED_KEY = 0x0012
+TEXT_SESSION_KEY_SIZE = 269
+TEXT_CARD_KEY_SIZE = 536
 
 TEXT = AreaSpec(
     name="text",
@@ -315,6 +338,7 @@ SURFACE_MY_NUMBER_IMAGE = 0x0005
 SURFACE_BIRTH_KEY = 0x0011
 SURFACE_CODE_B = 0x0012
 SURFACE_CODE_A = 0x0013
+SURFACE_UNKNOWN = 0x0006  # 16 bytes of FF, opened by code A or B (outside the AreaSpec)
 
 SURFACE = AreaSpec(
     name="surface",

@@ -344,6 +344,7 @@ class IssuerClient:
             serial, auth=profile.with_auth_certificate, sign=profile.with_signing_certificate,
             issue_certificates=issue_certificates)
         self.personalise_surface(profile, auth_pub or sign_pub, integrity_signer)
+        self.personalise_text_keys(auth_pub or sign_pub, integrity_signer)
 
         if holder_pins is not None:
             self.set_holder_pins(profile, holder_pins)
@@ -422,7 +423,7 @@ class IssuerClient:
         authentication key); it is not the signing key.
         """
         self.write_file(contract.SURFACE, contract.SURFACE_AGE_RECORD,
-                        formats.age_record_file(profile.facts.birth_date))
+                        formats.age_record_file(profile.facts.birth_date, card_key, signer))
         self.write_file(contract.SURFACE, contract.SURFACE_FACE, formats.card_face_file(
             profile.facts, profile.expiry,
             name_image=images.name_image(profile.facts.name),
@@ -440,6 +441,26 @@ class IssuerClient:
         self.set_reference_data(contract.SURFACE, contract.SURFACE_BIRTH_KEY, profile.birth_key)
         self.set_reference_data(contract.SURFACE, contract.SURFACE_CODE_B, profile.code_b)
         self.set_reference_data(contract.SURFACE, contract.SURFACE_CODE_A, profile.code_a)
+
+    def personalise_text_keys(self, card_key: rsa.RSAPublicKey | None,
+                              signer: rsa.RSAPrivateKey) -> None:
+        """Text EFs 0006 (session-key encryption key) and 0007 (the card key signed by
+        `signer`, the key text EF 0004 certifies). mynacard's text area has no key of its
+        own: both carry the card key the surface files carry (the JPKI authentication key).
+        These EFs are outside the AreaSpec (no client reads them), so they are written here
+        directly; without a card key they keep their filler."""
+        if card_key is None:
+            return
+        for fid, data, size in (
+            (contract.TEXT_SESSION_KEY, formats.session_key_file(card_key),
+             contract.TEXT_SESSION_KEY_SIZE),
+            (contract.TEXT_CARD_KEY, formats.signed_card_key_file(card_key, signer),
+             contract.TEXT_CARD_KEY_SIZE),
+        ):
+            if len(data) > size:
+                raise ValueError(f"text EF {fid:04X} holds at most {size} bytes")
+            self._select_ef(contract.TEXT, fid)
+            write_current_ef(self.channel, data)
 
     def set_holder_pins(self, profile: CardIdentity, pins: HolderPins) -> None:
         """Set the holder PINs the card will require (express issuance)."""

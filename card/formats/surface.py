@@ -46,8 +46,10 @@ def surface_cv_certificate(signer: rsa.RSAPrivateKey) -> bytes:
     """
     return self_signed_cv_certificate(signer, SURFACE_KEY_ID_PREFIX)
 
-TAG_AGE_RECORD = 0xFF10  # surface EF 0001 (project layout: FF10 { DF11 birth })
+TAG_AGE_RECORD = 0xFF10  # surface EF 0001: FF10 { DF11 birth, DF12 card key, DF13 signature }
 TAG_AGE_BIRTH = 0xDF11
+TAG_AGE_CARD_KEY = 0xDF12
+TAG_AGE_SIGNATURE = 0xDF13
 TAG_FACE = 0xFF20
 TAG_FACE_OFFSETS = 0xDF21
 TAG_FACE_BIRTH = 0xDF22
@@ -259,11 +261,51 @@ def parse_my_number_image_file(data: bytes) -> MyNumberImage:
         raise MalformedData(f"My Number image file is malformed: {exc}") from None
 
 
-def age_record_file(birth: date) -> bytes:
-    """Surface EF 0001 (project layout): `FF10 { DF11 birth YYYYMMDD }`."""
-    return tlv.encode(TAG_AGE_RECORD, tlv.encode(TAG_AGE_BIRTH, yyyymmdd(birth)))
+def age_record_file(birth: date, card_public_key: rsa.RSAPublicKey | None = None,
+                    signer: rsa.RSAPrivateKey | None = None) -> bytes:
+    """Surface EF 0001: `FF10 { DF11 birth YYYYMMDD, DF12 card key, DF13 signature }`, as on
+    the real card (547 bytes with RSA-2048 keys: `FF10 82 02 1E`).
+
+    DF13 is RSA PKCS#1 v1.5 SHA-256 by `signer` (the key in surface EF 0004) over the DF11
+    and DF12 objects; DF12 is the card's own public key (as in DF24 and DF42), not the
+    signing key. Without a signer only DF11 is written (a bare date for format tests; the
+    issuer always signs)."""
+    birth_object = tlv.encode(TAG_AGE_BIRTH, yyyymmdd(birth))
+    if signer is None:
+        return tlv.encode(TAG_AGE_RECORD, birth_object)
+    signed = birth_object + tlv.encode(TAG_AGE_CARD_KEY, public_key_object(card_public_key))
+    return tlv.encode(TAG_AGE_RECORD,
+                      signed + tlv.encode(TAG_AGE_SIGNATURE, _sign(signer, signed)))
+
+
+@dataclass(frozen=True)
+class AgeRecord:
+    birth_date: date
+    card_public_key: rsa.RSAPublicKey | None
+    signature: bytes | None
+    signed_part: bytes
+
+    def verify(self, issuer_key: rsa.RSAPublicKey) -> bool:
+        """Whether DF13 is the signature of `issuer_key` (the key in surface EF 0004)."""
+        return self.signature is not None and _verifies(issuer_key, self.signature,
+                                                        self.signed_part)
+
+
+def parse_age_record(data: bytes) -> AgeRecord:
+    """Surface EF 0001 read back (its filler ignored)."""
+    children = tlv.parse_file(data, TAG_AGE_RECORD).children()
+    items = tlv.to_dict(children)
+    try:
+        return AgeRecord(
+            parse_yyyymmdd(items[TAG_AGE_BIRTH]),
+            parse_public_key_object(items.get(TAG_AGE_CARD_KEY, b"")),
+            items.get(TAG_AGE_SIGNATURE),
+            b"".join(tlv.encode(o.tag, o.value) for o in children
+                     if o.tag in (TAG_AGE_BIRTH, TAG_AGE_CARD_KEY)))
+    except KeyError as exc:
+        raise MalformedData(f"age record is malformed: {exc}") from None
 
 
 def parse_age_record_file(data: bytes) -> date:
-    items = tlv.parse_file(data, TAG_AGE_RECORD).children()
-    return parse_yyyymmdd(tlv.find(items, TAG_AGE_BIRTH))
+    """The birth date of surface EF 0001."""
+    return parse_age_record(data).birth_date

@@ -16,8 +16,12 @@ from card import tlv
 from card.formats.identity import BasicFour
 from card.formats.signing import (
     KEY_ID_LENGTH,
+    _sign,
+    _verifies,
     key_id,
     parse_cv_certificate,
+    parse_public_key_object,
+    public_key_object,
     self_signed_cv_certificate,
 )
 from card.formats.values import (
@@ -244,3 +248,50 @@ def parse_text_basic_file(data: bytes) -> TextBasic:
             or len(basic.data) != TEXT_BASIC_DATA_LENGTH):
         raise MalformedData("text basic data has fields of the wrong size")
     return basic
+
+
+# --- The text area's key files (EF 0006, EF 0007) ------------------------------------
+
+TAG_SESSION_KEY = 0xA1  # EF 0006: A1 { 90 e, 91 n }
+TAG_SIGNED_CARD_KEY = 0xFF50  # EF 0007: FF50 { DF51 key, DF52 signature }
+TAG_SIGNED_CARD_KEY_KEY = 0xDF51
+TAG_SIGNED_CARD_KEY_SIGNATURE = 0xDF52
+
+
+def session_key_file(key: rsa.RSAPublicKey) -> bytes:
+    """Text EF 0006: the session-key encryption key `A1 { 90 03 e, 91 82 01 00 n }`
+    (269 bytes with RSA-2048)."""
+    return tlv.encode(TAG_SESSION_KEY, public_key_object(key))
+
+
+def parse_session_key_file(data: bytes) -> rsa.RSAPublicKey | None:
+    return parse_public_key_object(tlv.parse_file(data, TAG_SESSION_KEY).value)
+
+
+def signed_card_key_file(card_key: rsa.RSAPublicKey, signer: rsa.RSAPrivateKey) -> bytes:
+    """Text EF 0007: `FF50 82 02 13 { DF51 82 01 09 key, DF52 82 01 00 signature }` (536
+    bytes): the card's public key, signed (PKCS#1 v1.5 SHA-256 over the DF51 object) by
+    `signer`, the key text EF 0004 certifies."""
+    signed = tlv.encode(TAG_SIGNED_CARD_KEY_KEY, public_key_object(card_key))
+    return tlv.encode(TAG_SIGNED_CARD_KEY,
+                      signed + tlv.encode(TAG_SIGNED_CARD_KEY_SIGNATURE, _sign(signer, signed)))
+
+
+@dataclass(frozen=True)
+class SignedCardKey:
+    card_public_key: rsa.RSAPublicKey | None
+    signature: bytes
+    signed_part: bytes
+
+    def verify(self, issuer_key: rsa.RSAPublicKey) -> bool:
+        return _verifies(issuer_key, self.signature, self.signed_part)
+
+
+def parse_signed_card_key_file(data: bytes) -> SignedCardKey:
+    items = tlv.to_dict(tlv.parse_file(data, TAG_SIGNED_CARD_KEY).children())
+    try:
+        key = items[TAG_SIGNED_CARD_KEY_KEY]
+        return SignedCardKey(parse_public_key_object(key), items[TAG_SIGNED_CARD_KEY_SIGNATURE],
+                             tlv.encode(TAG_SIGNED_CARD_KEY_KEY, key))
+    except KeyError as exc:
+        raise MalformedData(f"signed card key is malformed: {exc}") from None

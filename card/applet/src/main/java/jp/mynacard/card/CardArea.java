@@ -1,5 +1,7 @@
 package jp.mynacard.card;
 
+import javacard.framework.APDU;
+import javacard.framework.ISOException;
 import jp.mynacard.common.AreaApplet;
 import jp.mynacard.common.Contract;
 import jp.mynacard.common.IssuerAuth;
@@ -43,6 +45,19 @@ abstract class CardArea extends AreaApplet {
 
     protected void keyGenerated(RsaKeySlot key) {
         CardState.keyGenerated(key.bit);
+    }
+
+    /**
+     * SET SESSION KEY 80 AE: only the card-info input support area has secure messaging; the
+     * others refuse as the real card's do (sessionKeyRefusal()).
+     */
+    protected void setSessionKey(APDU apdu, byte[] buf, short lc) {
+        ISOException.throwIt(sessionKeyRefusal());
+    }
+
+    /** JPKI and 住基: 6982; 共通 and 券面確認: 66F1 (overridden). */
+    protected short sessionKeyRefusal() {
+        return Contract.SW_SECURITY_STATUS_NOT_SATISFIED;
     }
 
     protected static ReferenceData pin(short fid, byte min, byte max, byte charset, byte tries,

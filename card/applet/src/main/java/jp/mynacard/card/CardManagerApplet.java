@@ -17,8 +17,15 @@ import javacardx.apdu.ExtendedLength;
  * card key (16 bytes) || card-authentication key (16 bytes, for key attestation).
  */
 public final class CardManagerApplet extends SafeApplet implements ExtendedLength {
+    /** The one EF the real card lets one select at MF level: it holds nothing readable. */
+    private static final short FID_MF_UNREADABLE = 0x001E;
+
+    /** [0] = 1 when EF 001E is the current EF; cleared when the card manager is left. */
+    private final byte[] current;
+
     private CardManagerApplet(byte[] b, short off) {
         CardState.ensure();
+        current = JCSystem.makeTransientByteArray((short) 1, JCSystem.CLEAR_ON_DESELECT);
         if (!ApduUtil.isDigits(b, off, Contract.SERIAL_LENGTH)) {
             ISOException.throwIt(Contract.SW_INCORRECT_DATA);
         }
@@ -36,7 +43,7 @@ public final class CardManagerApplet extends SafeApplet implements ExtendedLengt
 
     protected void handle(APDU apdu) {
         byte[] buf = apdu.getBuffer();
-        ApduUtil.checkCla(buf[ISO7816.OFFSET_CLA]);
+        ApduUtil.checkCla(buf[ISO7816.OFFSET_CLA], buf[ISO7816.OFFSET_INS]);
         if (selectingApplet()) {
             return;
         }
@@ -48,6 +55,16 @@ public final class CardManagerApplet extends SafeApplet implements ExtendedLengt
                 return;
             case Contract.INS_GET_DATA:
                 getData(apdu, buf);
+                return;
+            case Contract.INS_READ_BINARY:
+            case Contract.INS_READ_RECORD:
+                readUnreadable(buf, ins);
+                return;
+            case Contract.INS_LAST_COMMAND_INDICATOR:
+                if (buf[ISO7816.OFFSET_CLA] == Contract.CLA_PROPRIETARY) {
+                    ISOException.throwIt(Contract.SW_WRONG_LENGTH);  // a phone token's command
+                }
+                ISOException.throwIt(Contract.SW_INS_NOT_SUPPORTED);
                 return;
             case Contract.INS_PUT_DATA:
             case Contract.INS_SET_STATUS:
@@ -75,7 +92,24 @@ public final class CardManagerApplet extends SafeApplet implements ExtendedLengt
         }
     }
 
-    /** The card manager has no EFs; unknown AIDs are not found. */
+    /**
+     * READ BINARY / READ RECORD at MF level: on EF 001E (current, or named by SFI 1E) 6981, as
+     * on the real card; the card manager has no other EF to read (6D00, as before).
+     */
+    private void readUnreadable(byte[] buf, byte ins) {
+        boolean target;
+        if (ins == Contract.INS_READ_BINARY) {
+            byte p1 = buf[ISO7816.OFFSET_P1];
+            target = (p1 & 0x80) != 0 ? (p1 & 0x1F) == FID_MF_UNREADABLE : current[0] != 0;
+        } else {
+            byte sfi = (byte) ((buf[ISO7816.OFFSET_P2] >> 3) & 0x1F);
+            target = sfi == 0 ? current[0] != 0 : sfi == FID_MF_UNREADABLE;
+        }
+        ISOException.throwIt(target ? Contract.SW_COMMAND_INCOMPATIBLE
+                : Contract.SW_INS_NOT_SUPPORTED);
+    }
+
+    /** The card manager has one selectable EF, 001E (unreadable); unknown AIDs are not found. */
     private void select(byte[] buf, short lc) {
         byte p1 = buf[ISO7816.OFFSET_P1];
         byte p2 = buf[ISO7816.OFFSET_P2];
@@ -85,6 +119,11 @@ public final class CardManagerApplet extends SafeApplet implements ExtendedLengt
         }
         if (p1 == Contract.SELECT_P1_BY_FID && lc != 2) {
             ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+        }
+        if (p1 == Contract.SELECT_P1_BY_FID
+                && Util.getShort(buf, ISO7816.OFFSET_CDATA) == FID_MF_UNREADABLE) {
+            current[0] = 1;
+            return;
         }
         ISOException.throwIt(Contract.SW_FILE_NOT_FOUND);
     }

@@ -28,6 +28,10 @@ public final class CommonApplet extends CardArea {
         new CommonApplet().register();
     }
 
+    protected short sessionKeyRefusal() {
+        return Contract.SW_NO_SESSION_KEY;
+    }
+
     protected byte updateCredentials(short fid) {
         return PIN;
     }

@@ -10,7 +10,7 @@ public final class JpkiApplet extends CardArea {
     private static final byte SIGN = 0x02;   // PIN 1: signing password
 
     private JpkiApplet() {
-        super((byte) 6, (byte) 2, (byte) 2);
+        super((byte) 8, (byte) 2, (byte) 2);
         pins[0] = pin(Contract.FID_JPKI_AUTH_PIN, Contract.PIN_MIN_JPKI_AUTH_PIN,
                 Contract.PIN_MAX_JPKI_AUTH_PIN, Contract.PIN_CHARSET_JPKI_AUTH_PIN,
                 Contract.PIN_TRIES_JPKI_AUTH_PIN, true, Contract.PIN_BIT_JPKI_AUTH);
@@ -29,6 +29,10 @@ public final class JpkiApplet extends CardArea {
                 Contract.ACCESS_FREE, (byte) 0);
         files[5] = new ElementaryFile(Contract.FID_JPKI_AUTH_CA_CERT,
                 Contract.SIZE_JPKI_AUTH_CA_CERT, Contract.ACCESS_FREE, (byte) 0);
+        files[6] = new ElementaryFile(Contract.JPKI_UNKNOWN_PROTECTED,
+                Contract.JPKI_UNKNOWN_PROTECTED_SIZE, Contract.ACCESS_NEVER, (byte) 0);
+        files[7] = new ElementaryFile(Contract.JPKI_TERMINAL_KEY_REFERENCE,
+                Contract.JPKI_TERMINAL_KEY_REFERENCE_SIZE, Contract.ACCESS_NEVER, (byte) 0);
         keys[0] = newKey(Contract.FID_JPKI_AUTH_KEY, AUTH, Contract.PIN_BIT_JPKI_AUTH);
         keys[1] = newKey(Contract.FID_JPKI_SIGN_KEY, SIGN, Contract.PIN_BIT_JPKI_SIGN);
     }

@@ -10,7 +10,7 @@ public final class SurfaceApplet extends CardArea {
     private static final byte CODE_A = 0x04;
 
     private SurfaceApplet() {
-        super((byte) 5, (byte) 3, (byte) 0);
+        super((byte) 6, (byte) 3, (byte) 0);
         pins[0] = pin(Contract.FID_SURFACE_BIRTH_KEY, Contract.PIN_MIN_SURFACE_BIRTH_KEY,
                 Contract.PIN_MAX_SURFACE_BIRTH_KEY, Contract.PIN_CHARSET_SURFACE_BIRTH_KEY,
                 Contract.PIN_TRIES_SURFACE_BIRTH_KEY, false, (byte) 0);
@@ -30,10 +30,16 @@ public final class SurfaceApplet extends CardArea {
                 Contract.SIZE_SURFACE_CV_CERT, Contract.ACCESS_FREE, (byte) 0);
         files[4] = new ElementaryFile(Contract.FID_SURFACE_MY_NUMBER_IMAGE,
                 Contract.SIZE_SURFACE_MY_NUMBER_IMAGE, Contract.ACCESS_CREDENTIAL, CODE_A);
+        files[5] = new ElementaryFile(Contract.SURFACE_UNKNOWN, Contract.SURFACE_UNKNOWN_SIZE,
+                Contract.ACCESS_CREDENTIAL, (byte) (CODE_A | CODE_B));
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
         new SurfaceApplet().register();
+    }
+
+    protected short sessionKeyRefusal() {
+        return Contract.SW_NO_SESSION_KEY;
     }
 
     protected byte updateCredentials(short fid) {

@@ -1,7 +1,10 @@
 package jp.mynacard.card;
 
+import javacard.framework.APDU;
+import javacard.framework.ISOException;
 import jp.mynacard.common.Contract;
 import jp.mynacard.common.ElementaryFile;
+import jp.mynacard.common.ReferenceData;
 
 /** 券面事項入力補助AP: My Number, basic four facts, integrity record. */
 public final class TextApplet extends CardArea {
@@ -10,7 +13,7 @@ public final class TextApplet extends CardArea {
     private static final byte CODE_B = 0x04;
 
     private TextApplet() {
-        super((byte) 5, (byte) 3, (byte) 0);
+        super((byte) 8, (byte) 4, (byte) 0);
         pins[0] = pin(Contract.FID_TEXT_PIN, Contract.PIN_MIN_TEXT_PIN, Contract.PIN_MAX_TEXT_PIN,
                 Contract.PIN_CHARSET_TEXT_PIN, Contract.PIN_TRIES_TEXT_PIN, true,
                 Contract.PIN_BIT_TEXT);
@@ -30,6 +33,24 @@ public final class TextApplet extends CardArea {
                 Contract.ACCESS_FREE, (byte) 0);
         files[4] = new ElementaryFile(Contract.FID_TEXT_AP_BASIC, Contract.SIZE_TEXT_AP_BASIC,
                 Contract.ACCESS_FREE, (byte) 0);
+        files[5] = new ElementaryFile(Contract.TEXT_SESSION_KEY,
+                Contract.TEXT_SESSION_KEY_SIZE, Contract.ACCESS_CREDENTIAL,
+                (byte) (PIN | CODE_A | CODE_B));
+        files[6] = new ElementaryFile(Contract.TEXT_CARD_KEY, Contract.TEXT_CARD_KEY_SIZE,
+                Contract.ACCESS_CREDENTIAL, (byte) (PIN | CODE_A | CODE_B));
+        files[7] = new ElementaryFile(Contract.TEXT_UNKNOWN, Contract.TEXT_UNKNOWN_SIZE,
+                Contract.ACCESS_FREE, (byte) 0);
+        pins[3] = ReferenceData.blockedKey(Contract.TEXT_BLOCKED_KEY);
+    }
+
+    /**
+     * SET SESSION KEY: the only area with secure messaging answers 9000 to the bare command;
+     * it cannot open a session key sent to it (the real card's key is not emulated): 6A80.
+     */
+    protected void setSessionKey(APDU apdu, byte[] buf, short lc) {
+        if (lc != 0) {
+            ISOException.throwIt(Contract.SW_INCORRECT_DATA);
+        }
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {

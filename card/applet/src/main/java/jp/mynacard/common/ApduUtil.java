@@ -10,11 +10,17 @@ public final class ApduUtil {
     private ApduUtil() {
     }
 
-    /** CLA 00 or 80; 0X/8X with secure-messaging bits (0C) → 6882; anything else → 6E00. */
-    public static void checkCla(byte cla) {
+    /**
+     * CLA 00 or 80; 0X/8X with secure-messaging bits (0C) are refused as the real card does:
+     * 6882 on SELECT, 69FC on every other instruction (READ BINARY, VERIFY, ...); anything
+     * else → 6E00.
+     */
+    public static void checkCla(byte cla, byte ins) {
         byte high = (byte) (cla & 0xF0);
         if ((high == 0x00 || high == (byte) 0x80) && (cla & 0x0C) != 0) {
-            ISOException.throwIt(Contract.SW_SECURE_MESSAGING_NOT_SUPPORTED);
+            ISOException.throwIt(ins == Contract.INS_SELECT
+                    ? Contract.SW_SECURE_MESSAGING_NOT_SUPPORTED
+                    : Contract.SW_SECURE_MESSAGING_REFUSED);
         }
         if (cla != Contract.CLA_ISO && cla != Contract.CLA_PROPRIETARY) {
             ISOException.throwIt(Contract.SW_CLA_NOT_SUPPORTED);

@@ -86,6 +86,14 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
         return null;
     }
 
+    /**
+     * SET SESSION KEY 80 AE: what the area answers. Default: not known (other(), 6D00); the
+     * card areas answer as the real card's applications do.
+     */
+    protected void setSessionKey(APDU apdu, byte[] buf, short lc) {
+        other(apdu, Contract.INS_SET_SESSION_KEY, lc);
+    }
+
     /** Commands this class does not know; default 6D00. */
     protected void other(APDU apdu, byte ins, short lc) {
         ISOException.throwIt(Contract.SW_INS_NOT_SUPPORTED);
@@ -132,15 +140,29 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
 
     protected void handle(APDU apdu) {
         byte[] buf = apdu.getBuffer();
-        ApduUtil.checkCla(buf[ISO7816.OFFSET_CLA]);
+        ApduUtil.checkCla(buf[ISO7816.OFFSET_CLA], buf[ISO7816.OFFSET_INS]);
         if (selectingApplet()) {
             return;
         }
         byte ins = buf[ISO7816.OFFSET_INS];
         short lc = ApduUtil.receive(apdu);
+        boolean proprietary = buf[ISO7816.OFFSET_CLA] == Contract.CLA_PROPRIETARY;
         switch (ins) {
             case Contract.INS_SELECT:
                 selectFile(buf, lc);
+                return;
+            case Contract.INS_LAST_COMMAND_INDICATOR:
+                if (proprietary) {  // a phone token's command: a physical card says 6700
+                    ISOException.throwIt(Contract.SW_WRONG_LENGTH);
+                }
+                other(apdu, ins, lc);
+                return;
+            case Contract.INS_SET_SESSION_KEY:
+                if (proprietary) {
+                    setSessionKey(apdu, buf, lc);
+                } else {
+                    other(apdu, ins, lc);
+                }
                 return;
             case Contract.INS_READ_BINARY:
             case Contract.INS_UPDATE_BINARY:
@@ -292,6 +314,10 @@ public abstract class AreaApplet extends SafeApplet implements ExtendedLength {
         if (p1 == Contract.SELECT_P1_BY_NAME) {
             // A known AID is selected by the runtime before we see it.
             ISOException.throwIt(Contract.SW_FILE_NOT_FOUND);
+        }
+        if (p1 == Contract.SELECT_P1_MF && lc == 0) {
+            // SELECT MF with an application selected: 9000, the current DF (and EF) unchanged
+            return;
         }
         if (p1 != Contract.SELECT_P1_BY_FID) {
             ISOException.throwIt(Contract.SW_INCORRECT_P1P2);

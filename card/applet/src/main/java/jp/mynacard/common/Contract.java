@@ -32,8 +32,9 @@ public final class Contract {
     /** 共通カードAP (common card application). */
     public static final byte[] AID_COMMON = {
         (byte) 0xD3, (byte) 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00};
+    /** The GlobalPlatform ISD AID of the real card (7 bytes), current at power-on. */
     public static final byte[] AID_CARD_MANAGER = {
-        (byte) 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00};
+        (byte) 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00};
     public static final byte[] AID_MUNICIPAL_LIBRARY = {
         (byte) 0xF0, 0x4A, 0x50, 0x4C, 0x49, 0x42, 0x30, 0x31};
 
@@ -64,6 +65,8 @@ public final class Contract {
     public static final byte INS_READ_RECORD = (byte) 0xB2;
     public static final byte INS_UPDATE_RECORD = (byte) 0xDC;
     public static final byte INS_INTERNAL_AUTHENTICATE = (byte) 0x88;
+    public static final byte INS_SET_SESSION_KEY = (byte) 0xAE;
+    public static final byte INS_LAST_COMMAND_INDICATOR = (byte) 0xFC;
 
     /** READ/UPDATE RECORD P2: low 3 bits 100 = "P1 is a record number"; high 5 bits = SFI. */
     public static final byte RECORD_P2_BY_NUMBER = (byte) 0x04;
@@ -77,6 +80,8 @@ public final class Contract {
     public static final byte RESET_P1_NEW_VALUE = (byte) 0x02;
     public static final byte RESET_P1_COUNTER_ONLY = (byte) 0x03;
 
+    /** 00 A4 00 00|0C: the MF (6A86 at MF level, 9000 unchanged inside an application). */
+    public static final byte SELECT_P1_MF = (byte) 0x00;
     public static final byte SELECT_P1_BY_FID = (byte) 0x02;
     public static final byte SELECT_P1_BY_NAME = (byte) 0x04;
     public static final byte SELECT_P2_NO_RESPONSE = (byte) 0x0C;
@@ -89,6 +94,7 @@ public final class Contract {
     // --- Status words ------------------------------------------------------------------
     public static final short SW_OK = (short) 0x9000;
     public static final short SW_VERIFICATION_FAILED = (short) 0x63C0;
+    public static final short SW_NO_SESSION_KEY = (short) 0x66F1;
     public static final short SW_WRONG_LENGTH = (short) 0x6700;
     public static final short SW_SECURE_MESSAGING_NOT_SUPPORTED = (short) 0x6882;
     public static final short SW_COMMAND_INCOMPATIBLE = (short) 0x6981;
@@ -97,6 +103,7 @@ public final class Contract {
     public static final short SW_REFERENCE_DATA_BLOCKED = (short) 0x6984;
     public static final short SW_CONDITIONS_NOT_SATISFIED = (short) 0x6985;
     public static final short SW_NO_CURRENT_EF = (short) 0x6986;
+    public static final short SW_SECURE_MESSAGING_REFUSED = (short) 0x69FC;
     public static final short SW_INCORRECT_DATA = (short) 0x6A80;
     public static final short SW_FILE_NOT_FOUND = (short) 0x6A82;
     public static final short SW_RECORD_NOT_FOUND = (short) 0x6A83;
@@ -183,6 +190,12 @@ public final class Contract {
     public static final short FID_JPKI_AUTH_PIN = 0x0018;
     public static final short FID_JPKI_SIGN_KEY = 0x001A;
     public static final short FID_JPKI_SIGN_PIN = 0x001B;
+    /** An unreadable EF of unknown use (the real card shows it; nothing writes it). */
+    public static final short JPKI_UNKNOWN_PROTECTED = 0x0009;
+    /** The terminal-CA key reference of the proprietary 80 A2 (not emulated): unreadable. */
+    public static final short JPKI_TERMINAL_KEY_REFERENCE = 0x0016;
+    public static final short JPKI_UNKNOWN_PROTECTED_SIZE = 16;
+    public static final short JPKI_TERMINAL_KEY_REFERENCE_SIZE = 16;
     public static final short SIZE_JPKI_SIGN_CERT = 3072;
     public static final short SIZE_JPKI_SIGN_CA_CERT = 3072;
     public static final short SIZE_JPKI_TOKEN_INFO = 160;
@@ -207,11 +220,24 @@ public final class Contract {
     public static final short FID_TEXT_PIN = 0x0011;
     public static final short FID_TEXT_CODE_A = 0x0014;
     public static final short FID_TEXT_CODE_B = 0x0015;
+    /** A1 { 90 exponent, 91 modulus }: the session-key encryption key (PIN, A or B). */
+    public static final short TEXT_SESSION_KEY = 0x0006;
+    /** FF50 { DF51 card public key, DF52 signature } (PIN, A or B). */
+    public static final short TEXT_CARD_KEY = 0x0007;
+    /** 16 bytes of FF, no credential. */
+    public static final short TEXT_UNKNOWN = 0x0008;
+    /** A key reference blocked on issued cards: empty VERIFY 63C0, VERIFY 6984. */
+    public static final short TEXT_BLOCKED_KEY = 0x0012;
     public static final short SIZE_TEXT_MY_NUMBER = 17;
     public static final short SIZE_TEXT_BASIC_FOUR = 1024;
     public static final short SIZE_TEXT_INTEGRITY = 336;
     public static final short SIZE_TEXT_CV_CERT = 568;
     public static final short SIZE_TEXT_AP_BASIC = 256;
+    /** A1 82 01 09 { 90 03 e, 91 82 01 00 n }. */
+    public static final short TEXT_SESSION_KEY_SIZE = 269;
+    /** FF50 82 02 13 { DF51 82 01 09 key, DF52 82 01 00 signature }. */
+    public static final short TEXT_CARD_KEY_SIZE = 536;
+    public static final short TEXT_UNKNOWN_SIZE = 16;
     public static final byte PIN_MIN_TEXT_PIN = 4;
     public static final byte PIN_MAX_TEXT_PIN = 4;
     public static final byte PIN_TRIES_TEXT_PIN = 3;
@@ -234,6 +260,9 @@ public final class Contract {
     public static final short FID_SURFACE_BIRTH_KEY = 0x0011;
     public static final short FID_SURFACE_CODE_B = 0x0012;
     public static final short FID_SURFACE_CODE_A = 0x0013;
+    /** 16 bytes of FF, opened by code A or B. */
+    public static final short SURFACE_UNKNOWN = 0x0006;
+    public static final short SURFACE_UNKNOWN_SIZE = 16;
     public static final short SIZE_SURFACE_AGE_RECORD = 1024;
     public static final short SIZE_SURFACE_FACE = 8192;
     public static final short SIZE_SURFACE_AP_BASIC = 512;

@@ -39,6 +39,17 @@ public final class ReferenceData {
         state[ST_TRIES] = maxTries;
     }
 
+    /**
+     * A key reference that is blocked for good (text area EF 0012 on every issued card): set,
+     * no tries and no maximum, so neither a counter reset nor a new value unblocks it.
+     */
+    public static ReferenceData blockedKey(short fid) {
+        ReferenceData key = new ReferenceData(fid, (byte) 1, (byte) Contract.PIN_MAX_LENGTH,
+                Contract.PIN_CHARSET_DIGITS, (byte) 0, false, (byte) 0);
+        key.state[ST_SET] = 1;
+        return key;
+    }
+
     public boolean isSet() {
         return state[ST_SET] != 0;
     }

@@ -19,7 +19,7 @@ class FuzzTest {
 
     static boolean isoStatus(int sw) {
         switch (sw) {
-            case 0x9000: case 0x6700: case 0x6882: case 0x6981: case 0x6982: case 0x6983:
+            case 0x9000: case 0x66F1: case 0x6700: case 0x6882: case 0x69FC: case 0x6981: case 0x6982: case 0x6983:
             case 0x6984: case 0x6985: case 0x6986: case 0x6A80: case 0x6A82: case 0x6A84:
             case 0x6A83: case 0x6A86: case 0x6A88: case 0x6B00: case 0x6D00: case 0x6E00:
                 return true;

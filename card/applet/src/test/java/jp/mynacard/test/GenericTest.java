@@ -56,8 +56,8 @@ class GenericTest {
                 Contract.AID_TEXT, Contract.AID_SURFACE, Contract.AID_JUKI,
                 Contract.AID_MUNICIPAL_LIBRARY}) {
             card.select(aid);
-            card.expect(0x6882, "0CB0000010");
-            card.expect(0x6882, "04B0000010");
+            card.expect(0x69FC, "0CB0000010");  // SM CLA: 69FC but on SELECT
+            card.expect(0x69FC, "04B0000010");
             card.expect(0x6882, "08A4020C020001");
             card.expect(0x6E00, "01B0000010");
             card.expect(0x6E00, "10B0000010");

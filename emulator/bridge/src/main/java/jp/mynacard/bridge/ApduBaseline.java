@@ -79,7 +79,7 @@ public final class ApduBaseline {
         expect(sim, "select common", "00A4040C0AD3921000310001010100");
         expect(sim, "select common PIN", "00A4020C02001C");
         expect(sim, "set common PIN", "002C028004" + Hex.encode("3456".getBytes()));
-        expect(sim, "select card manager", "00A4040C08A000000151000000");
+        expect(sim, "select card manager", "00A4040C07A0000001510000");
         expect(sim, "personalised", "80F08002");
         expect(sim, "issued", "80F08003");
         byte[] state = expect(sim, "life cycle", "00CADF7100");
