@@ -23,6 +23,7 @@ from emulator.factory_keys import DEFAULT_DERIVATION, DERIVATIONS, center_deriva
 from emulator.launcher import Emulator, running_state, stop_state
 from emulator.processes import pid_alive
 from emulator.state import load_state, socket_path
+from hsm.files import write_file
 
 ENV_FILE = "pcscd.env"
 SAMPLE_PINS = {
@@ -146,7 +147,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     sock = str(emulator.socket)
     path = env_file(args.home)
-    path.write_text(f"{SOCKET_ENV}={sock}\n")
+    try:  # 0600, atomic; a symlink planted there is replaced, its target never written
+        write_file(path, f"{SOCKET_ENV}={sock}\n", force=True)
+    except OSError as exc:
+        emulator.stop()
+        return _fail(f"cannot write {path}: {exc.strerror or exc}; the emulator was stopped")
     summaries: dict[str, Any] = {}
     if personalise is not None:
         try:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -79,10 +78,26 @@ from emulator.state import (
     save_state,
     socket_path,
 )
+from hsm.files import private_dir, write_file
 
 # A card inserted that pcscd has not shown after this long is pulled and inserted again.
 INSERT_NOTICE_SECONDS = 10.0
 INSERT_TRIES = 3
+
+
+def _absolute(path: Path) -> Path:
+    """`path` made absolute with its parent directories resolved, its last part kept."""
+    path = Path(os.path.abspath(path))
+    return path.parent.resolve() / path.name if path.name else path
+
+
+def _private_dir(path: Path) -> None:
+    """`path` as a 0700 directory; EmulatorError when it is a symlink or not a directory."""
+    try:
+        private_dir(path)
+    except NotADirectoryError:
+        raise EmulatorError(f"{path} is a symlink or not a directory: refusing to use it as "
+                            "(part of) the emulator's runtime directory (remove it)") from None
 
 
 def _port_free(port: int) -> bool:
@@ -144,7 +159,9 @@ class Emulator:
                           ("municipal_master_key", municipal_master_key)):
             if key is not None and (not isinstance(key, bytes) or len(key) != 16):
                 raise ValueError(f"{name} must be 16 bytes")
-        self.runtime_dir = Path(runtime_dir).resolve()
+        # absolute, its parents resolved, but never the directory itself: a symlink
+        # planted there is refused by `start`, not followed
+        self.runtime_dir = _absolute(Path(runtime_dir))
         self.count = cards
         self.timeout = timeout
         check_derivation(derivation)
@@ -219,19 +236,18 @@ class Emulator:
         if self.state is not None:
             raise EmulatorError("already started")
         self.components = find_components(self._bridge_jar)
+        if len(os.fsencode(self.socket)) > 107:  # sockaddr_un.sun_path
+            raise EmulatorError(
+                f"runtime directory {self.runtime_dir} is too long for pcscd's UNIX socket "
+                f"{self.socket}; use a shorter path"
+            )
+        _private_dir(self.runtime_dir)  # 0700 (card keys, logs); a symlink is refused
         existing = load_state(self.runtime_dir)
         if existing is not None and pid_alive(existing.pcscd_pid, existing.pcscd_start_time):
             raise EmulatorError(
                 f"an emulator is already running in {self.runtime_dir} (pcscd pid "
                 f"{existing.pcscd_pid}); stop it first"
             )
-        if len(os.fsencode(self.socket)) > 107:  # sockaddr_un.sun_path
-            raise EmulatorError(
-                f"runtime directory {self.runtime_dir} is too long for pcscd's UNIX socket "
-                f"{self.socket}; use a shorter path"
-            )
-        self.runtime_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.runtime_dir, 0o700)
         try:
             self.state = self._start_pcscd()
             cards = [self._start_card(i) for i in range(self.count)]
@@ -259,8 +275,8 @@ class Emulator:
         drivers = rt / "drivers"
         empty = rt / "no-drivers"
         run_pcscd = rt / "run" / "pcscd"
-        for d in (conf_dir, drivers, empty, run_pcscd):
-            d.mkdir(parents=True, exist_ok=True)
+        for d in (conf_dir, drivers, empty, rt / "run", run_pcscd):
+            _private_dir(d)  # never through a symlink
         for stale in (run_pcscd / "pcscd.comm", run_pcscd / "pcscd.pid"):
             stale.unlink(missing_ok=True)
         entries = (self.count + 1) // 2
@@ -268,7 +284,7 @@ class Emulator:
         lines = []
         for e in range(entries):
             lib = drivers / f"libifdvpcd-{e}.so"
-            shutil.copyfile(comp.vpcd_driver, lib)
+            write_file(lib, comp.vpcd_driver.read_bytes(), force=True)  # replaces a symlink
             port = base + 2 * e
             lines += [
                 f'FRIENDLYNAME "{friendly_name(e)}"',
@@ -277,7 +293,7 @@ class Emulator:
                 f"CHANNELID    {port}",
                 "",
             ]
-        (conf_dir / "vpcd").write_text("\n".join(lines))
+        write_file(conf_dir / "vpcd", "\n".join(lines), force=True)  # 0600, no symlink followed
         log = rt / "pcscd.log"
         argv = self._pcscd_argv(comp, conf_dir, empty)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
@@ -358,10 +374,7 @@ class Emulator:
             f"connect_timeout_seconds={int(max(self.timeout, 5))}\n"
             f"control={control}\n"
         )
-        config.unlink(missing_ok=True)
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(body)
+        write_file(config, body, force=True)  # 0600, atomic; a symlink there is replaced
         return config, control
 
     def _start_card(self, index: int, serial: str | None = None) -> CardState:

@@ -4,13 +4,21 @@ from /proc (the loopback check)."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
+
+from emulator.errors import EmulatorError
+
+_LOG_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+              | getattr(os, "O_CLOEXEC", 0))
 
 
 def start_time_of(pid: int) -> int | None:
@@ -73,7 +81,7 @@ def spawn(
     With `linger` False it gets SIGTERM when this process dies (a killed test run leaves
     no pcscd behind).
     """
-    with open(log, "ab") as out:
+    with open_log(log) as out:
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -87,6 +95,29 @@ def spawn(
     _CHILDREN.append(proc)
     st = start_time_of(proc.pid)
     return proc.pid, st
+
+
+def open_log(log: Path) -> IO[bytes]:
+    """`log` opened for appending: created 0600, never through a symlink (EmulatorError),
+    an existing log's mode fixed to 0600 (a log can name serials and keys' paths)."""
+    try:
+        fd = os.open(log, _LOG_FLAGS, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise EmulatorError(f"{log} is a symlink: refusing to write the log through it "
+                                "(remove it)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise EmulatorError(f"{log} is not a regular file: refusing to write the log there")
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def listening_sockets(pid: int) -> list[tuple[str, int]]:

@@ -4,12 +4,12 @@ and serials, read by every later `emulator` command and by the pytest plugin."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emulator.errors import EmulatorError
+from hsm.files import write_file
 
 STATE_FILE = "state.json"
 
@@ -69,10 +69,11 @@ def load_state(runtime_dir: Path) -> EmulatorState | None:
 
 
 def save_state(runtime_dir: Path, state: EmulatorState) -> None:
-    path = Path(runtime_dir) / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write `state.json` atomically, mode 0600, through a new temporary file (created
+    exclusively, never through a symlink); a symlink at `state.json` is replaced, its
+    target is never written."""
+    write_file(Path(runtime_dir) / STATE_FILE, json.dumps(state.to_json(), indent=2) + "\n",
+               force=True)
 
 
 def socket_path(runtime_dir: Path) -> Path:

@@ -12,6 +12,8 @@ or clobber them.
 * `private_writer(path, force=...)` does the same for a file written piece by piece.
 * `private_dir(path)` makes a directory 0700 (and fixes a looser mode); `tighten(path)`
   fixes a file's mode to 0600. Neither follows a symlink.
+* `private_database(path)` checks (and creates, 0600) a SQLite database file before
+  SQLite opens it: a symlink at it or at its -wal/-shm/-journal files is refused.
 """
 
 from __future__ import annotations
@@ -165,6 +167,48 @@ def create_private(path: str | os.PathLike[str]) -> None:
         os.close(os.open(path, _CREATE, FILE_MODE))
     except FileExistsError:
         tighten(path)
+
+
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+class UnsafePath(OSError):
+    """A file that is opened by another library (SQLite), which follows symlinks, is a
+    symlink or not a regular file."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+def _refuse_unsafe(path: Path, st: os.stat_result) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePath(errno.ELOOP, "is a symlink (a database is never opened through a "
+                         "symlink: remove it, or name the real file)", str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePath(errno.EINVAL, "is not a regular file", str(path))
+
+
+def private_database(path: str | os.PathLike[str], *, create: bool = True) -> Path:
+    """Make `path` safe to hand to SQLite, which follows symlinks for the database and for
+    its -wal, -shm and -journal companions: `UnsafePath` (an OSError naming the file) when
+    any of them is a symlink or not a regular file. With `create`, a missing database is
+    first created empty, exclusively, without following a symlink, mode 0600 (SQLite gives
+    its companions the database's mode), and existing files get their mode fixed to 0600;
+    without it, FileNotFoundError when the database is missing."""
+    p = Path(path)
+    if create:
+        create_private(p)
+    _refuse_unsafe(p, os.lstat(p))
+    for suffix in SQLITE_COMPANIONS:
+        companion = p.with_name(p.name + suffix)
+        try:
+            st = os.lstat(companion)
+        except FileNotFoundError:
+            continue
+        _refuse_unsafe(companion, st)
+        if create:
+            tighten(companion)
+    return p
 
 
 def others_can_read(path: str | os.PathLike[str]) -> bool:

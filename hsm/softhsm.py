@@ -20,7 +20,7 @@ import pkcs11
 import pkcs11.exceptions as p11e
 
 from hsm.errors import HsmError, PinIncorrect, TokenExists, translate
-from hsm.files import OutputExists, write_file
+from hsm.files import OutputExists, private_dir, write_file
 from hsm.module import SOFTHSM2_CONF_ENV, default_module_path, load_module
 from hsm.uri import Pkcs11Uri
 
@@ -40,11 +40,17 @@ def softhsm_conf_path(home: Path) -> Path:
 
 
 def ensure_softhsm_config(home: Path) -> Path:
-    """Create `home/hsm/softhsm2.conf` and `home/hsm/tokens/` (0700) if missing."""
+    """Create `home/hsm/softhsm2.conf` and `home/hsm/tokens/` (0700) if missing. `HsmError`
+    when `home/hsm` or its `tokens` is a symlink (the tokens, the CA's key among them,
+    would be kept wherever it points) or not a directory."""
     base = softhsm_dir(home)
     tokens = base / "tokens"
-    tokens.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(base, 0o700)
+    for d in (base, tokens):
+        try:
+            private_dir(d)  # 0700, never through a symlink
+        except NotADirectoryError:
+            raise HsmError(f"{d} is a symlink or not a directory: refusing to keep SoftHSM2 "
+                           "tokens there (remove it; the tokens live in the home)") from None
     conf = base / CONF_NAME
     if not os.path.lexists(conf):
         # created exclusively, 0600: a symlink planted there is never followed

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hsm.advice import database_unreachable
-from hsm.files import create_private
+from hsm.files import UnsafePath, private_database
 from issuance.storage.errors import IntegrityViolation, StorageError
 
 Params = Sequence[Any]
@@ -32,8 +32,9 @@ DEFAULT_FILENAME = "issuance.sqlite3"
 
 
 def default_url(home: Path) -> str:
-    """The default database: a SQLite file in the state directory."""
-    return f"sqlite:///{(home / DEFAULT_FILENAME).resolve()}"
+    """The default database: a SQLite file in the state directory (the directory's path is
+    made absolute; the file's is not resolved: a symlink there is refused, not followed)."""
+    return f"sqlite:///{Path(home).resolve() / DEFAULT_FILENAME}"
 
 
 IN_CHUNK = 500  # values per IN (...) list: far below SQLite's and PostgreSQL's limits
@@ -149,7 +150,10 @@ class SqliteDatabase(Database):
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            create_private(self.path)  # 0600 (SQLite's -wal and -shm files take its mode)
+            # 0600, created without following a symlink; a symlink at the file or at its
+            # -wal/-shm/-journal is refused (SQLite follows them; its companions take the
+            # file's mode)
+            private_database(self.path)
             conn = sqlite3.connect(
                 str(self.path),
                 timeout=busy_timeout_s,
@@ -159,6 +163,8 @@ class SqliteDatabase(Database):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
+        except UnsafePath as exc:
+            raise StorageError(f"refusing to open the SQLite database: {exc}") from None
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._conn = conn

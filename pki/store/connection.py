@@ -15,12 +15,14 @@ with ``?`` placeholders; the PostgreSQL dialect rewrites them.
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
-from hsm.files import create_private
+from hsm.files import UnsafePath, private_database
 from pki.errors import StoreError
 
 _CACHE_KIB = 131_072  # SQLite page cache per connection: 128 MiB
@@ -28,9 +30,23 @@ _MMAP_BYTES = 1 << 30  # reads through mmap, up to 1 GiB of the file
 _AUTOCHECKPOINT_PAGES = 16384
 
 
-def is_postgres_url(location: str | Path) -> bool:
-    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
+
+def is_postgres_url(location: str | Path) -> bool:
+    """True for a postgresql:// (or postgres://) URL, False for a SQLite file path.
+    `StoreError` for any other ``scheme://`` location: it is never taken for a path (a
+    directory named after a URL, its password included, would be created). The message
+    names the scheme only, never the URL (which may hold a password)."""
+    if not isinstance(location, str):
+        return False
+    if location.startswith(("postgresql://", "postgres://")):
+        return True
+    scheme = _SCHEME.match(location)
+    if scheme:
+        raise StoreError(f"unsupported certificate store URL scheme {scheme.group(1)!r}: "
+                         "the store is a SQLite file path or a postgresql:// URL")
+    return False
 
 
 class _Backend:
@@ -121,13 +137,18 @@ def connect(location: str | Path, *, read_only: bool) -> _Backend:
     path = Path(location)
     try:
         if read_only:
-            if not path.exists():
+            if not os.path.lexists(path):
                 raise StoreError(f"no certificate store at {path}")
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+            # SQLite follows symlinks: the file and its -wal/-shm must be regular files
+            private_database(path, create=False)
+            uri = (path.parent.resolve() / path.name).as_uri()  # never resolves the file
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True,
                                    check_same_thread=False, isolation_level=None)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            create_private(path)  # 0600 (SQLite's -wal and -shm files take its mode)
+            # 0600, created without following a symlink; a symlink at the file or at its
+            # -wal/-shm/-journal is refused (SQLite's companions take the file's mode)
+            private_database(path)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -139,6 +160,8 @@ def connect(location: str | Path, *, read_only: bool) -> _Backend:
         conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         checkpointer = None if read_only else _Checkpointer(path)
+    except UnsafePath as exc:
+        raise StoreError(f"refusing to open the certificate store: {exc}") from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open certificate store {path}: {exc}") from exc
     return _SqliteBackend(conn, checkpointer)
