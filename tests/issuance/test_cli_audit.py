@@ -165,7 +165,8 @@ def test_every_command_declares_itself() -> None:
         assert not declaration(tree[path], path).changes, path
     for path in ("ca init", "ca issue", "ca issue-batch", "ca revoke", "crl publish", "rp add",
                  "rp remove", "rp subscribe", "hsm init", "hsm create-key",
-                 "notices sender add", "notices sender disable", "notices ingest", "notices process", "registry load",
+                 "notices sender add", "notices sender disable", "notices ingest",
+                 "notices process", "registry load",
                  "registry generate", "center init", "issue", "activate", "apply",
                  "pin reset", "card update", "card report-loss", "card reissue"):
         assert declaration(tree[path], path).changes, path
