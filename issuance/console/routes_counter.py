@@ -69,8 +69,6 @@ def routes(console: Console) -> list[Route]:
             raw = await upload.read()
             if raw:
                 try:
-                    from starlette.concurrency import run_in_threadpool
-
                     from card import images
 
                     # decoding and encoding take a while: off the event loop, so the
