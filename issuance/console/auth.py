@@ -131,7 +131,7 @@ class CardLogin:
         except OperatorsError as exc:
             raise LoginRefused(str(exc), "card_pin_format") from None
         try:
-            op, card = login_card_at(self.home, store.db, reader, pin)
+            op, card = login_card_at(self.home, store.db, reader, pin, spend_last_try=False)
         except OperatorCardMissing as exc:
             raise LoginRefused(str(exc), "card_insert", {"reader": reader},
                                outcome="failed") from None
@@ -155,6 +155,8 @@ def card_refusal(message: str) -> LoginRefused:
         return LoginRefused(message, "card_pin_wrong", {"tries": tries.group(1)})
     if "PIN is blocked" in message:
         return LoginRefused(message, "card_pin_blocked")
+    if "one card PIN try is left" in message:
+        return LoginRefused(message, "card_pin_last_try")
     return LoginRefused(message, "card_refused", {"why": message})
 
 

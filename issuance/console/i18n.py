@@ -112,6 +112,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "card_pin_blocked": ("暗証番号がロックされました。監督者にカードの再発行を依頼してください",
                          "The card PIN is blocked: a supervisor must issue you a new"
                          " operator card"),
+    "card_pin_last_try": ("暗証番号の残り回数が1回のため、この画面ではカードを使えません。"
+                          "カードリーダーの端末で `mynacard login --card` でログインしてください",
+                          "One card PIN try is left: the console never spends it. Log in at"
+                          " the reader with `mynacard login --card`"),
     "card_reader_failed": ("カードリーダー「{reader}」を使えません（使用中または故障）",
                            "The reader \"{reader}\" cannot be used (busy or failed)"),
     "card_center_failed": ("センターの認証局を使えないため、カードを確認できません",

@@ -76,13 +76,16 @@ def authenticate_card(home: Path, db: Database, reader: str | None, pin_spec: st
 
 
 def login_card_at(home: Path, db: Database, reader: str | None, pin: str,
-                  *, expect: str | None = None) -> tuple[Operator, Any]:
+                  *, expect: str | None = None, spend_last_try: bool = True
+                  ) -> tuple[Operator, Any]:
     """`authenticate_card` with the PIN already in hand (the counter console's login
-    page types it): the same challenge-response, the same checks."""
+    page types it, with `spend_last_try` off): the same challenge-response, the same
+    checks."""
     ca, store = _center_parts(home)
     try:
         with card_in(reader) as transport:
-            return login_with_card(db, ca, store, transport, pin, expect=expect)
+            return login_with_card(db, ca, store, transport, pin, expect=expect,
+                                   spend_last_try=spend_last_try)
     finally:
         store.close()
 

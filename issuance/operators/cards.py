@@ -316,13 +316,23 @@ class CardAnswer:
     signature: bytes
 
 
-def sign_on_card(transport: Transport, pin: str, message: bytes) -> CardAnswer:
+LAST_TRY = ("one card PIN try is left: a login from the console never spends it (anyone"
+            " who reaches the login page could block the card); log in at the reader with"
+            " `mynacard login --card`, or ask a supervisor for a new card")
+
+
+def sign_on_card(transport: Transport, pin: str, message: bytes, *,
+                 spend_last_try: bool = True) -> CardAnswer:
     """The card's side: read the operator certificate, VERIFY the PIN, sign `message`
     with the user-authentication key. A wrong PIN says the tries left; a blocked PIN
-    says a supervisor must reissue the card."""
+    says a supervisor must reissue the card. Without `spend_last_try` (the console, whose
+    login page anyone on the network may reach), a card with one try left is refused
+    before its PIN is checked, so typing there can never block a card in the reader."""
     client = JpkiClient(transport)
     try:
         cert = client.read_certificate_der(CertKind.AUTH)
+        if not spend_last_try and client.tries_left_for(Key.AUTH) == 1:
+            raise OperatorsError(LAST_TRY)  # (none left: VERIFY says blocked, spends nothing)
         client.verify_pin(Key.AUTH, pin)
         signature = client.sign(Key.AUTH, digest_info("sha256", hashlib.sha256(message).digest()))
     except PinIncorrect as exc:
@@ -423,9 +433,11 @@ class CardLogin:
 
 def login_with_card(db: Database, ca: CAConfig, store: CertificateStore,
                     transport: Transport, pin: str, *, expect: str | None = None,
-                    clock: Clock = _now) -> tuple[Operator, OperatorCard]:
+                    clock: Clock = _now, spend_last_try: bool = True
+                    ) -> tuple[Operator, OperatorCard]:
     """One card login: challenge, the card signs, the center checks."""
     login = CardLogin(db, ca, store, clock=clock)
     challenge = login.challenge()
-    answer = sign_on_card(transport, pin, login.message(challenge))
+    answer = sign_on_card(transport, pin, login.message(challenge),
+                          spend_last_try=spend_last_try)
     return login.verify(challenge, answer, expect=expect)

@@ -18,6 +18,7 @@ import urllib.request
 from datetime import date
 from typing import Any
 
+import pytest
 from conftest import ConsoleServer, resident
 from leaks import shows
 from selenium.webdriver.common.by import By
@@ -25,6 +26,8 @@ from selenium.webdriver.support.ui import Select
 from test_console_browser import text_of, wait_for
 
 from card import contract
+from card.errors import PinBlocked
+from card.jpki import JpkiClient, Key
 from card.transport import PcscTransport
 from issuance.audit.log import AuditLog
 from issuance.operators import OperatorStore
@@ -144,7 +147,17 @@ def test_a_blocked_pin_and_an_empty_reader_are_refused_in_japanese_and_audited(
     for left in range(tries - 1, 0, -1):
         assert _card_post(server.url, reader, WRONG_PIN) == (
             401, f"暗証番号が違います。残り{left}回")
-    for pin in (WRONG_PIN, CARD_PIN):  # the last try blocks; then even the right PIN fails
+    # the last try is never spent from the login page (anyone reaching it could block the
+    # card in the reader): refused before the PIN is checked, whatever was typed
+    for pin in (WRONG_PIN, CARD_PIN):
+        status, error = _card_post(server.url, reader, pin)
+        assert status == 401 and "残り回数が1回" in error, error
+    with PcscTransport(reader) as transport:
+        jpki = JpkiClient(transport)
+        assert jpki.tries_left_for(Key.AUTH) == 1  # still there for the operator's own use
+        with pytest.raises(PinBlocked):  # the last try, spent at the reader itself
+            jpki.verify_pin(Key.AUTH, WRONG_PIN)
+    for pin in (WRONG_PIN, CARD_PIN):  # blocked: even the right PIN fails
         status, error = _card_post(server.url, reader, pin)
         assert status == 401 and "監督者にカードの再発行を依頼してください" in error, error
     assert _card_post(server.url, reader, "12ab") == (401, "暗証番号は数字4桁です")
@@ -158,9 +171,10 @@ def test_a_blocked_pin_and_an_empty_reader_are_refused_in_japanese_and_audited(
         entries = AuditLog(db).entries()
     mine = [e for e in entries if e.action == "console.login" and e.operator == CARD_LOGIN
             and e.detail["reader"] == reader]
-    assert [e.outcome for e in mine] == ["refused"] * (tries + 2) + ["failed"]
+    assert [e.outcome for e in mine] == ["refused"] * (tries + 4) + ["failed"]
     assert all(e.role == "claimed" for e in mine)
-    assert "blocked" in mine[tries - 1].detail["error"]
+    assert "one card PIN try is left" in mine[tries - 1].detail["error"]
+    assert "blocked" in mine[tries + 1].detail["error"]
     assert "insert the operator card" in mine[-1].detail["error"]
     assert not [e for e in entries if e.operator == "oscar" and e.action == "console.login"]
     no_pin_anywhere(server)
