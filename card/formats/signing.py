@@ -5,6 +5,7 @@ card public-key objects (`90 e`, `91 n`), 16-byte key IDs and card-verifiable ce
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -34,6 +35,21 @@ def _verifies(key: rsa.RSAPublicKey, signature: bytes, data: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def signed_object(tag: int, parts: Iterable[tuple[int, bytes]], signature_tag: int,
+                  signer: rsa.RSAPrivateKey) -> bytes:
+    """`tag { parts…, signature_tag signature }`, the signature PKCS#1 v1.5 SHA-256 by
+    `signer` over the encoded parts: the card's signed files (surface EF 0001 and 0005,
+    text EF 0007) are all built so."""
+    signed = tlv.encode_all(parts)
+    return tlv.encode(tag, signed + tlv.encode(signature_tag, _sign(signer, signed)))
+
+
+def signed_part(children: Iterable[tlv.Tlv], tags: Iterable[int]) -> bytes:
+    """What a signed file's signature covers: its objects with these tags, encoded again."""
+    wanted = set(tags)
+    return b"".join(tlv.encode(o.tag, o.value) for o in children if o.tag in wanted)
 
 
 def public_key_object(key: rsa.RSAPublicKey | None) -> bytes:

@@ -19,6 +19,8 @@ from card.formats.signing import (
     parse_public_key_object,
     public_key_object,
     self_signed_cv_certificate,
+    signed_object,
+    signed_part,
 )
 from card.formats.values import (
     parse_yyyymmdd,
@@ -231,10 +233,9 @@ def verify_card_face(face_file: bytes, cv_certificate: bytes) -> bool:
 def my_number_image_file(image: bytes, card_public_key: rsa.RSAPublicKey | None,
                          signer: rsa.RSAPrivateKey) -> bytes:
     """Surface EF 0005: `FF40 { DF41 PNG 72×12, DF42 card key, DF43 signature over DF41 DF42 }`."""
-    signed = tlv.encode_all([(TAG_MY_NUMBER_PNG, image),
-                             (TAG_MY_NUMBER_CARD_KEY, public_key_object(card_public_key))])
-    return tlv.encode(TAG_MY_NUMBER_IMAGE,
-                      signed + tlv.encode(TAG_MY_NUMBER_SIGNATURE, _sign(signer, signed)))
+    return signed_object(TAG_MY_NUMBER_IMAGE, [
+        (TAG_MY_NUMBER_PNG, image), (TAG_MY_NUMBER_CARD_KEY, public_key_object(card_public_key))],
+        TAG_MY_NUMBER_SIGNATURE, signer)
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,7 @@ def parse_my_number_image_file(data: bytes) -> MyNumberImage:
         return MyNumberImage(
             items[TAG_MY_NUMBER_PNG], parse_public_key_object(items[TAG_MY_NUMBER_CARD_KEY]),
             items[TAG_MY_NUMBER_SIGNATURE],
-            b"".join(tlv.encode(o.tag, o.value) for o in children
-                     if o.tag in (TAG_MY_NUMBER_PNG, TAG_MY_NUMBER_CARD_KEY)))
+            signed_part(children, (TAG_MY_NUMBER_PNG, TAG_MY_NUMBER_CARD_KEY)))
     except KeyError as exc:
         raise MalformedData(f"My Number image file is malformed: {exc}") from None
 
@@ -270,12 +270,11 @@ def age_record_file(birth: date, card_public_key: rsa.RSAPublicKey | None = None
     and DF12 objects; DF12 is the card's own public key (as in DF24 and DF42), not the
     signing key. Without a signer only DF11 is written (a bare date for format tests; the
     issuer always signs)."""
-    birth_object = tlv.encode(TAG_AGE_BIRTH, yyyymmdd(birth))
     if signer is None:
-        return tlv.encode(TAG_AGE_RECORD, birth_object)
-    signed = birth_object + tlv.encode(TAG_AGE_CARD_KEY, public_key_object(card_public_key))
-    return tlv.encode(TAG_AGE_RECORD,
-                      signed + tlv.encode(TAG_AGE_SIGNATURE, _sign(signer, signed)))
+        return tlv.encode(TAG_AGE_RECORD, tlv.encode(TAG_AGE_BIRTH, yyyymmdd(birth)))
+    return signed_object(TAG_AGE_RECORD, [
+        (TAG_AGE_BIRTH, yyyymmdd(birth)), (TAG_AGE_CARD_KEY, public_key_object(card_public_key))],
+        TAG_AGE_SIGNATURE, signer)
 
 
 @dataclass(frozen=True)
@@ -300,8 +299,7 @@ def parse_age_record(data: bytes) -> AgeRecord:
             parse_yyyymmdd(items[TAG_AGE_BIRTH]),
             parse_public_key_object(items.get(TAG_AGE_CARD_KEY, b"")),
             items.get(TAG_AGE_SIGNATURE),
-            b"".join(tlv.encode(o.tag, o.value) for o in children
-                     if o.tag in (TAG_AGE_BIRTH, TAG_AGE_CARD_KEY)))
+            signed_part(children, (TAG_AGE_BIRTH, TAG_AGE_CARD_KEY)))
     except KeyError as exc:
         raise MalformedData(f"age record is malformed: {exc}") from None
 

@@ -16,13 +16,13 @@ from card import tlv
 from card.formats.identity import BasicFour
 from card.formats.signing import (
     KEY_ID_LENGTH,
-    _sign,
     _verifies,
     key_id,
     parse_cv_certificate,
     parse_public_key_object,
     public_key_object,
     self_signed_cv_certificate,
+    signed_object,
 )
 from card.formats.values import (
     parse_yyyymmdd,
@@ -272,9 +272,9 @@ def signed_card_key_file(card_key: rsa.RSAPublicKey, signer: rsa.RSAPrivateKey) 
     """Text EF 0007: `FF50 82 02 13 { DF51 82 01 09 key, DF52 82 01 00 signature }` (536
     bytes): the card's public key, signed (PKCS#1 v1.5 SHA-256 over the DF51 object) by
     `signer`, the key text EF 0004 certifies."""
-    signed = tlv.encode(TAG_SIGNED_CARD_KEY_KEY, public_key_object(card_key))
-    return tlv.encode(TAG_SIGNED_CARD_KEY,
-                      signed + tlv.encode(TAG_SIGNED_CARD_KEY_SIGNATURE, _sign(signer, signed)))
+    return signed_object(TAG_SIGNED_CARD_KEY,
+                         [(TAG_SIGNED_CARD_KEY_KEY, public_key_object(card_key))],
+                         TAG_SIGNED_CARD_KEY_SIGNATURE, signer)
 
 
 @dataclass(frozen=True)

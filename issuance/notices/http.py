@@ -316,37 +316,32 @@ def _serve(args: argparse.Namespace, clock: Clock) -> int:
 
 
 def _sender_add(args: argparse.Namespace, clock: Clock) -> int:
-    from issuance.audit.cli_support import (
-        EXIT_OK,
-        EXIT_REFUSED,
-        EXIT_USAGE,
-        fail,
-        open_store,
-        operator_or_none,
-    )
-    from issuance.notices.senders import SenderError, add_sender
+    from issuance.notices.senders import add_sender
 
-    operator = operator_or_none(args)
-    if operator is None:
-        return EXIT_USAGE
-    with open_store(args) as db:
-        audit = AuditLog(db, clock=clock)
-        try:
-            der = _certificate_der(args.client_cert) if args.client_cert else None
-            token = add_sender(db, args.name, sources=args.sources, cert_der=der)
-        except SenderError as exc:
-            audit.append(operator=operator, action="notices.sender.add", subject=args.name,
-                         outcome="refused", detail={"reason": str(exc)})
-            fail(str(exc))
-            return EXIT_REFUSED
-        audit.append(operator=operator, action="notices.sender.add", subject=args.name,
-                     outcome="ok", detail={"sources": sorted(args.sources),
-                                           "client_certificate": bool(args.client_cert)})
-    print(token)
-    return EXIT_OK
+    def add(db: Database) -> tuple[dict[str, Any], str]:
+        der = _certificate_der(args.client_cert) if args.client_cert else None
+        token = add_sender(db, args.name, sources=args.sources, cert_der=der)
+        return ({"sources": sorted(args.sources), "client_certificate": bool(args.client_cert)},
+                token)
+
+    return _sender_change(args, clock, "notices.sender.add", add)
 
 
 def _sender_disable(args: argparse.Namespace, clock: Clock) -> int:
+    from issuance.notices.senders import disable_sender
+
+    def disable(db: Database) -> tuple[dict[str, Any], str]:
+        changed = disable_sender(db, args.name)
+        return ({"was_enabled": changed},
+                f"sender {args.name} disabled" + ("" if changed else " (already)"))
+
+    return _sender_change(args, clock, "notices.sender.disable", disable)
+
+
+def _sender_change(args: argparse.Namespace, clock: Clock, action: str,
+                   change: Callable[[Database], tuple[dict[str, Any], str]]) -> int:
+    """One change to the senders by `args`' operator: `change(db)` gives the audit detail
+    and what to print; a SenderError is refused (exit 1), both recorded under `action`."""
     from issuance.audit.cli_support import (
         EXIT_OK,
         EXIT_REFUSED,
@@ -355,7 +350,7 @@ def _sender_disable(args: argparse.Namespace, clock: Clock) -> int:
         open_store,
         operator_or_none,
     )
-    from issuance.notices.senders import SenderError, disable_sender
+    from issuance.notices.senders import SenderError
 
     operator = operator_or_none(args)
     if operator is None:
@@ -363,15 +358,15 @@ def _sender_disable(args: argparse.Namespace, clock: Clock) -> int:
     with open_store(args) as db:
         audit = AuditLog(db, clock=clock)
         try:
-            changed = disable_sender(db, args.name)
+            detail, shown = change(db)
         except SenderError as exc:
-            audit.append(operator=operator, action="notices.sender.disable", subject=args.name,
+            audit.append(operator=operator, action=action, subject=args.name,
                          outcome="refused", detail={"reason": str(exc)})
             fail(str(exc))
             return EXIT_REFUSED
-        audit.append(operator=operator, action="notices.sender.disable", subject=args.name,
-                     outcome="ok", detail={"was_enabled": changed})
-    print(f"sender {args.name} disabled" + ("" if changed else " (already)"))
+        audit.append(operator=operator, action=action, subject=args.name, outcome="ok",
+                     detail=detail)
+    print(shown)
     return EXIT_OK
 
 

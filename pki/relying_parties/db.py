@@ -10,7 +10,6 @@ dispatcher, read-only for the OCSP responder's token check) and writes SQL once 
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
@@ -18,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hsm.files import UnsafePath, private_database
 from pki.errors import StoreError
 from pki.store import is_postgres_url
+from pki.store.connection import open_sqlite_file
 
 KINDS = ("signature_verifier", "user_verifier", "platform_operator")
 
@@ -88,26 +87,13 @@ class RpDatabase:
                 self.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         else:
             path = Path(location)
+            self.conn = open_sqlite_file(path, read_only=read_only)
             try:
-                if read_only:
-                    if not os.path.lexists(path):
-                        raise StoreError(f"no certificate store at {path}")
-                    # SQLite follows symlinks: the file and its companions must be regular
-                    private_database(path, create=False)
-                    uri = (path.parent.resolve() / path.name).as_uri()
-                    self.conn = sqlite3.connect(f"{uri}?mode=ro", uri=True,
-                                                check_same_thread=False, isolation_level=None)
-                else:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    private_database(path)  # 0600, never through a symlink
-                    self.conn = sqlite3.connect(path, check_same_thread=False,
-                                                isolation_level=None)
+                if not read_only:
                     self.conn.execute("PRAGMA journal_mode=WAL")
                     self.conn.execute("PRAGMA synchronous=NORMAL")
                     self.conn.execute("PRAGMA foreign_keys=ON")
                 self.conn.execute("PRAGMA busy_timeout=10000")
-            except UnsafePath as exc:
-                raise StoreError(f"refusing to open the certificate store: {exc}") from None
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open certificate store {path}: {exc}") from exc
         if not read_only:

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hsm.advice import scheme
 from hsm.files import UnsafePath, private_database
 from pki.errors import StoreError
 
@@ -30,7 +31,7 @@ _MMAP_BYTES = 1 << 30  # reads through mmap, up to 1 GiB of the file
 _AUTOCHECKPOINT_PAGES = 16384
 
 
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # scheme://, never a file path
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -42,9 +43,8 @@ def is_postgres_url(location: str | Path) -> bool:
         return False
     if location.startswith(("postgresql://", "postgres://")):
         return True
-    scheme = _SCHEME.match(location)
-    if scheme:
-        raise StoreError(f"unsupported certificate store URL scheme {scheme.group(1)!r}: "
+    if _URL.match(location):
+        raise StoreError(f"unsupported certificate store URL scheme {scheme(location)!r}: "
                          "the store is a SQLite file path or a postgresql:// URL")
     return False
 
@@ -135,21 +135,9 @@ def connect(location: str | Path, *, read_only: bool) -> _Backend:
             pg.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         return _PostgresBackend(pg)
     path = Path(location)
+    conn = open_sqlite_file(path, read_only=read_only)
     try:
-        if read_only:
-            if not os.path.lexists(path):
-                raise StoreError(f"no certificate store at {path}")
-            # SQLite follows symlinks: the file and its -wal/-shm must be regular files
-            private_database(path, create=False)
-            uri = (path.parent.resolve() / path.name).as_uri()  # never resolves the file
-            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True,
-                                   check_same_thread=False, isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # 0600, created without following a symlink; a symlink at the file or at its
-            # -wal/-shm/-journal is refused (SQLite's companions take the file's mode)
-            private_database(path)
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        if not read_only:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             # checkpoints run in the background (_Checkpointer); SQLite's own only past
@@ -160,8 +148,29 @@ def connect(location: str | Path, *, read_only: bool) -> _Backend:
         conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         checkpointer = None if read_only else _Checkpointer(path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot open certificate store {path}: {exc}") from exc
+    return _SqliteBackend(conn, checkpointer)
+
+
+def open_sqlite_file(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    """The store's SQLite file opened for the caller's pragmas (this module's backend, the
+    relying-party tables): never through a symlink at the file or its -wal/-shm/-journal,
+    created 0600 (SQLite's companions take its mode); read-only: `mode=ro`, and a missing
+    file is a StoreError, not a new empty store."""
+    try:
+        if read_only:
+            if not os.path.lexists(path):
+                raise StoreError(f"no certificate store at {path}")
+            private_database(path, create=False)
+            uri = (path.parent.resolve() / path.name).as_uri()  # never resolves the file
+            return sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False,
+                                   isolation_level=None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path)
+        return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     except UnsafePath as exc:
         raise StoreError(f"refusing to open the certificate store: {exc}") from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open certificate store {path}: {exc}") from exc
-    return _SqliteBackend(conn, checkpointer)
